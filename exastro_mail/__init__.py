@@ -1,0 +1,48 @@
+"""exastro-mail: mail sending server settings, password reset by mail, and notifications."""
+
+from pathlib import Path
+
+from flask import Flask, redirect, url_for
+
+from . import config, db, errors, security
+from .extensions import csrf, limiter, login_manager
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application: configuration, extensions, blueprints, headers and error pages."""
+    app = Flask(
+        __name__,
+        instance_path=(test_config or {}).get("INSTANCE_PATH") or config.instance_path_from_env(),
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    config.load(app, test_config)
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+    limiter.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+
+    from .auth import sessions  # noqa: F401  (registers the user loader)
+    from .auth.views import bp as auth_bp
+    from .health import bp as health_bp
+    from .mailserver.views import bp as mailserver_bp
+    from .password_reset.views import bp as password_reset_bp
+    from .platform.views import bp as platform_bp
+
+    for blueprint in (health_bp, auth_bp, platform_bp, mailserver_bp, password_reset_bp):
+        app.register_blueprint(blueprint)
+
+    @app.get("/<org_id>/")
+    def org_home(org_id):
+        return redirect(url_for("platform.index", org_id=org_id))
+
+    from . import cli
+
+    cli.init_app(app)
+    return app

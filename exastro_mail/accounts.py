@@ -1,0 +1,50 @@
+"""Creating organizations and users (the CLI and the tests use these; no request needed)."""
+
+from email_validator import EmailNotValidError, validate_email
+from peewee import IntegrityError
+
+from .auth.orgs import org_id_problem
+from .auth.passwords import hash_password, password_policy_problem
+from .db import db
+from .models import Organization, User
+
+
+class AccountError(ValueError):
+    """A clear reason why an organization or user cannot be created."""
+
+
+def create_organization(org_id: str, name: str | None = None) -> Organization:
+    """Create an organization; raises AccountError for a bad or taken id."""
+    if problem := org_id_problem(org_id):
+        raise AccountError(problem)
+    try:
+        with db.atomic():
+            return Organization.create(org_id=org_id, name=(name or org_id).strip()[:255])
+    except IntegrityError:
+        raise AccountError(f"An organization with ID '{org_id}' already exists.") from None
+
+
+def create_user(
+    organization: Organization, username: str, email: str, password: str, *, admin: bool = False
+) -> User:
+    """Create a user; raises AccountError for a bad name, address or password, or a taken name."""
+    username = username.strip()
+    if not username or len(username) > 255 or any(c.isspace() for c in username):
+        raise AccountError("A username is 1 to 255 characters without spaces.")
+    try:
+        email = validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise AccountError(f"The email address is not valid: {error}") from None
+    if problem := password_policy_problem(password, username):
+        raise AccountError(f"The password is not acceptable: {problem}")
+    try:
+        with db.atomic():
+            return User.create(
+                organization=organization,
+                username=username,
+                email=email,
+                password_hash=hash_password(password),
+                is_admin=admin,
+            )
+    except IntegrityError:
+        raise AccountError(f"User '{username}' already exists in '{organization.org_id}'.") from None

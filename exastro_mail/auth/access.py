@@ -1,0 +1,62 @@
+"""Who may open a page of an organization: anonymous users go to its login, others are checked."""
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import abort, g, make_response, redirect, request, url_for
+from flask_login import current_user
+
+
+def safe_next(target: str | None) -> str | None:
+    """A `next` target only if it stays on this site (a path, not another host)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _to_login():
+    target = request.full_path if request.method == "GET" else None
+    if request.headers.get("HX-Request") == "true":
+        # htmx must load the login page as a page, not swap it into a dialog.
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = url_for("auth.login", next=target)
+        return response
+    return redirect(url_for("auth.login", next=target))
+
+
+def is_member() -> bool:
+    """Whether the logged-in user belongs to the organization in the URL."""
+    return current_user.is_authenticated and current_user.organization_id == g.org.id
+
+
+def member_required(view):
+    """Any user of this organization; another organization's user gets 404."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return _to_login()
+        if not is_member():
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def admin_required(view):
+    """An administrator of this organization; a plain user gets 403, another org's user 404."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return _to_login()
+        if not is_member():
+            abort(404)
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped

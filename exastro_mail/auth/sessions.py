@@ -1,0 +1,57 @@
+"""Server-side login sessions: the cookie carries a random token, the database its hash."""
+
+import hashlib
+import secrets
+
+from flask_login import UserMixin, login_user, logout_user
+
+from ..extensions import login_manager
+from ..models import LoginSession, User
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a random token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SessionUser(UserMixin):
+    """The logged-in user as Flask-Login sees it: a User plus the token of this login."""
+
+    def __init__(self, user: User, token: str):
+        self.user = user
+        self.token = token
+
+    def get_id(self) -> str:
+        return self.token
+
+    def __getattr__(self, name):
+        return getattr(self.user, name)
+
+
+@login_manager.user_loader
+def _load(token: str):
+    row = (
+        LoginSession.select(LoginSession, User)
+        .join(User)
+        .where(LoginSession.token_hash == token_hash(token), User.is_enabled == True)  # noqa: E712
+        .first()
+    )
+    return SessionUser(row.user, token) if row else None
+
+
+def start_session(user: User) -> None:
+    """Log a user in with a fresh server-side session."""
+    token = secrets.token_urlsafe(32)
+    LoginSession.create(user=user, token_hash=token_hash(token))
+    login_user(SessionUser(user, token))
+
+
+def end_session(session_user: SessionUser) -> None:
+    """Log out this login only; its cookie stops working everywhere."""
+    LoginSession.delete().where(LoginSession.token_hash == token_hash(session_user.token)).execute()
+    logout_user()
+
+
+def end_all_sessions(user: User) -> int:
+    """End every login of a user (after a password change)."""
+    return LoginSession.delete().where(LoginSession.user == user).execute()

@@ -1,0 +1,61 @@
+"""Login and logout pages of an organization."""
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from .. import audit
+from ..db import db
+from ..extensions import limiter
+from ..models import MailServerSettings, User
+from .access import safe_next
+from .forms import LoginForm, PostOnlyForm
+from .orgs import scope_to_organization
+from .passwords import verify_password
+from .sessions import end_session, start_session
+
+bp = Blueprint("auth", __name__, url_prefix="/<org_id>")
+scope_to_organization(bp)
+
+
+def _login_limit():
+    return current_app.config["LOGIN_LIMIT_PER_CLIENT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    error = None
+    status = 200
+    if form.validate_on_submit():
+        username = form.username.data.strip()
+        user = User.get_or_none(User.organization == g.org, User.username == username)
+        usable = user is not None and user.is_enabled
+        if verify_password(user.password_hash if usable else None, form.password.data):
+            with db.atomic():
+                start_session(user)
+                audit.record(g.org, "login", actor=user.username)
+            return redirect(safe_next(form.next.data) or url_for("platform.index"))
+        audit.record(g.org, "login_failed", actor=username[:255])
+        error = "The username or password is incorrect."
+    elif request.method == "POST":
+        status = 422
+    forgot_password = MailServerSettings.select().where(
+        MailServerSettings.organization == g.org
+    ).exists()
+    return (
+        render_template(
+            "auth/login.html", form=form, error=error, forgot_password=forgot_password
+        ),
+        status,
+    )
+
+
+@bp.post("/logout")
+def logout():
+    form = PostOnlyForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        end_session(current_user)
+    return redirect(url_for("auth.login"), code=303)

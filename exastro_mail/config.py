@@ -1,0 +1,115 @@
+"""Configuration: defaults in code, EXASTRO_MAIL_* environment variables, keys in the instance folder."""
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ENV_PREFIX = "EXASTRO_MAIL"
+
+DEFAULTS = {
+    "DATABASE_URL": None,  # None: SQLite file in the instance folder
+    "BASE_URL": None,
+    "PASSWORD_RESET_TTL": 1800,
+    "SMTP_TIMEOUT": 10.0,
+    "SMTP_CA_FILE": None,
+    "SMTP_DENY_PRIVATE_HOSTS": False,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RESET_LIMIT_PER_ACCOUNT": "3 per 15 minutes",
+    "RESET_LIMIT_PER_CLIENT": "10 per 5 minutes",
+    "LOGIN_LIMIT_PER_CLIENT": "30 per 5 minutes",
+    "DEFAULT_LOCALE": "en",
+    "WORKER_POLL_SECONDS": 1.0,
+    "OUTBOX_LEASE_SECONDS": 120,
+    "OUTBOX_RETRY_BASE_SECONDS": 30,
+    "OUTBOX_RETRY_MAX_SECONDS": 3600,
+    "OUTBOX_GIVE_UP_SECONDS": 86400,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": None,
+}
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when configuration is unusable; the message says which setting."""
+
+
+def instance_path_from_env() -> str | None:
+    """The instance folder named by EXASTRO_MAIL_INSTANCE_PATH, if any."""
+    value = os.environ.get(f"{ENV_PREFIX}_INSTANCE_PATH")
+    return os.path.abspath(value) if value else None
+
+
+def load(app, overrides: dict | None) -> None:
+    """Fill app.config from defaults, the environment, then explicit overrides; derive the rest."""
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env(ENV_PREFIX)
+    if overrides:
+        app.config.update(overrides)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _key_file(instance / "secret_key", lambda: secrets.token_hex(32))
+    if not app.config.get("ENCRYPTION_KEY"):
+        app.config["ENCRYPTION_KEY"] = _key_file(
+            instance / "encryption_key", lambda: Fernet.generate_key().decode()
+        )
+    _check_encryption_key(app.config["ENCRYPTION_KEY"])
+    if app.config["ENCRYPTION_KEY"] == app.config["SECRET_KEY"]:
+        raise ConfigError("EXASTRO_MAIL_ENCRYPTION_KEY must differ from EXASTRO_MAIL_SECRET_KEY.")
+
+    if not app.config.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'exastro-mail.sqlite3'}"
+    base_url = app.config.get("BASE_URL")
+    if base_url:
+        base_url = str(base_url).rstrip("/")
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError("EXASTRO_MAIL_BASE_URL must start with http:// or https://.")
+        app.config["BASE_URL"] = base_url
+        app.config["SESSION_COOKIE_SECURE"] = base_url.startswith("https://")
+    for name in ("PASSWORD_RESET_TTL", "OUTBOX_LEASE_SECONDS"):
+        app.config[name] = int(app.config[name])
+    app.config["SMTP_TIMEOUT"] = float(app.config["SMTP_TIMEOUT"])
+    app.config["SMTP_DENY_PRIVATE_HOSTS"] = _flag(app.config["SMTP_DENY_PRIVATE_HOSTS"])
+
+
+def _flag(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def _check_encryption_key(key) -> None:
+    try:
+        Fernet(key)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(
+            "EXASTRO_MAIL_ENCRYPTION_KEY is not a valid key (32 url-safe base64-encoded bytes, "
+            "as made by `python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`)."
+        ) from error
+
+
+def _key_file(path: Path, generate) -> str:
+    """Read a generated key from the instance folder, creating it (mode 0600) on first start."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = generate()
+    # Written beside, then linked into place: a second process never reads a half-written key.
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:  # mkstemp already made it 0600
+            handle.write(value + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_text().strip()
+    finally:
+        os.unlink(temporary)
+    return value

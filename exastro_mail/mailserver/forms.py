@@ -1,0 +1,71 @@
+"""The settings form: WTForms renders it and carries CSRF; the rules module decides what is valid."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, RadioField, StringField
+
+from .rules import DEFAULT_PORTS, ENCRYPTION_CHOICES, ENCRYPTION_NONE, FIELDS, check_settings
+
+
+def _attrs(name: str, **extra) -> dict:
+    rule = FIELDS[name]
+    attrs = dict(extra)
+    if rule.max_length:
+        attrs["maxlength"] = rule.max_length
+    if rule.required:
+        attrs["required"] = True
+    return attrs
+
+
+_ADDRESS = {"inputmode": "email", "autocomplete": "off", "spellcheck": "false"}
+
+
+class MailServerForm(FlaskForm):
+    smtp_host = StringField(
+        FIELDS["smtp_host"].label, render_kw=_attrs("smtp_host", autocomplete="off", spellcheck="false")
+    )
+    encryption = RadioField(
+        FIELDS["encryption"].label, choices=ENCRYPTION_CHOICES, default=ENCRYPTION_NONE, validate_choice=False
+    )
+    smtp_port = StringField(
+        FIELDS["smtp_port"].label,
+        default=str(DEFAULT_PORTS[ENCRYPTION_NONE]),
+        render_kw=_attrs("smtp_port", inputmode="numeric", pattern="[0-9]*"),
+    )
+    authentication_enable = BooleanField(FIELDS["authentication_enable"].label)
+    authentication_user = StringField(
+        FIELDS["authentication_user"].label, render_kw=_attrs("authentication_user", autocomplete="off")
+    )
+    authentication_password = PasswordField(
+        FIELDS["authentication_password"].label,
+        render_kw=_attrs("authentication_password", autocomplete="new-password"),
+    )
+    send_from = StringField(FIELDS["send_from"].label, render_kw=_attrs("send_from", **_ADDRESS))
+    send_name = StringField(FIELDS["send_name"].label, render_kw=_attrs("send_name"))
+    reply_to = StringField(FIELDS["reply_to"].label, render_kw=_attrs("reply_to", **_ADDRESS))
+    reply_name = StringField(FIELDS["reply_name"].label, render_kw=_attrs("reply_name"))
+    envelope_from = StringField(FIELDS["envelope_from"].label, render_kw=_attrs("envelope_from", **_ADDRESS))
+
+    def check(self, *, password_stored: bool):
+        """Check CSRF and the rules; put each problem on its field. Returns the rules' outcome."""
+        csrf_ok = super().validate()
+        checked = check_settings(
+            {name: self[name].data for name in FIELDS}, password_stored=password_stored
+        )
+        for name, message in checked.errors.items():
+            self[name].errors = [message]
+        if not csrf_ok:
+            checked.errors.setdefault("csrf_token", "The form has expired; submit it again.")
+        return checked
+
+    def fill_from(self, settings) -> None:
+        """Show stored settings; the password is never sent back."""
+        for name in FIELDS:
+            if name != "authentication_password":
+                value = getattr(settings, name)
+                self[name].data = str(value) if name == "smtp_port" else value
+
+
+class DeleteForm(FlaskForm):
+    """The typed confirmation of the delete dialog."""
+
+    confirmation = StringField("Confirmation", render_kw={"autocomplete": "off", "spellcheck": "false"})

@@ -1,0 +1,268 @@
+"""The rules of the mail sending server settings, shared by the form, the API and the HTML attributes."""
+
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import idna
+from email_validator import EmailNotValidError, validate_email
+
+ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS = "none", "ssl", "starttls"
+ENCRYPTION_CHOICES = [
+    (ENCRYPTION_NONE, "None"),
+    (ENCRYPTION_SSL, "SSL/TLS"),
+    (ENCRYPTION_STARTTLS, "STARTTLS"),
+]
+DEFAULT_PORTS = {ENCRYPTION_NONE: 25, ENCRYPTION_SSL: 465, ENCRYPTION_STARTTLS: 587}
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    label: str
+    max_length: int | None = None
+    required: bool = False  # required in every case (HTML `required`)
+
+
+FIELDS: dict[str, FieldRule] = {
+    "smtp_host": FieldRule("SMTP server host", 253, required=True),
+    "encryption": FieldRule("Encryption method", required=True),
+    "smtp_port": FieldRule("SMTP server port", 5, required=True),
+    "authentication_enable": FieldRule("With authentication"),
+    "authentication_user": FieldRule("Authentication user", 255),
+    "authentication_password": FieldRule("Authentication password", 255),
+    "send_from": FieldRule("Source mail address (From)", 255, required=True),
+    "send_name": FieldRule("Source display name", 100),
+    "reply_to": FieldRule("Reply mail address (Reply-to)", 255),
+    "reply_name": FieldRule("Reply display name", 100),
+    "envelope_from": FieldRule("Sender mail address (Envelope-From)", 255),
+}
+ADDRESS_FIELDS = ("send_from", "reply_to", "envelope_from")
+DISPLAY_NAME_FIELDS = ("send_name", "reply_name")
+
+
+@dataclass
+class Checked:
+    """The outcome of checking submitted settings: clean values, or an error per field."""
+
+    values: dict = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def check_settings(data: Mapping[str, object], *, password_stored: bool) -> Checked:
+    """Check submitted settings. A blank password with authentication on keeps the stored one:
+    values["authentication_password"] is then None."""
+    checked = Checked()
+
+    def run(name, check, *args):
+        try:
+            checked.values[name] = check(data.get(name), *args)
+        except _Invalid as problem:
+            checked.errors[name] = str(problem)
+
+    run("smtp_host", check_host)
+    run("encryption", check_encryption)
+    run("smtp_port", check_port)
+    for name in ADDRESS_FIELDS:
+        run(name, check_address, FIELDS[name].required)
+    for name in DISPLAY_NAME_FIELDS:
+        run(name, check_display_name, FIELDS[name].max_length)
+    run("authentication_enable", check_flag)
+
+    if checked.values.get("authentication_enable"):
+        run("authentication_user", check_auth_user)
+        run("authentication_password", check_auth_password, password_stored)
+    else:
+        checked.values["authentication_user"] = None
+        checked.values["authentication_password"] = None
+
+    if "smtp_port" in checked.values and "encryption" in checked.values:
+        warning = port_warning(checked.values["smtp_port"], checked.values["encryption"])
+        if warning:
+            checked.warnings["smtp_port"] = warning
+    return checked
+
+
+def _text(value, label: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _Invalid(f"{label} must be text.")
+    return value.strip()
+
+
+def _too_long(value: str, name: str) -> None:
+    limit = FIELDS[name].max_length
+    if limit is not None and len(value) > limit:
+        raise _Invalid(f"Use at most {limit} characters.")
+
+
+def check_host(value) -> str:
+    """An SMTP host: a DNS name (IDN stored as punycode), an IPv4 or an IPv6 address."""
+    host = _text(value, "SMTP server host")
+    if not host:
+        raise _Invalid("Enter the SMTP server host.")
+    _too_long(host, "smtp_host")
+    if "://" in host or re.match(r"(?i)smtps?:", host):
+        raise _Invalid("Enter the host name only, without a scheme such as smtp://.")
+    if any(character.isspace() for character in host):
+        raise _Invalid("The host must not contain spaces.")
+    if "/" in host or "@" in host:
+        raise _Invalid("Enter a host name or an IP address only, without a path or user.")
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return ipaddress.ip_address(literal).compressed
+    except ValueError:
+        pass
+    if ":" in host:
+        raise _Invalid(
+            "Enter the port in SMTP server port, not in the host (or enter a valid IPv6 address)."
+        )
+    if re.fullmatch(r"[0-9.]+", host):
+        raise _Invalid("This is not a valid IPv4 address.")
+    return _dns_name(host)
+
+
+def _dns_name(host: str) -> str:
+    name = host[:-1] if host.endswith(".") else host
+    for label in name.split("."):
+        if not label:
+            raise _Invalid("The host name has an empty part between dots.")
+        if len(label) > 63:
+            raise _Invalid("Each part of the host name between dots may have 1 to 63 characters.")
+        bad = sorted({c for c in label if not (c.isalnum() or c == "-")})
+        if bad:
+            raise _Invalid(
+                "The host name may contain only letters, digits and hyphens; "
+                f"not allowed: {' '.join(bad)}"
+            )
+        if label.startswith("-") or label.endswith("-"):
+            raise _Invalid("A part of the host name must not begin or end with a hyphen.")
+    try:
+        ascii_name = idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError as error:
+        raise _Invalid(f"This is not a valid internationalized host name: {error}.") from None
+    if len(ascii_name) > 253:
+        raise _Invalid("The host name is longer than 253 characters once encoded.")
+    if any(len(label) > 63 for label in ascii_name.split(".")):
+        raise _Invalid("Each part of the host name between dots may have 1 to 63 characters.")
+    return ascii_name.lower()
+
+
+def check_encryption(value) -> str:
+    """One of none, ssl or starttls."""
+    encryption = _text(value, "Encryption method")
+    if encryption not in DEFAULT_PORTS:
+        raise _Invalid("Choose None, SSL/TLS or STARTTLS.")
+    return encryption
+
+
+def check_port(value) -> int:
+    """A whole number from 1 to 65535 (given as a number or as text)."""
+    if isinstance(value, bool):
+        raise _Invalid("Enter a whole number from 1 to 65535.")
+    if isinstance(value, int):
+        port = value
+    else:
+        text = _text(value, "SMTP server port")
+        if not text:
+            raise _Invalid("Enter the SMTP server port.")
+        if not text.isascii() or not text.isdigit():
+            raise _Invalid("Enter a whole number from 1 to 65535.")
+        port = int(text)
+    if not 1 <= port <= 65535:
+        raise _Invalid("Enter a whole number from 1 to 65535.")
+    return port
+
+
+def port_warning(port: int, encryption: str) -> str | None:
+    """A warning for port and encryption pairs that are usually a mistake."""
+    if port == 465 and encryption == ENCRYPTION_STARTTLS:
+        return "Port 465 is usually used with SSL/TLS, not STARTTLS. Check that this is intended."
+    if port == 587 and encryption == ENCRYPTION_SSL:
+        return "Port 587 is usually used with STARTTLS, not SSL/TLS. Check that this is intended."
+    return None
+
+
+def check_address(value, required: bool) -> str | None:
+    """One mailbox address (no display name, list or group), syntax only."""
+    name_free = _text(value, "A mail address")
+    if not name_free:
+        if required:
+            raise _Invalid("Enter a mail address.")
+        return None
+    if len(name_free) > 255:
+        raise _Invalid("Use at most 255 characters.")
+    if "\r" in name_free or "\n" in name_free:
+        raise _Invalid("A mail address must be on one line.")
+    if "," in name_free or ";" in name_free:
+        raise _Invalid("Enter one mail address only, not a list.")
+    if "<" in name_free or ">" in name_free:
+        raise _Invalid("Enter the address only; put the name in the display name field.")
+    try:
+        result = validate_email(name_free, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise _Invalid(f"This is not a valid mail address: {error}") from None
+    return result.normalized
+
+
+def check_display_name(value, max_length: int) -> str | None:
+    """An optional one-line display name."""
+    name = _text(value, "A display name")
+    if not name:
+        return None
+    if len(name) > max_length:
+        raise _Invalid(f"Use at most {max_length} characters.")
+    if any(unicodedata.category(c) in {"Cc", "Zl", "Zp"} for c in name):
+        raise _Invalid("A display name must be one line, without control characters.")
+    return name
+
+
+def check_flag(value) -> bool:
+    """A checkbox or JSON boolean."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, str) and value.strip().lower() in {"", "0", "false", "off", "n"}:
+        return False
+    if isinstance(value, str) and value.strip().lower() in {"1", "true", "on", "y", "yes"}:
+        return True
+    raise _Invalid("Must be true or false.")
+
+
+def check_auth_user(value) -> str:
+    """The SMTP AUTH user, required when authentication is on."""
+    user = _text(value, "Authentication user")
+    if not user:
+        raise _Invalid("Enter the authentication user.")
+    _too_long(user, "authentication_user")
+    if any(unicodedata.category(c) == "Cc" for c in user):
+        raise _Invalid("The user must not contain control characters.")
+    return user
+
+
+def check_auth_password(value, password_stored: bool) -> str | None:
+    """A new SMTP password, or None to keep the stored one. Passwords are not trimmed."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise _Invalid("Authentication password must be text.")
+    if not value:
+        if password_stored:
+            return None
+        raise _Invalid("Enter the authentication password.")
+    _too_long(value, "authentication_password")
+    if any(c in value for c in "\x00\r\n"):
+        raise _Invalid("The password must not contain line breaks or NUL characters.")
+    return value

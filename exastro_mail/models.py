@@ -1,0 +1,142 @@
+"""The store: every table of the product, bound to the app's database through the proxy."""
+
+from datetime import UTC, datetime
+
+from peewee import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from .db import db
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, without tzinfo (as every engine stores it)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Organization(BaseModel):
+    org_id = CharField(max_length=36, unique=True)
+    name = CharField(max_length=255)
+    created_at = DateTimeField(default=utcnow)
+
+
+class User(BaseModel):
+    organization = ForeignKeyField(Organization, backref="users", on_delete="CASCADE")
+    username = CharField(max_length=255)
+    email = CharField(max_length=255)
+    password_hash = CharField(max_length=255)
+    is_admin = BooleanField(default=False)
+    is_enabled = BooleanField(default=True)
+    locale = CharField(max_length=16, null=True)
+    password_changed_at = DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("organization", "username"), True),)
+
+
+class LoginSession(BaseModel):
+    """A server-side record of one login; the cookie holds a token whose hash is kept here."""
+
+    user = ForeignKeyField(User, backref="login_sessions", on_delete="CASCADE")
+    token_hash = CharField(max_length=64, unique=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class MailServerSettings(BaseModel):
+    organization = ForeignKeyField(
+        Organization, backref="mail_server_settings", unique=True, on_delete="CASCADE"
+    )
+    smtp_host = CharField(max_length=253)
+    smtp_port = IntegerField()
+    encryption = CharField(max_length=16)  # none | ssl | starttls
+    authentication_enable = BooleanField(default=False)
+    authentication_user = CharField(max_length=255, null=True)
+    authentication_password_sealed = TextField(null=True)
+    send_from = CharField(max_length=255)
+    send_name = CharField(max_length=100, null=True)
+    reply_to = CharField(max_length=255, null=True)
+    reply_name = CharField(max_length=100, null=True)
+    envelope_from = CharField(max_length=255, null=True)
+    trusted_ca_pem = TextField(null=True)
+    test_status = CharField(max_length=16, default="untested")  # untested | accepted | failed
+    test_at = DateTimeField(null=True)
+    test_detail = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class ResetToken(BaseModel):
+    user = ForeignKeyField(User, backref="reset_tokens", on_delete="CASCADE")
+    token_hash = CharField(max_length=64, unique=True)
+    email = CharField(max_length=255)  # the address it was sent to: a later change voids it
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+
+
+class OutboxMessage(BaseModel):
+    organization = ForeignKeyField(Organization, backref="outbox", on_delete="CASCADE")
+    kind = CharField(max_length=32)  # password_reset | password_changed | notification
+    recipients = TextField()  # JSON: {"to": [...], "cc": [...], "bcc": [...]}
+    subject = CharField(max_length=255)
+    body_text = TextField(null=True)
+    body_html = TextField(null=True)
+    message_id = CharField(max_length=255, unique=True)
+    status = CharField(max_length=16, default="queued", index=True)
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    lease_until = DateTimeField(null=True)
+    leased_by = CharField(max_length=64, null=True)
+    last_error = TextField(null=True)
+    reset_token = ForeignKeyField(ResetToken, null=True, on_delete="SET NULL")
+    idempotency_key = CharField(max_length=255, null=True)
+    locale = CharField(max_length=16, null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("organization", "idempotency_key"), True),)
+
+
+class AuditEvent(BaseModel):
+    organization = ForeignKeyField(Organization, backref="audit_events", on_delete="CASCADE")
+    actor = CharField(max_length=255, null=True)
+    action = CharField(max_length=64)
+    detail = TextField(null=True)  # JSON, never a secret
+    remote_addr = CharField(max_length=64, null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+
+
+class ApiToken(BaseModel):
+    organization = ForeignKeyField(Organization, backref="api_tokens", on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
+    name = CharField(max_length=100)
+    token_hash = CharField(max_length=64, unique=True)
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+
+
+ALL_MODELS = [
+    Organization,
+    User,
+    LoginSession,
+    MailServerSettings,
+    ResetToken,
+    OutboxMessage,
+    AuditEvent,
+    ApiToken,
+]

@@ -1,0 +1,1 @@
+"""Forgot password: reset tokens, the request and reset pages."""

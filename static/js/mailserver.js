@@ -1,0 +1,60 @@
+// The Mail sending server settings page: default ports, the authentication rows, the delete dialog.
+(function () {
+  "use strict";
+
+  function setupForm() {
+    var form = document.getElementById("mailserver-form");
+    if (!form) return;
+    var ports = JSON.parse(form.dataset.defaultPorts || "{}");
+    var port = form.querySelector("[name=smtp_port]");
+    form.querySelectorAll("[name=encryption]").forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        if (radio.checked && ports[radio.value]) port.value = String(ports[radio.value]);
+      });
+    });
+
+    var withAuth = form.querySelector("[name=authentication_enable]");
+    var rows = document.getElementById("auth-rows");
+    function showAuthRows() {
+      rows.hidden = !withAuth.checked;
+    }
+    withAuth.addEventListener("change", showAuthRows);
+    showAuthRows();
+  }
+
+  function updateConfirmButtons(root) {
+    root.querySelectorAll("[data-confirm-word]").forEach(function (input) {
+      var button = input.form.querySelector("[data-confirm-button]");
+      if (button) button.disabled = input.value !== input.dataset.confirmWord;
+    });
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("[data-confirm-word]")) {
+      updateConfirmButtons(event.target.form);
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest && event.target.closest("[data-close-dialog]");
+    var dialog = closer && closer.closest("dialog");
+    if (dialog) {
+      event.preventDefault();
+      dialog.close();
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = event.detail.target;
+    if (!dialog || dialog.tagName !== "DIALOG") return;
+    updateConfirmButtons(dialog);
+    if (!dialog.open) dialog.showModal();
+    var input = dialog.querySelector("[data-confirm-word]");
+    if (input) input.focus();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setupForm();
+    updateConfirmButtons(document);
+  });
+})();

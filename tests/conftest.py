@@ -1,0 +1,117 @@
+"""Fixtures: an app on a fresh instance folder and database, a client, factories and a login helper."""
+
+import re
+
+import pytest
+
+from exastro_mail import create_app, migrations
+from exastro_mail.accounts import create_organization, create_user
+from exastro_mail.models import Organization
+
+# pytest_plugins set below when present
+
+DEFAULT_PASSWORD = "correct horse battery"
+
+
+def build_app(tmp_path, **overrides):
+    """An app on its own instance folder, with the schema created."""
+    config = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "WTF_CSRF_ENABLED": False,
+        "BASE_URL": "http://mail.example.test",
+        "SMTP_TIMEOUT": 3,
+    }
+    config.update(overrides)
+    app = create_app(config)
+    with app.app_context():
+        migrations.migrate()
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = build_app(tmp_path)
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def csrf_app(tmp_path):
+    app = build_app(tmp_path, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def make_org(org_id="acme", name="ACME Corp") -> Organization:
+    """An organization."""
+    return create_organization(org_id, name)
+
+
+def make_user(org, username="alice", *, admin=False, email=None, password=DEFAULT_PASSWORD):
+    """A user of an organization (an admin with admin=True)."""
+    return create_user(org, username, email or f"{username}@example.com", password, admin=admin)
+
+
+@pytest.fixture
+def org(app):
+    return make_org()
+
+
+@pytest.fixture
+def admin(org):
+    return make_user(org, "admin", admin=True)
+
+
+@pytest.fixture
+def plain_user(org):
+    return make_user(org, "bob")
+
+
+class AuthActions:
+    """Logs a test client in and out of an organization."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, username="admin", password=DEFAULT_PASSWORD, org_id="acme"):
+        return self._client.post(
+            f"/{org_id}/login", data={"username": username, "password": password}
+        )
+
+    def logout(self, org_id="acme"):
+        return self._client.post(f"/{org_id}/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+def csrf_token_from(html: str) -> str:
+    """The CSRF token a page carries (in a hidden field or the body's hx-headers)."""
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'"X-CSRFToken": "([^"]+)"', html
+    )
+    assert match, "page carries no CSRF token"
+    return match.group(1)
+
+
+VALID_SETTINGS = {
+    "smtp_host": "smtp.example.com",
+    "encryption": "starttls",
+    "smtp_port": "587",
+    "authentication_enable": "y",
+    "authentication_user": "mailer",
+    "authentication_password": "s3cret-SMTP-pass",
+    "send_from": "noreply@example.com",
+    "send_name": "ACME notifications",
+    "reply_to": "support@example.com",
+    "reply_name": "ACME support",
+    "envelope_from": "bounces@example.com",
+}
