@@ -28,14 +28,27 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
 
+    from .api.token_pages import bp as api_tokens_bp
+    from .api.views import bp as api_bp
     from .auth import sessions  # noqa: F401  (registers the user loader)
     from .auth.views import bp as auth_bp
     from .health import bp as health_bp
+    from .logs.views import bp as logs_bp
     from .mailserver.views import bp as mailserver_bp
     from .password_reset.views import bp as password_reset_bp
     from .platform.views import bp as platform_bp
 
-    for blueprint in (health_bp, auth_bp, platform_bp, mailserver_bp, password_reset_bp):
+    csrf.exempt(api_bp)  # the API takes no cookies, only Basic or Bearer credentials
+    for blueprint in (
+        health_bp,
+        auth_bp,
+        platform_bp,
+        mailserver_bp,
+        password_reset_bp,
+        logs_bp,
+        api_tokens_bp,
+        api_bp,
+    ):
         app.register_blueprint(blueprint)
 
     @app.get("/<org_id>/")

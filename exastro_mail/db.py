@@ -37,7 +37,7 @@ def open_database(url: str):
     """Make a peewee Database from a URL; SQLite gets WAL, a busy timeout and IMMEDIATE writes."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
         return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=10)
     return connect(url)
 

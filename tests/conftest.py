@@ -80,9 +80,7 @@ class AuthActions:
         self._client = client
 
     def login(self, username="admin", password=DEFAULT_PASSWORD, org_id="acme"):
-        return self._client.post(
-            f"/{org_id}/login", data={"username": username, "password": password}
-        )
+        return self._client.post(f"/{org_id}/login", data={"username": username, "password": password})
 
     def logout(self, org_id="acme"):
         return self._client.post(f"/{org_id}/logout")

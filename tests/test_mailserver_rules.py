@@ -77,7 +77,10 @@ def test_port_accepts_whole_numbers_in_range(port):
 def test_port_rejects_anything_else(port):
     checked = check(smtp_port=port)
     assert "smtp_port" in checked.errors
-    assert "1 to 65535" in checked.errors["smtp_port"] or "Enter the SMTP server port" in checked.errors["smtp_port"]
+    assert (
+        "1 to 65535" in checked.errors["smtp_port"]
+        or "Enter the SMTP server port" in checked.errors["smtp_port"]
+    )
 
 
 @pytest.mark.parametrize("encryption", ["", "tls", "SSL", None])
@@ -87,7 +90,13 @@ def test_encryption_must_be_one_of_three(encryption):
 
 @pytest.mark.parametrize(
     ("port", "encryption", "warned"),
-    [(465, "starttls", True), (587, "ssl", True), (465, "ssl", False), (587, "starttls", False), (25, "none", False)],
+    [
+        (465, "starttls", True),
+        (587, "ssl", True),
+        (465, "ssl", False),
+        (587, "starttls", False),
+        (25, "none", False),
+    ],
 )
 def test_unusual_port_and_encryption_pairs_save_with_a_warning(port, encryption, warned):
     checked = check(smtp_port=str(port), encryption=encryption)

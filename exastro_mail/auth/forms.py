@@ -6,12 +6,8 @@ from wtforms.validators import DataRequired, Length
 
 
 class LoginForm(FlaskForm):
-    username = StringField(
-        "Username", validators=[DataRequired("Enter your username."), Length(max=255)]
-    )
-    password = PasswordField(
-        "Password", validators=[DataRequired("Enter your password."), Length(max=255)]
-    )
+    username = StringField("Username", validators=[DataRequired("Enter your username."), Length(max=255)])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=255)])
     next = HiddenField()
 
 

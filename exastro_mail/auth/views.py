@@ -42,13 +42,9 @@ def login():
         error = "The username or password is incorrect."
     elif request.method == "POST":
         status = 422
-    forgot_password = MailServerSettings.select().where(
-        MailServerSettings.organization == g.org
-    ).exists()
+    forgot_password = MailServerSettings.select().where(MailServerSettings.organization == g.org).exists()
     return (
-        render_template(
-            "auth/login.html", form=form, error=error, forgot_password=forgot_password
-        ),
+        render_template("auth/login.html", form=form, error=error, forgot_password=forgot_password),
         status,
     )
 

@@ -2,6 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
 
 from .rules import DEFAULT_PORTS, ENCRYPTION_CHOICES, ENCRYPTION_NONE, FIELDS, check_settings
 
@@ -24,7 +25,10 @@ class MailServerForm(FlaskForm):
         FIELDS["smtp_host"].label, render_kw=_attrs("smtp_host", autocomplete="off", spellcheck="false")
     )
     encryption = RadioField(
-        FIELDS["encryption"].label, choices=ENCRYPTION_CHOICES, default=ENCRYPTION_NONE, validate_choice=False
+        FIELDS["encryption"].label,
+        choices=[SelectChoice(value, label) for value, label in ENCRYPTION_CHOICES],
+        default=ENCRYPTION_NONE,
+        validate_choice=False,
     )
     smtp_port = StringField(
         FIELDS["smtp_port"].label,
@@ -48,9 +52,7 @@ class MailServerForm(FlaskForm):
     def check(self, *, password_stored: bool):
         """Check CSRF and the rules; put each problem on its field. Returns the rules' outcome."""
         csrf_ok = super().validate()
-        checked = check_settings(
-            {name: self[name].data for name in FIELDS}, password_stored=password_stored
-        )
+        checked = check_settings({name: self[name].data for name in FIELDS}, password_stored=password_stored)
         for name, message in checked.errors.items():
             self[name].errors = [message]
         if not csrf_ok:

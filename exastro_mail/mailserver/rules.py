@@ -125,9 +125,7 @@ def check_host(value) -> str:
     except ValueError:
         pass
     if ":" in host:
-        raise _Invalid(
-            "Enter the port in SMTP server port, not in the host (or enter a valid IPv6 address)."
-        )
+        raise _Invalid("Enter the port in SMTP server port, not in the host (or enter a valid IPv6 address).")
     if re.fullmatch(r"[0-9.]+", host):
         raise _Invalid("This is not a valid IPv4 address.")
     return _dns_name(host)
@@ -143,8 +141,7 @@ def _dns_name(host: str) -> str:
         bad = sorted({c for c in label if not (c.isalnum() or c == "-")})
         if bad:
             raise _Invalid(
-                "The host name may contain only letters, digits and hyphens; "
-                f"not allowed: {' '.join(bad)}"
+                f"The host name may contain only letters, digits and hyphens; not allowed: {' '.join(bad)}"
             )
         if label.startswith("-") or label.endswith("-"):
             raise _Invalid("A part of the host name must not begin or end with a hyphen.")

@@ -63,9 +63,7 @@ def save_settings(organization, values: dict, actor: str) -> tuple[MailServerSet
 def delete_settings(organization, actor: str) -> bool:
     """Delete the settings, sealed password included. Returns whether there were any."""
     with db.atomic():
-        deleted = (
-            MailServerSettings.delete().where(MailServerSettings.organization == organization).execute()
-        )
+        deleted = MailServerSettings.delete().where(MailServerSettings.organization == organization).execute()
         if deleted:
             audit.record(organization, "mail_server_settings.deleted", actor=actor)
     return bool(deleted)

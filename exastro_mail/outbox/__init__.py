@@ -1,0 +1,1 @@
+"""The outbox: every mail is a row first; a worker delivers it."""
