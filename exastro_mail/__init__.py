@@ -30,7 +30,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .api.token_pages import bp as api_tokens_bp
     from .api.views import bp as api_bp
-    from .auth import sessions  # noqa: F401  (registers the user loader)
+    from .auth import sessions
     from .auth.views import bp as auth_bp
     from .health import bp as health_bp
     from .logs.views import bp as logs_bp
@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .password_reset.views import bp as password_reset_bp
     from .platform.views import bp as platform_bp
 
+    sessions.init_app(app)
     csrf.exempt(api_bp)  # the API takes no cookies, only Basic or Bearer credentials
     for blueprint in (
         health_bp,

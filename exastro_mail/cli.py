@@ -128,3 +128,7 @@ def main():
 
     cli = FlaskGroup(create_app=create_app, add_default_commands=False, help=__doc__)
     cli.main(prog_name="exastro-mail")
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 
+from flask import g
 from flask_login import UserMixin, login_user, logout_user
 
 from ..extensions import login_manager
@@ -55,3 +56,13 @@ def end_session(session_user: SessionUser) -> None:
 def end_all_sessions(user: User) -> int:
     """End every login of a user (after a password change)."""
     return LoginSession.delete().where(LoginSession.user == user).execute()
+
+
+def init_app(app) -> None:
+    """Look the login up afresh on every request."""
+
+    @app.before_request
+    def _forget_cached_user():
+        # g outlives a request when an app context is held open around requests (tests, CLI),
+        # and a session ended elsewhere must not survive in that cache.
+        g.pop("_login_user", None)

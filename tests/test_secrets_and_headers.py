@@ -1,0 +1,118 @@
+"""Secrets stay secret, keys are made once and kept, and every response carries the security headers."""
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from exastro_mail import create_app
+from exastro_mail.config import ConfigError
+from tests.conftest import VALID_SETTINGS, build_app
+
+SETTINGS = "/acme/platform/settings/mailserver"
+SMTP_PASSWORD = VALID_SETTINGS["authentication_password"]
+
+
+def test_keys_are_generated_once_with_mode_0600_and_reused(tmp_path):
+    first = build_app(tmp_path)
+    instance = tmp_path / "instance"
+    for name in ("secret_key", "encryption_key"):
+        mode = stat.S_IMODE(os.stat(instance / name).st_mode)
+        assert mode == 0o600, f"{name} has mode {oct(mode)}"
+    second = build_app(tmp_path)
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    assert first.config["ENCRYPTION_KEY"] == second.config["ENCRYPTION_KEY"]
+    assert first.config["SECRET_KEY"] != first.config["ENCRYPTION_KEY"]
+
+
+def test_keys_from_the_environment_win(tmp_path, monkeypatch):
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("EXASTRO_MAIL_SECRET_KEY", "from-the-environment")
+    monkeypatch.setenv("EXASTRO_MAIL_ENCRYPTION_KEY", key)
+    app = create_app({"INSTANCE_PATH": str(tmp_path)})
+    assert app.config["SECRET_KEY"] == "from-the-environment"
+    assert app.config["ENCRYPTION_KEY"] == key
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_a_bad_encryption_key_fails_loudly(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXASTRO_MAIL_ENCRYPTION_KEY", "too-short")
+    with pytest.raises(ConfigError, match="EXASTRO_MAIL_ENCRYPTION_KEY"):
+        create_app({"INSTANCE_PATH": str(tmp_path)})
+
+
+def test_a_base_url_without_scheme_fails_loudly(tmp_path):
+    with pytest.raises(ConfigError, match="EXASTRO_MAIL_BASE_URL"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "BASE_URL": "mail.example.com"})
+
+
+def test_https_base_url_makes_cookies_secure(tmp_path):
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "BASE_URL": "https://mail.example.com/"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["BASE_URL"] == "https://mail.example.com"
+
+
+def test_smtp_password_is_encrypted_at_rest_and_never_in_pages_or_logs(app, client, admin, auth, caplog):
+    caplog.set_level(logging.DEBUG)
+    auth.login()
+    pages = [client.post(SETTINGS, data=VALID_SETTINGS, follow_redirects=True)]
+    pages.append(client.get(SETTINGS))
+    pages.append(client.get(SETTINGS + "/delete"))
+    pages.append(client.post(SETTINGS, data={**VALID_SETTINGS, "smtp_port": "bad"}))
+    for page in pages:
+        assert SMTP_PASSWORD not in page.get_data(as_text=True)
+    assert SMTP_PASSWORD not in caplog.text
+    database = Path(app.instance_path) / "exastro-mail.sqlite3"
+    raw = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+    assert b"mailer" in raw  # the file was really read: the user name is stored in clear
+    assert SMTP_PASSWORD.encode() not in raw
+
+
+@pytest.mark.parametrize(
+    "path", ["/acme/login", "/healthz", "/nosuch/login", "/static/css/app.css", SETTINGS]
+)
+def test_every_response_carries_the_security_headers(client, org, path):
+    response = client.get(path)
+    response.close()
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "object-src 'none'" in csp and "base-uri 'none'" in csp
+    assert "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_pages_have_no_inline_script_or_style(client, admin, auth):
+    auth.login()
+    client.post(SETTINGS, data=VALID_SETTINGS)
+    for path in ("/acme/login", "/acme/platform/", SETTINGS, SETTINGS + "/delete"):
+        html = client.get(path).get_data(as_text=True)
+        assert "<style" not in html and " style=" not in html
+        for chunk in html.split("<script")[1:]:
+            assert chunk.lstrip().startswith("src="), f"inline script on {path}"
+        assert " onclick=" not in html and " hx-on" not in html
+        assert '"allowEval": false' in html and '"includeIndicatorStyles": false' in html
+
+
+def test_healthz_answers_while_the_database_does(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_unexpected_error_is_a_plain_500_page_without_details(app, client, org, monkeypatch):
+    from exastro_mail.auth import views
+
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(views, "render_template", explode)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = client.get("/acme/login")
+    assert response.status_code == 500
+    assert "secret internal detail" not in response.get_data(as_text=True)
+    assert "Something went wrong" in response.get_data(as_text=True)
