@@ -1,5 +1,6 @@
 """Fixtures: an app on a fresh instance folder and database, a client, factories and a login helper."""
 
+import os
 import re
 
 import pytest
@@ -8,7 +9,7 @@ from exastro_mail import create_app, migrations
 from exastro_mail.accounts import create_organization, create_user
 from exastro_mail.models import Organization
 
-# pytest_plugins set below when present
+pytest_plugins = ["tests.smtp_servers"]
 
 DEFAULT_PASSWORD = "correct horse battery"
 
@@ -113,3 +114,12 @@ VALID_SETTINGS = {
     "reply_name": "ACME support",
     "envelope_from": "bounces@example.com",
 }
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """In CI nothing may be skipped for lack of a component: a skip fails the run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if os.environ.get("CI") and skipped:
+        reporter.write_line(f"CI: {len(skipped)} test(s) skipped; nothing may be skipped in CI.", red=True)
+        session.exitstatus = 1

@@ -1,0 +1,146 @@
+"""A real server (`exastro-mail serve`) and a real browser (Debian's Chromium through Playwright)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import build_app, make_org, make_user
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """`exastro-mail serve` in a child process on a fresh instance folder."""
+
+    def __init__(self, instance: Path, port: int, env: dict):
+        self.instance = instance
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = instance / "server.log"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "exastro_mail.cli", "serve", "--port", str(port), "--workers", "2"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """A served app with organization 'acme', admin 'admin' and user 'bob' (password 'correct horse battery')."""
+    instance = tmp_path / "instance"
+    port = free_port()
+    app = build_app(tmp_path, BASE_URL=f"http://127.0.0.1:{port}")
+    with app.app_context():
+        org = make_org()
+        make_user(org, "admin", admin=True)
+        make_user(org, "bob")
+    env = {
+        **os.environ,
+        "EXASTRO_MAIL_INSTANCE_PATH": str(instance),
+        "EXASTRO_MAIL_BASE_URL": f"http://127.0.0.1:{port}",
+        "EXASTRO_MAIL_WORKER_POLL_SECONDS": "0.2",
+        "EXASTRO_MAIL_SMTP_TIMEOUT": "5",
+    }
+    server = LiveServer(instance, port, env)
+    server.app = app
+    yield server
+    server.stop()
+    log = server.log.read_text()
+    assert "Traceback" not in log, log
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+class ConsoleProblems(list):
+    """Console errors, warnings and page errors seen during a test (CSP violations land here)."""
+
+
+@pytest.fixture
+def page(chromium, request):
+    context = chromium.new_context(locale="en-US", timezone_id="Asia/Tokyo")
+    page = context.new_page()
+    problems = ConsoleProblems()
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"{message.type}: {message.text}")
+            if message.type in ("error", "warning")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
+    page.console_problems = problems
+    page.set_default_timeout(10_000)
+    yield page
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        shot = Path("test-results") / f"{request.node.name}.png"
+        shot.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def have_chromium() -> bool:
+    return shutil.which("chromium") is not None
