@@ -1,4 +1,4 @@
-"""Screenshots for the README, taken from the real app in Debian's Chromium: `python docs/make_screenshots.py`."""
+"""README screenshots from the real app in Debian's Chromium: `python docs/make_screenshots.py`."""
 
 import sys
 import tempfile

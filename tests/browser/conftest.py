@@ -69,7 +69,7 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(tmp_path):
-    """A served app with organization 'acme', admin 'admin' and user 'bob' (password 'correct horse battery')."""
+    """A served app: organization acme, admin "admin" and user "bob" (DEFAULT_PASSWORD)."""
     instance = tmp_path / "instance"
     port = free_port()
     app = build_app(tmp_path, BASE_URL=f"http://127.0.0.1:{port}")
