@@ -1,8 +1,92 @@
 """Delivery log and audit log of an organization."""
 
-from flask import Blueprint
+from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
 
+from ..auth.access import admin_required
+from ..auth.forms import PostOnlyForm
 from ..auth.orgs import scope_to_organization
+from .audit_trail import audit_page
+from .delivery import STATUSES, delivery_page, discard_message, find_message, retry_message
+from .paging import page_number
 
 bp = Blueprint("logs", __name__, url_prefix="/<org_id>/platform")
 scope_to_organization(bp)
+
+# operation in the URL: (what it does, what to say when done, what to say when the mail's state forbids it)
+OPERATIONS = {
+    "retry": (
+        retry_message,
+        "The mail is queued to be sent now.",
+        "This mail can no longer be retried.",
+    ),
+    "discard": (
+        discard_message,
+        "The mail was discarded; it will not be sent.",
+        "This mail can no longer be discarded.",
+    ),
+}
+
+
+def _status_filter(value: str | None) -> str | None:
+    return value if value in STATUSES else None
+
+
+def _mail_log_response(status_filter, number, notice=None, status=200):
+    """The delivery log as a page, or only its table when htmx asks for #mail-log."""
+    as_fragment = request.headers.get("HX-Target") == "mail-log"
+    response = make_response(
+        render_template(
+            "logs/_mail_log.html" if as_fragment else "logs/mail_log.html",
+            page=delivery_page(g.org, status_filter, number),
+            status_filter=status_filter,
+            statuses=STATUSES,
+            form=PostOnlyForm(),
+            notice=notice,
+        ),
+        status,
+    )
+    response.vary.add("HX-Target")
+    return response
+
+
+@bp.get("/mail-log")
+@admin_required
+def mail_log():
+    status_filter = _status_filter(request.args.get("status"))
+    return _mail_log_response(status_filter, page_number(request.args.get("page")))
+
+
+@bp.post("/mail-log/<int:message_id>/<any(retry, discard):operation>")
+@admin_required
+def operate(message_id, operation):
+    """Retry now or discard a queued or failed mail; htmx gets the refreshed table, others a redirect."""
+    message = find_message(g.org, message_id)
+    if message is None:
+        abort(404)
+    form = PostOnlyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    action, done_text, refused_text = OPERATIONS[operation]
+    done = action(message, current_user.username)
+    notice = (done_text if done else refused_text, "success" if done else "warning")
+    status_filter = _status_filter(request.form.get("status"))
+    number = page_number(request.form.get("page"))
+    if request.headers.get("HX-Target") == "mail-log":
+        return _mail_log_response(status_filter, number, notice=notice)
+    flash(*notice)
+    return redirect(url_for(".mail_log", status=status_filter, page=number), code=303)
+
+
+@bp.get("/audit-log")
+@admin_required
+def audit_log():
+    as_fragment = request.headers.get("HX-Target") == "audit-log"
+    response = make_response(
+        render_template(
+            "logs/_audit_log.html" if as_fragment else "logs/audit_log.html",
+            page=audit_page(g.org, page_number(request.args.get("page"))),
+        )
+    )
+    response.vary.add("HX-Target")
+    return response

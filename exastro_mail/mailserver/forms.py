@@ -1,14 +1,16 @@
 """The settings form: WTForms renders it and carries CSRF; the rules module decides what is valid."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, RadioField, StringField
+from wtforms import BooleanField, PasswordField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
-from .rules import DEFAULT_PORTS, ENCRYPTION_CHOICES, ENCRYPTION_NONE, FIELDS, check_settings
+from .rules import DEFAULT_PORTS, ENCRYPTION_CHOICES, ENCRYPTION_NONE, EXTRA_FIELDS, FIELDS, check_settings
+
+FORM_FIELDS = {**FIELDS, **EXTRA_FIELDS}
 
 
 def _attrs(name: str, **extra) -> dict:
-    rule = FIELDS[name]
+    rule = FORM_FIELDS[name]
     attrs = dict(extra)
     if rule.max_length:
         attrs["maxlength"] = rule.max_length
@@ -48,20 +50,32 @@ class MailServerForm(FlaskForm):
     reply_to = StringField(FIELDS["reply_to"].label, render_kw=_attrs("reply_to", **_ADDRESS))
     reply_name = StringField(FIELDS["reply_name"].label, render_kw=_attrs("reply_name"))
     envelope_from = StringField(FIELDS["envelope_from"].label, render_kw=_attrs("envelope_from", **_ADDRESS))
+    trusted_ca_pem = TextAreaField(
+        EXTRA_FIELDS["trusted_ca_pem"].label,
+        render_kw=_attrs("trusted_ca_pem", rows=6, spellcheck="false", autocomplete="off"),
+    )
+    # Only "Send test mail" reads it; it sits in this form so the test takes the values beside it.
+    test_recipient = StringField("Send the test mail to", render_kw={**_ADDRESS, "maxlength": 255})
 
-    def check(self, *, password_stored: bool):
+    def check(self, *, password_stored: bool, deny_private_hosts: bool = False):
         """Check CSRF and the rules; put each problem on its field. Returns the rules' outcome."""
         csrf_ok = super().validate()
-        checked = check_settings({name: self[name].data for name in FIELDS}, password_stored=password_stored)
+        checked = check_settings(
+            {name: self[name].data for name in FORM_FIELDS},
+            password_stored=password_stored,
+            deny_private_hosts=deny_private_hosts,
+        )
         for name, message in checked.errors.items():
             self[name].errors = [message]
+        if "trusted_ca_pem" in checked.errors and "PRIVATE KEY" in (self.trusted_ca_pem.data or ""):
+            self.trusted_ca_pem.data = ""  # a pasted key is not sent back to the browser
         if not csrf_ok:
             checked.errors.setdefault("csrf_token", "The form has expired; submit it again.")
         return checked
 
     def fill_from(self, settings) -> None:
         """Show stored settings; the password is never sent back."""
-        for name in FIELDS:
+        for name in FORM_FIELDS:
             if name != "authentication_password":
                 value = getattr(settings, name)
                 self[name].data = str(value) if name == "smtp_port" else value

@@ -2,12 +2,18 @@
 
 import ipaddress
 import re
+import ssl
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import idna
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from email_validator import EmailNotValidError, validate_email
+
+from ..smtp import hosts
 
 ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS = "none", "ssl", "starttls"
 ENCRYPTION_CHOICES = [
@@ -38,7 +44,14 @@ FIELDS: dict[str, FieldRule] = {
     "reply_name": FieldRule("Reply display name", 100),
     "envelope_from": FieldRule("Sender mail address (Envelope-From)", 255),
 }
+# Fields of this product beyond Exastro's: the settings API leaves them alone unless it sends them.
+MAX_CA_PEM_LENGTH = 64 * 1024
+EXTRA_FIELDS: dict[str, FieldRule] = {
+    "trusted_ca_pem": FieldRule("Trusted CA certificate (PEM)", MAX_CA_PEM_LENGTH),
+}
 ADDRESS_FIELDS = ("send_from", "reply_to", "envelope_from")
+# How long the save-time check of EXASTRO_MAIL_SMTP_DENY_PRIVATE_HOSTS may wait for DNS.
+RESOLVE_TIMEOUT_SECONDS = 5.0
 DISPLAY_NAME_FIELDS = ("send_name", "reply_name")
 
 
@@ -59,9 +72,16 @@ class _Invalid(ValueError):
     pass
 
 
-def check_settings(data: Mapping[str, object], *, password_stored: bool) -> Checked:
+def check_settings(
+    data: Mapping[str, object],
+    *,
+    password_stored: bool,
+    deny_private_hosts: bool = False,
+    resolve: Callable[[str], list[str]] | None = None,
+) -> Checked:
     """Check submitted settings. A blank password with authentication on keeps the stored one:
-    values["authentication_password"] is then None."""
+    values["authentication_password"] is then None. trusted_ca_pem is checked (and so saved) only
+    when data holds it. deny_private_hosts refuses hosts in private ranges, looked up with resolve."""
     checked = Checked()
 
     def run(name, check, *args):
@@ -71,6 +91,12 @@ def check_settings(data: Mapping[str, object], *, password_stored: bool) -> Chec
             checked.errors[name] = str(problem)
 
     run("smtp_host", check_host)
+    if deny_private_hosts and "smtp_host" in checked.values:
+        try:
+            check_public_host(checked.values["smtp_host"], resolve or _resolve_with_timeout)
+        except _Invalid as problem:
+            del checked.values["smtp_host"]
+            checked.errors["smtp_host"] = str(problem)
     run("encryption", check_encryption)
     run("smtp_port", check_port)
     for name in ADDRESS_FIELDS:
@@ -85,6 +111,9 @@ def check_settings(data: Mapping[str, object], *, password_stored: bool) -> Chec
     else:
         checked.values["authentication_user"] = None
         checked.values["authentication_password"] = None
+
+    if "trusted_ca_pem" in data:
+        run("trusted_ca_pem", check_trusted_ca)
 
     if "smtp_port" in checked.values and "encryption" in checked.values:
         warning = port_warning(checked.values["smtp_port"], checked.values["encryption"])
@@ -154,6 +183,27 @@ def _dns_name(host: str) -> str:
     if any(len(label) > 63 for label in ascii_name.split(".")):
         raise _Invalid("Each part of the host name between dots may have 1 to 63 characters.")
     return ascii_name.lower()
+
+
+def check_public_host(host: str, resolve: Callable[[str], list[str]]) -> None:
+    """A checked host that is not, and does not resolve to, a loopback, private, link-local or
+    metadata address. A name that does not resolve now passes: sending checks again after DNS."""
+    try:
+        addresses = [ipaddress.ip_address(host).compressed]
+    except ValueError:
+        try:
+            addresses = resolve(host)
+        except OSError:
+            return
+    for address in addresses:
+        reason = hosts.forbidden_address(address)
+        if reason:
+            where = f"{host} is {reason}" if address == host else f"{host} resolves to {address}, {reason}"
+            raise _Invalid(f"This installation only allows SMTP servers on public addresses: {where}.")
+
+
+def _resolve_with_timeout(host: str) -> list[str]:
+    return hosts.resolve(host, timeout=RESOLVE_TIMEOUT_SECONDS)
 
 
 def check_encryption(value) -> str:
@@ -263,3 +313,58 @@ def check_auth_password(value, password_stored: bool) -> str | None:
     if any(c in value for c in "\x00\r\n"):
         raise _Invalid("The password must not contain line breaks or NUL characters.")
     return value
+
+
+_PEM_LABEL = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
+
+
+def check_trusted_ca(value, now: datetime | None = None) -> str | None:
+    """Optional PEM certificates to trust for TLS, stored re-encoded; refuses keys, garbage, expired ones."""
+    text = _text(value, "Trusted CA certificate")
+    if not text:
+        return None
+    if len(text.encode("utf-8")) > MAX_CA_PEM_LENGTH:
+        raise _Invalid(f"Paste at most {MAX_CA_PEM_LENGTH // 1024} KiB of certificates.")
+    labels = set(_PEM_LABEL.findall(text))
+    if any("PRIVATE KEY" in label for label in labels):
+        raise _Invalid("This is a private key. Paste the CA certificate (BEGIN CERTIFICATE), never a key.")
+    if not labels:
+        raise _Invalid("Paste a certificate in PEM format, starting with -----BEGIN CERTIFICATE-----.")
+    if labels != {"CERTIFICATE"}:
+        others = ", ".join(sorted(labels - {"CERTIFICATE"}))
+        raise _Invalid(f"Paste certificates (BEGIN CERTIFICATE) only, not: {others}.")
+    try:
+        certificates = x509.load_pem_x509_certificates(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise _Invalid("This is not a readable PEM certificate; paste it again, from BEGIN to END.") from None
+    now = now or datetime.now(UTC)
+    for certificate in certificates:
+        if certificate.not_valid_after_utc < now:
+            raise _Invalid(
+                f"The certificate {certificate.subject.rfc4514_string() or '(no subject)'} expired on "
+                f"{certificate.not_valid_after_utc:%Y-%m-%d}; remove it or paste a current one."
+            )
+    pem = "".join(certificate.public_bytes(Encoding.PEM).decode("ascii") for certificate in certificates)
+    try:
+        # What the SMTP transport will do with it: refuse here what TLS could not use later.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError) as error:
+        raise _Invalid(f"This certificate cannot be used for TLS: {error}.") from None
+    return pem
+
+
+def describe_certificates(pem: str | None, now: datetime | None = None) -> list[str]:
+    """One line per trusted certificate: its subject and until when it is valid."""
+    if not pem:
+        return []
+    try:
+        certificates = x509.load_pem_x509_certificates(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return ["The stored certificate cannot be read; paste it again."]
+    now = now or datetime.now(UTC)
+    lines = []
+    for certificate in certificates:
+        until = certificate.not_valid_after_utc
+        validity = f"expired on {until:%Y-%m-%d}" if until < now else f"valid until {until:%Y-%m-%d}"
+        lines.append(f"{certificate.subject.rfc4514_string() or '(no subject)'}, {validity}")
+    return lines

@@ -32,10 +32,9 @@ def save_settings(organization, values: dict, actor: str) -> tuple[MailServerSet
         created = settings is None
         if created:
             settings = MailServerSettings(organization=organization)
+        # A new row starts empty, so this also lists only the fields given a value on registration.
         changed = [
-            name
-            for name in STORED_FIELDS
-            if name in values and (created or getattr(settings, name) != values[name])
+            name for name in STORED_FIELDS if name in values and getattr(settings, name) != values[name]
         ]
         for name in changed:
             setattr(settings, name, values[name])

@@ -1,13 +1,25 @@
-"""The Mail sending server settings page and its delete dialog."""
+"""The Mail sending server settings page, its Send test mail and its delete dialog."""
 
-from flask import Blueprint, flash, g, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
+from ..secretbox import SecretUnreadable
 from .forms import DeleteForm, MailServerForm
-from .rules import DEFAULT_PORTS, port_warning
+from .rules import DEFAULT_PORTS, check_address, describe_certificates, port_warning
 from .store import delete_settings, save_settings, settings_for
+from .testmail import SmtpOptions, send_test_mail
 
 bp = Blueprint("mailserver", __name__, url_prefix="/<org_id>/platform/settings/mailserver")
 scope_to_organization(bp)
@@ -27,24 +39,9 @@ def _htmx_redirect(endpoint: str):
     return redirect(target, code=303)
 
 
-@bp.route("", methods=["GET", "POST"])
-@admin_required
-def settings():
-    stored = settings_for(g.org)
-    form = MailServerForm()
-    status = 200
-    warning = port_warning(stored.smtp_port, stored.encryption) if stored else None
-    if request.method == "POST":
-        has_password = bool(stored and stored.authentication_password_sealed)
-        checked = form.check(password_stored=has_password)
-        if checked.ok:
-            save_settings(g.org, checked.values, current_user.username)
-            flash(REGISTERED, "success")
-            return redirect(url_for(".settings"), code=303)
-        status = 422
-        warning = checked.warnings.get("smtp_port")
-    elif stored:
-        form.fill_from(stored)
+def _render_settings(form, stored, *, warning=None, test_outcome=None, test_problems=None, status=200):
+    if not form.test_recipient.data:
+        form.test_recipient.data = current_user.email
     return (
         render_template(
             "mailserver/settings.html",
@@ -52,9 +49,84 @@ def settings():
             stored=stored,
             stored_warning=warning,
             default_ports=DEFAULT_PORTS,
+            trusted_certificates=describe_certificates(stored.trusted_ca_pem if stored else None),
+            test_outcome=test_outcome,
+            test_problems=test_problems,
         ),
         status,
     )
+
+
+def _deny_private_hosts() -> bool:
+    return current_app.config["SMTP_DENY_PRIVATE_HOSTS"]
+
+
+@bp.route("", methods=["GET", "POST"])
+@admin_required
+def settings():
+    stored = settings_for(g.org)
+    form = MailServerForm()
+    warning = port_warning(stored.smtp_port, stored.encryption) if stored else None
+    if request.method == "POST":
+        has_password = bool(stored and stored.authentication_password_sealed)
+        checked = form.check(password_stored=has_password, deny_private_hosts=_deny_private_hosts())
+        if checked.ok:
+            save_settings(g.org, checked.values, current_user.username)
+            flash(REGISTERED, "success")
+            return redirect(url_for(".settings"), code=303)
+        return _render_settings(form, stored, warning=checked.warnings.get("smtp_port"), status=422)
+    if stored:
+        form.fill_from(stored)
+    return _render_settings(form, stored, warning=warning)
+
+
+@bp.post("/test-mail")
+@admin_required
+def test_mail():
+    """Send a test mail with the values in the form: a fragment for htmx, else the whole page."""
+    stored = settings_for(g.org)
+    form = MailServerForm()
+    checked = form.check(
+        password_stored=bool(stored and stored.authentication_password_sealed),
+        deny_private_hosts=_deny_private_hosts(),
+    )
+    try:
+        recipient = check_address(form.test_recipient.data, True)
+    except ValueError as problem:
+        form.test_recipient.errors = [str(problem)]
+    outcome = None
+    if checked.ok and not form.test_recipient.errors:
+        options = SmtpOptions.from_config(current_app.config)
+        try:
+            outcome = send_test_mail(g.org, checked.values, recipient, current_user.username, options)
+        except SecretUnreadable as problem:
+            form.authentication_password.errors = [str(problem)]
+    problems = [(field.id, field.label.text, field.errors[0]) for field in form if field.errors]
+    status = 200 if outcome else 422
+    if request.headers.get("HX-Target") == "test-mail-result":
+        status_changed = outcome is not None and outcome.status_updated
+        response = make_response(
+            render_template(
+                "mailserver/_test_result.html",
+                test_outcome=outcome,
+                test_problems=problems,
+                updated_status=settings_for(g.org) if status_changed else None,
+            ),
+            status,
+        )
+    else:
+        response = make_response(
+            _render_settings(
+                form,
+                settings_for(g.org),
+                warning=checked.warnings.get("smtp_port"),
+                test_outcome=outcome,
+                test_problems=problems,
+                status=status,
+            )
+        )
+    response.vary.add("HX-Target")
+    return response
 
 
 @bp.route("/delete", methods=["GET", "POST"])

@@ -1,4 +1,5 @@
-// The Mail sending server settings page: default ports, the authentication rows, the delete dialog.
+// The Mail sending server settings page: default ports, the authentication rows, the delete dialog,
+// and Enter in the test recipient sending the test mail rather than registering the settings.
 (function () {
   "use strict";
 
@@ -33,6 +34,14 @@
     if (event.target.matches && event.target.matches("[data-confirm-word]")) {
       updateConfirmButtons(event.target.form);
     }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !event.target.matches || !event.target.matches("[name=test_recipient]")) return;
+    var button = document.getElementById("send-test-mail");
+    if (!button) return;
+    event.preventDefault();
+    if (!button.disabled) button.click();
   });
 
   document.addEventListener("click", function (event) {

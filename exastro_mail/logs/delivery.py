@@ -1,0 +1,115 @@
+"""The delivery log: an organization's outbox, newest first, and the operator's retry and discard.
+
+Bodies never leave this module (a reset mail's body holds its link): rows are read without them.
+"""
+
+from dataclasses import dataclass
+
+from .. import audit
+from ..db import db
+from ..models import OutboxMessage
+from ..outbox import status
+from ..outbox.enqueue import RETRYABLE_KINDS, discard, recipients_of, retry_now
+from .paging import PAGE_SIZE, Page, last_page
+
+KIND_LABELS = {
+    "password_reset": "Password reset",
+    "password_changed": "Password changed",
+    "notification": "Notification",
+}
+STATUSES = status.ALL
+# Every column the log shows; body_text and body_html are deliberately not among them.
+_LISTED_COLUMNS = (
+    OutboxMessage.id,
+    OutboxMessage.kind,
+    OutboxMessage.recipients,
+    OutboxMessage.subject,
+    OutboxMessage.status,
+    OutboxMessage.attempts,
+    OutboxMessage.next_attempt_at,
+    OutboxMessage.last_error,
+    OutboxMessage.created_at,
+    OutboxMessage.sent_at,
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row of the delivery log, as shown."""
+
+    id: int
+    created_at: object
+    kind: str
+    kind_label: str
+    recipients: dict[str, list[str]]
+    subject: str
+    status: str
+    attempts: int
+    next_attempt_at: object
+    last_error: str | None
+    can_retry: bool
+    can_discard: bool
+
+
+def delivery_page(organization, status_filter: str | None, number: int, page_size: int = PAGE_SIZE) -> Page:
+    """The organization's mail, newest first, optionally of one status."""
+    query = OutboxMessage.select(*_LISTED_COLUMNS).where(OutboxMessage.organization == organization)
+    if status_filter in STATUSES:
+        query = query.where(OutboxMessage.status == status_filter)
+    total = query.count()
+    number = min(number, last_page(total, page_size))
+    rows = query.order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()).paginate(
+        number, page_size
+    )
+    return Page([_delivery(row) for row in rows], number, total, page_size)
+
+
+def _delivery(row: OutboxMessage) -> Delivery:
+    actionable = row.status in status.OPERATOR_ACTIONABLE
+    return Delivery(
+        id=row.id,
+        created_at=row.created_at,
+        kind=row.kind,
+        kind_label=KIND_LABELS.get(row.kind, row.kind),
+        recipients=recipients_of(row),
+        subject=row.subject,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at if row.status == status.QUEUED else None,
+        last_error=row.last_error,
+        can_retry=actionable and row.kind in RETRYABLE_KINDS,
+        can_discard=actionable,
+    )
+
+
+def find_message(organization, message_id: int) -> OutboxMessage | None:
+    """One of the organization's outbox messages, or None."""
+    return OutboxMessage.get_or_none(
+        OutboxMessage.id == message_id, OutboxMessage.organization == organization
+    )
+
+
+def retry_message(message: OutboxMessage, actor: str) -> bool:
+    """Queue a failed or queued mail for right now, audited; False if it cannot be retried."""
+    with db.atomic():
+        done = retry_now(message)
+        if done:
+            audit.record(
+                message.organization, "outbox.retried", actor=actor, message_id=message.id, kind=message.kind
+            )
+    return done
+
+
+def discard_message(message: OutboxMessage, actor: str) -> bool:
+    """Drop a failed or queued mail so it is never sent, audited; False if it cannot be discarded."""
+    with db.atomic():
+        done = discard(message)
+        if done:
+            audit.record(
+                message.organization,
+                "outbox.discarded",
+                actor=actor,
+                message_id=message.id,
+                kind=message.kind,
+            )
+    return done

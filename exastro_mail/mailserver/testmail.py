@@ -1,0 +1,166 @@
+"""Send test mail: try settings (saved or not) on the real server, step by step, without the outbox.
+
+The saved settings' verification status changes only when the tested values are exactly the saved
+ones (the stored password included): a test of edited, unsaved values says nothing about what is
+stored, so it must not mark the stored settings as verified or failed.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from .. import audit, secretbox
+from ..db import db
+from ..models import MailServerSettings, utcnow
+from ..smtp.diagnose import STEP_NAMES, Diagnosis, diagnose
+from ..smtp.transport import SmtpEndpoint
+from .store import STORED_FIELDS, settings_for
+
+# The page answers within SMTP_TIMEOUT plus this, however the server behaves.
+DEADLINE_SLACK_SECONDS = 2.0
+STATUS_UNTESTED, STATUS_ACCEPTED, STATUS_FAILED = "untested", "accepted", "failed"
+# The steps of a delivery in order; used to show where a failure stopped.
+_STEPS_IN_ORDER = ("resolve", "connect", "tls", "ehlo", "auth", "mail", "rcpt", "data", "accepted")
+STEP_ORDER = tuple(STEP_NAMES[step] for step in _STEPS_IN_ORDER)
+
+
+@dataclass(frozen=True)
+class MailTestOutcome:
+    """What a test mail did, and whether the saved settings' status took its result."""
+
+    diagnosis: Diagnosis
+    recipient: str
+    tested_saved: bool
+    status_updated: bool
+
+    @property
+    def steps_not_reached(self) -> list[str]:
+        """The steps after a failure that were never tried."""
+        if self.diagnosis.ok:
+            return []
+        seen = {step.name for step in self.diagnosis.steps}
+        failed_at = (
+            STEP_ORDER.index(self.diagnosis.failed_step) if self.diagnosis.failed_step in STEP_ORDER else 0
+        )
+        return [name for name in STEP_ORDER[failed_at + 1 :] if name not in seen]
+
+
+@dataclass(frozen=True)
+class SmtpOptions:
+    """The install-wide SMTP configuration a test mail (like any delivery) runs under."""
+
+    timeout: float
+    ca_file: str | None = None
+    deny_private_hosts: bool = False
+
+    @classmethod
+    def from_config(cls, config) -> "SmtpOptions":
+        """Read EXASTRO_MAIL_SMTP_TIMEOUT, _SMTP_CA_FILE and _SMTP_DENY_PRIVATE_HOSTS."""
+        return cls(config["SMTP_TIMEOUT"], config.get("SMTP_CA_FILE"), config["SMTP_DENY_PRIVATE_HOSTS"])
+
+
+def password_to_use(values: dict, stored: MailServerSettings | None) -> str | None:
+    """The password typed in the form, else the stored one (SecretUnreadable if it cannot be opened)."""
+    if not values.get("authentication_enable"):
+        return None
+    if values.get("authentication_password") is not None:
+        return values["authentication_password"]
+    if stored is not None and stored.authentication_password_sealed:
+        return secretbox.unseal(stored.authentication_password_sealed)
+    return None
+
+
+def endpoint_for(values: dict, password: str | None, options: SmtpOptions) -> SmtpEndpoint:
+    """Where and how to connect for checked settings values."""
+    return SmtpEndpoint(
+        host=values["smtp_host"],
+        port=values["smtp_port"],
+        encryption=values["encryption"],
+        username=values["authentication_user"] if values.get("authentication_enable") else None,
+        password=password,
+        timeout=options.timeout,
+        ca_file=options.ca_file,
+        ca_pem=values.get("trusted_ca_pem"),
+        deny_private_hosts=options.deny_private_hosts,
+    )
+
+
+def compose_test_mail(values: dict, recipient: str, organization, actor: str) -> EmailMessage:
+    """The short test message, with the headers the outbox's mail carries."""
+    message = EmailMessage()
+    message["Subject"] = f"Test mail from {organization.name}"
+    message["From"] = Address(display_name=values.get("send_name") or "", addr_spec=values["send_from"])
+    message["To"] = recipient
+    if values.get("reply_to"):
+        message["Reply-To"] = Address(
+            display_name=values.get("reply_name") or "", addr_spec=values["reply_to"]
+        )
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain=values["send_from"].rpartition("@")[2])
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(
+        f"This is a test mail sent by {actor} from the mail sending server settings of "
+        f"{organization.name}.\n\nIt arrived, so the mail sending server settings work.\n"
+    )
+    return message
+
+
+def matches_saved(values: dict, stored: MailServerSettings | None, password: str | None) -> bool:
+    """Whether checked values (and the password in use) are exactly the saved settings."""
+    if stored is None:
+        return False
+    if any(name in values and values[name] != getattr(stored, name) for name in STORED_FIELDS):
+        return False
+    if values.get("authentication_password") is None:
+        return True
+    return stored.authentication_password_sealed is not None and password == secretbox.unseal(
+        stored.authentication_password_sealed
+    )
+
+
+def send_test_mail(
+    organization, values: dict, recipient: str, actor: str, options: SmtpOptions
+) -> MailTestOutcome:
+    """Send the test mail with checked values, audit it, and record the result on matching saved settings."""
+    stored = settings_for(organization)
+    password = password_to_use(values, stored)
+    tested_saved = matches_saved(values, stored, password)
+    envelope_from = values.get("envelope_from") or values["send_from"]
+    diagnosis = diagnose(
+        endpoint_for(values, password, options),
+        compose_test_mail(values, recipient, organization, actor),
+        envelope_from,
+        [recipient],
+        deadline_seconds=options.timeout + DEADLINE_SLACK_SECONDS,
+    )
+    with db.atomic():
+        status_updated = tested_saved and _record_status(stored, diagnosis)
+        audit.record(
+            organization,
+            "mail_server_settings.test_mail",
+            actor=actor,
+            recipient=recipient,
+            result=STATUS_ACCEPTED if diagnosis.ok else STATUS_FAILED,
+            failed_step=diagnosis.failed_step,
+            smtp_code=diagnosis.smtp_code,
+            reply=diagnosis.reply[:500],
+            tested="saved settings" if tested_saved else "unsaved values",
+        )
+    return MailTestOutcome(diagnosis, recipient, tested_saved, status_updated)
+
+
+def _record_status(stored: MailServerSettings, diagnosis: Diagnosis) -> bool:
+    # Guarded by updated_at: settings saved while the test ran were not the ones tested.
+    detail = diagnosis.reply if diagnosis.ok else f"{diagnosis.failed_step}: {diagnosis.reply}"
+    updated = (
+        MailServerSettings.update(
+            test_status=STATUS_ACCEPTED if diagnosis.ok else STATUS_FAILED,
+            test_at=utcnow(),
+            test_detail=detail[:1000],
+        )
+        .where(MailServerSettings.id == stored.id, MailServerSettings.updated_at == stored.updated_at)
+        .execute()
+    )
+    return bool(updated)

@@ -1,0 +1,306 @@
+"""An org admin reads the delivery log and the audit log, and retries or discards mail that did not go out."""
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+
+from exastro_mail.auth.sessions import token_hash
+from exastro_mail.db import db
+from exastro_mail.models import AuditEvent, OutboxMessage, ResetToken, utcnow
+from exastro_mail.outbox.enqueue import enqueue_mail
+from tests.conftest import VALID_SETTINGS, build_app, csrf_token_from, make_org, make_user
+
+MAIL_LOG = "/acme/platform/mail-log"
+AUDIT_LOG = "/acme/platform/audit-log"
+RESET_LINK = "http://mail.example.test/acme/reset-password/Zm9yZ2V0LW1lLW5vdC10aGlzLXRva2Vu"
+
+
+@pytest.fixture
+def admin_client(client, admin, auth):
+    auth.login()
+    return client
+
+
+def queue(
+    org, kind="notification", *, subject="Disk almost full", to=("ops@example.com",), minutes_ago=0, **changes
+):
+    """An outbox row as the outbox makes it, then moved to the state a test needs."""
+    with db.atomic():
+        message = enqueue_mail(
+            org,
+            kind,
+            to=list(to),
+            subject=subject,
+            body_text="Body of the mail",
+            cc=changes.pop("cc", ()),
+            bcc=changes.pop("bcc", ()),
+            reset_token=changes.pop("reset_token", None),
+        )
+    changes.setdefault("created_at", utcnow() - timedelta(minutes=minutes_ago))
+    OutboxMessage.update(**changes).where(OutboxMessage.id == message.id).execute()
+    return OutboxMessage.get_by_id(message.id)
+
+
+def reset_mail(org, user):
+    token = ResetToken.create(
+        user=user,
+        token_hash=token_hash("reset-token"),
+        email=user.email,
+        expires_at=utcnow() + timedelta(minutes=30),
+    )
+    with db.atomic():
+        message = enqueue_mail(
+            org,
+            "password_reset",
+            to=[user.email],
+            subject="Reset your password",
+            body_text=f"Open {RESET_LINK} to choose a new password.",
+            body_html=f'<a href="{RESET_LINK}">Reset</a>',
+            reset_token=token,
+        )
+    return message
+
+
+def rows_of(html):
+    return re.findall(r'<tr id="mail-(\d+)" data-status="(\w+)">', html)
+
+
+def test_the_delivery_log_shows_each_mail_but_never_a_body_or_link(admin_client, org, admin):
+    reset_mail(org, admin)
+    queue(
+        org,
+        subject="Backup failed",
+        to=["ops@example.com", "dev@example.com"],
+        cc=["lead@example.com"],
+        bcc=["audit@example.com"],
+        status="failed",
+        attempts=3,
+        last_error="550 5.1.1 no such user (RCPT TO)",
+        minutes_ago=5,
+    )
+    html = admin_client.get(MAIL_LOG).get_data(as_text=True)
+    for text in (
+        "Password reset",
+        "Reset your password",
+        "admin@example.com",
+        "Notification",
+        "Backup failed",
+        "ops@example.com, dev@example.com",
+        "lead@example.com",
+        "audit@example.com",
+        "550 5.1.1 no such user (RCPT TO)",
+        ">Failed<",
+        ">Queued<",
+    ):
+        assert text in html
+    for header in (
+        "Queued",
+        "Kind",
+        "Recipients",
+        "Subject",
+        "Status",
+        "Attempts",
+        "Next attempt",
+        "Last error",
+    ):
+        assert f'<th scope="col">{header}</th>' in html
+    assert "reset-password" not in html and "Zm9yZ2V0" not in html
+    assert "Body of the mail" not in html
+    assert re.search(
+        r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>', html
+    )
+
+
+def test_newest_first_and_paginated_with_plain_links_and_htmx(admin_client, org):
+    ids = [queue(org, subject=f"Event {n}", minutes_ago=100 - n).id for n in range(30)]
+    page_one = admin_client.get(MAIL_LOG).get_data(as_text=True)
+    assert [int(i) for i, _ in rows_of(page_one)] == ids[::-1][:25]
+    assert "Page 1 of 2 (1–25 of 30)" in page_one
+    assert 'href="/acme/platform/mail-log?page=2"' in page_one and 'rel="prev"' not in page_one
+
+    page_two = admin_client.get(MAIL_LOG + "?page=2", headers={"HX-Request": "true", "HX-Target": "mail-log"})
+    text = page_two.get_data(as_text=True)
+    assert "<html" not in text and text.lstrip().startswith('<div id="mail-log"')
+    assert "HX-Target" in page_two.headers["Vary"]
+    assert [int(i) for i, _ in rows_of(text)] == ids[::-1][25:]
+    assert 'hx-get="/acme/platform/mail-log?page=1"' in text and 'rel="next"' not in text
+
+    assert rows_of(admin_client.get(MAIL_LOG + "?page=99").get_data(as_text=True)) == rows_of(text)
+    assert "Page 1 of 2" in admin_client.get(MAIL_LOG + "?page=abc").get_data(as_text=True)
+
+
+def test_filter_by_status(admin_client, org):
+    failed = queue(org, subject="Refused", status="failed", last_error="550 no")
+    queue(org, subject="Delivered", status="sent", sent_at=utcnow())
+    html = admin_client.get(MAIL_LOG + "?status=failed").get_data(as_text=True)
+    assert rows_of(html) == [(str(failed.id), "failed")]
+    assert '<option value="failed" selected>' in html
+    pages = admin_client.get(MAIL_LOG + "?status=failed&page=1", headers={"HX-Target": "mail-log"})
+    assert "Delivered" not in pages.get_data(as_text=True)
+    assert "No mail with status “expired”." in admin_client.get(MAIL_LOG + "?status=expired").get_data(
+        as_text=True
+    )
+    assert len(rows_of(admin_client.get(MAIL_LOG + "?status=bogus").get_data(as_text=True))) == 2
+
+
+def test_retry_now_queues_a_failed_notification_again_and_is_audited(admin_client, org):
+    message = queue(
+        org,
+        status="failed",
+        attempts=7,
+        last_error="421 try later",
+        next_attempt_at=utcnow() + timedelta(hours=5),
+    )
+    assert f'id="retry-{message.id}"' in admin_client.get(MAIL_LOG).get_data(as_text=True)
+    response = admin_client.post(f"{MAIL_LOG}/{message.id}/retry", data={"status": "failed", "page": "1"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/acme/platform/mail-log?status=failed&page=1"
+    assert "The mail is queued to be sent now." in admin_client.get(response.headers["Location"]).get_data(
+        as_text=True
+    )
+    message = OutboxMessage.get_by_id(message.id)
+    assert (message.status, message.attempts) == ("queued", 0)
+    assert message.next_attempt_at <= utcnow()
+    event = AuditEvent.get(AuditEvent.action == "outbox.retried")
+    assert event.actor == "admin" and json.loads(event.detail)["message_id"] == message.id
+
+
+def test_discard_with_htmx_refreshes_the_table(admin_client, org):
+    message = queue(org, status="queued", last_error="451 greylisted")
+    response = admin_client.post(
+        f"{MAIL_LOG}/{message.id}/discard",
+        data={"page": "1"},
+        headers={"HX-Request": "true", "HX-Target": "mail-log"},
+    )
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in text
+    assert "The mail was discarded; it will not be sent." in text
+    assert rows_of(text) == [(str(message.id), "discarded")]
+    assert f'id="discard-{message.id}"' not in text
+    assert OutboxMessage.get_by_id(message.id).status == "discarded"
+    assert AuditEvent.select().where(AuditEvent.action == "outbox.discarded").count() == 1
+
+
+def test_sent_mail_and_reset_mail_cannot_be_retried(admin_client, org, admin):
+    sent = queue(org, status="sent", sent_at=utcnow())
+    reset = reset_mail(org, admin)
+    html = admin_client.get(MAIL_LOG).get_data(as_text=True)
+    assert f'id="retry-{sent.id}"' not in html and f'id="discard-{sent.id}"' not in html
+    assert f'id="retry-{reset.id}"' not in html and f'id="discard-{reset.id}"' in html
+    admin_client.post(f"{MAIL_LOG}/{sent.id}/discard")
+    assert "This mail can no longer be discarded." in admin_client.get(MAIL_LOG).get_data(as_text=True)
+    assert OutboxMessage.get_by_id(sent.id).status == "sent"
+    assert not AuditEvent.select().where(AuditEvent.action.startswith("outbox.")).exists()
+
+
+def test_another_organizations_mail_cannot_be_touched(admin_client, org):
+    other = queue(make_org("globex", "Globex"), status="failed")
+    assert admin_client.post(f"{MAIL_LOG}/{other.id}/discard").status_code == 404
+    assert admin_client.post(f"/globex/platform/mail-log/{other.id}/discard").status_code == 404
+    assert OutboxMessage.get_by_id(other.id).status == "failed"
+    assert str(other.id) not in [i for i, _ in rows_of(admin_client.get(MAIL_LOG).get_data(as_text=True))]
+
+
+def test_retry_and_discard_need_the_csrf_token(tmp_path):
+    app = build_app(tmp_path, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        org = make_org()
+        make_user(org, "admin", admin=True)
+        message = queue(org, status="failed")
+        client = app.test_client()
+        login_page = client.get("/acme/login").get_data(as_text=True)
+        client.post(
+            "/acme/login",
+            data={
+                "username": "admin",
+                "password": "correct horse battery",
+                "csrf_token": csrf_token_from(login_page),
+            },
+        )
+        assert client.post(f"{MAIL_LOG}/{message.id}/discard").status_code == 400
+        assert OutboxMessage.get_by_id(message.id).status == "failed"
+        token = csrf_token_from(client.get(MAIL_LOG).get_data(as_text=True))
+        response = client.post(
+            f"{MAIL_LOG}/{message.id}/discard",
+            headers={"X-CSRFToken": token, "HX-Request": "true", "HX-Target": "mail-log"},
+        )
+        assert response.status_code == 200
+        assert OutboxMessage.get_by_id(message.id).status == "discarded"
+
+
+def test_the_audit_log_says_who_did_what_without_secrets(admin_client, org, client):
+    url = "/acme/platform/settings/mailserver"
+    admin_client.post(url, data=VALID_SETTINGS)
+    admin_client.post(
+        url,
+        data={
+            **VALID_SETTINGS,
+            "smtp_host": "relay.example.net",
+            "authentication_password": "n3w-SMTP-secret",
+        },
+    )
+    client.post("/acme/login", data={"username": "admin", "password": "wrong password!"})
+    html = admin_client.get(AUDIT_LOG).get_data(as_text=True)
+    actions = re.findall(r'<tr data-action="([\w.]+)">', html)
+    assert actions == [
+        "login_failed",
+        "mail_server_settings.changed",
+        "mail_server_settings.registered",
+        "login",
+    ]
+    assert "Mail sending server settings changed" in html and "Failed login" in html and "Logged in" in html
+    assert re.search(r"Fields:</span> SMTP server host, Authentication password", html)
+    assert "n3w-SMTP-secret" not in html and "s3cret-SMTP-pass" not in html
+    assert "127.0.0.1" in html
+    assert "<form" not in html.split("</header>", 1)[1]  # nothing to edit or delete
+
+
+def test_the_audit_log_is_paginated_and_read_only(admin_client, org):
+    for n in range(30):
+        AuditEvent.create(
+            organization=org,
+            actor="robot",
+            action="notification.queued",
+            detail=json.dumps({"notification_id": n}),
+            created_at=utcnow() - timedelta(days=1, minutes=n),
+        )
+    first = admin_client.get(AUDIT_LOG).get_data(as_text=True)
+    assert "Page 1 of 2 (1–25 of 31)" in first  # the admin's own login is the newest
+    assert "Notification queued" in first and "Notification:</span> 0" in first
+    second = admin_client.get(AUDIT_LOG + "?page=2", headers={"HX-Request": "true", "HX-Target": "audit-log"})
+    text = second.get_data(as_text=True)
+    assert "<html" not in text and "Notification:</span> 29" in text and "HX-Target" in second.headers["Vary"]
+    for method in ("post", "put", "delete"):
+        assert getattr(admin_client, method)(AUDIT_LOG).status_code == 405
+    assert AuditEvent.select().count() == 31
+
+
+@pytest.mark.parametrize("path", [MAIL_LOG, AUDIT_LOG])
+def test_only_this_orgs_admins_may_read_the_logs(client, auth, admin, plain_user, path):
+    response = client.get(path)
+    assert response.status_code == 302 and response.headers["Location"].startswith("/acme/login?next=")
+    response = client.get(path, headers={"HX-Request": "true", "HX-Target": "mail-log"})
+    assert response.headers["HX-Redirect"].startswith("/acme/login") and b"<table" not in response.data
+    auth.login("bob")
+    assert client.get(path).status_code == 403
+    assert "Delivery log" not in client.get("/acme/platform/").get_data(as_text=True)
+    make_user(make_org("globex", "Globex"), "hank", admin=True)
+    auth.login("hank", org_id="globex")
+    assert client.get(path).status_code == 404
+
+
+def test_plain_user_cannot_retry_or_discard(client, auth, org, plain_user):
+    message = queue(org, status="failed")
+    assert client.post(f"{MAIL_LOG}/{message.id}/discard").status_code == 302
+    auth.login("bob")
+    assert client.post(f"{MAIL_LOG}/{message.id}/discard").status_code == 403
+    assert client.post(f"{MAIL_LOG}/{message.id}/retry").status_code == 403
+    assert OutboxMessage.get_by_id(message.id).status == "failed"
+
+
+def test_the_menu_leads_admins_to_both_logs(admin_client):
+    menu = admin_client.get("/acme/platform/").get_data(as_text=True)
+    assert '<a href="/acme/platform/mail-log">Delivery log</a>' in menu
+    assert '<a href="/acme/platform/audit-log">Audit log</a>' in menu
