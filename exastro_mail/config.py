@@ -19,7 +19,9 @@ DEFAULTS = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RESET_LIMIT_PER_ACCOUNT": "3 per 15 minutes",
     "RESET_LIMIT_PER_CLIENT": "10 per 5 minutes",
+    "RESET_REQUEST_MIN_SECONDS": 0.02,  # every forgot-password answer takes at least this long
     "LOGIN_LIMIT_PER_CLIENT": "30 per 5 minutes",
+    "API_AUTH_LIMIT_PER_CLIENT": "20 per 5 minutes",  # failed API authentications
     "DEFAULT_LOCALE": "en",
     "WORKER_POLL_SECONDS": 1.0,
     "OUTBOX_LEASE_SECONDS": 120,

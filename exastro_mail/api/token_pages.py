@@ -1,8 +1,79 @@
-"""The API tokens page of an organization's administrators."""
+"""The API tokens page of an organization's administrators: create (shown once), list, revoke."""
 
-from flask import Blueprint
+from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField
 
+from ..auth.access import admin_required
+from ..auth.forms import PostOnlyForm
 from ..auth.orgs import scope_to_organization
+from ..models import ApiToken
+from .tokens import NAME_MAX_LENGTH, issue_token, revoke_token, token_name_problem, tokens_of
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/<org_id>/platform/api-tokens")
 scope_to_organization(bp)
+
+
+class TokenForm(FlaskForm):
+    name = StringField(
+        "Name",
+        render_kw={"maxlength": NAME_MAX_LENGTH, "required": True, "autocomplete": "off"},
+    )
+
+
+def _page(form, *, secret=None, new_token=None, status=200):
+    response = make_response(
+        render_template(
+            "api_tokens/index.html",
+            form=form,
+            tokens=tokens_of(g.org),
+            secret=secret,
+            new_token=new_token,
+            revoke_form=PostOnlyForm(),
+        ),
+        status,
+    )
+    if secret:
+        response.headers["Cache-Control"] = "no-store"  # the only copy of the token is on this page
+    return response
+
+
+@bp.get("")
+@admin_required
+def index():
+    return _page(TokenForm(formdata=None))
+
+
+@bp.post("")
+@admin_required
+def create():
+    form = TokenForm()  # CSRFProtect has checked the token before this view runs
+    name = (form.name.data or "").strip()
+    if problem := token_name_problem(name):
+        form.name.errors = [problem]
+        return _page(form, status=422)
+    token, secret = issue_token(g.org, current_user.user, name)
+    return _page(TokenForm(formdata=None), secret=secret, new_token=token, status=201)
+
+
+def _token_or_404(token_id: int) -> ApiToken:
+    token = ApiToken.get_or_none(ApiToken.id == token_id, ApiToken.organization == g.org)
+    if token is None:
+        abort(404)
+    return token
+
+
+@bp.route("/<int:token_id>/revoke", methods=["GET", "POST"])
+@admin_required
+def revoke(token_id):
+    token = _token_or_404(token_id)
+    if request.method == "POST":  # CSRFProtect has checked the token before this view runs
+        if revoke_token(token, current_user.username):
+            flash(f"The API token “{token.name}” has been revoked; tools using it are refused.", "success")
+        return redirect(url_for(".index"), code=303)
+    as_fragment = request.headers.get("HX-Target") == "revoke-dialog"
+    template = "api_tokens/_revoke_dialog.html" if as_fragment else "api_tokens/revoke.html"
+    response = make_response(render_template(template, form=PostOnlyForm(), token=token))
+    response.vary.add("HX-Target")
+    return response

@@ -1,5 +1,141 @@
-"""JSON endpoints under /api/<org_id>/platform/."""
+"""JSON endpoints under /api/<org_id>/platform/: every one needs an administrator's credentials."""
 
-from flask import Blueprint
+from flask import Blueprint, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from ..auth.orgs import scope_to_organization
+from ..extensions import limiter
+from ..mailserver.store import delete_settings, save_settings, settings_for
+from .credentials import authenticate
+from .envelope import (
+    BODY_TOO_LARGE,
+    IDEMPOTENCY_KEY_REUSED,
+    INVALID_FIELDS,
+    INVALID_HEADER,
+    NO_MAIL_SERVER,
+    NOT_FOUND,
+    NOTIFICATION_NOT_FOUND,
+    TOO_MANY_FAILED_LOGINS,
+    ApiError,
+    failure,
+    read_json_object,
+    success,
+)
+from .notifications import (
+    IdempotencyKeyReused,
+    NoMailServer,
+    check_notification,
+    find_notification,
+    idempotency_key_problem,
+    notification_json,
+    queue_notification,
+)
+from .settings import check_api_settings, settings_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/<org_id>/platform")
+scope_to_organization(bp)
+
+# A 1 MiB message can take up to six times that once JSON-escaped.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+TOO_MANY_FAILURES = "Too many failed authentications from this address. Wait a few minutes and try again."
+
+
+def _failed_auth_limit():
+    return current_app.config["API_AUTH_LIMIT_PER_CLIENT"]
+
+
+# Counts only answers of 401 (wrong or missing credentials); past the limit every call gets 429.
+limiter.limit(
+    _failed_auth_limit,
+    scope="api-authentication",
+    deduct_when=lambda response: response.status_code == 401,
+)(bp)
+
+
+@bp.before_request
+def _authenticate():
+    """Every call needs an administrator of g.org (set by scope_to_organization): g.caller."""
+    request.max_content_length = MAX_BODY_BYTES
+    g.caller = authenticate(g.org, request.authorization)
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error):
+    return failure(error)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error):
+    special = {404: NOT_FOUND, 413: BODY_TOO_LARGE, 429: TOO_MANY_FAILED_LOGINS}
+    result = special.get(error.code, f"{error.code:03d}-00000")
+    message = {
+        404: "This organization or resource does not exist.",
+        413: f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB.",
+        429: TOO_MANY_FAILURES,
+    }.get(error.code, error.description)
+    return failure(ApiError(error.code, result, message))
+
+
+@bp.get("/settings/mailserver")
+def mailserver_settings():
+    return success(settings_json(settings_for(g.org)))
+
+
+@bp.post("/settings/mailserver")
+def save_mailserver_settings():
+    body = read_json_object()
+    stored = settings_for(g.org)
+    checked = check_api_settings(
+        body, stored, deny_private_hosts=current_app.config["SMTP_DENY_PRIVATE_HOSTS"]
+    )
+    if not checked.ok:
+        raise ApiError(400, INVALID_FIELDS, "Some fields are not valid; nothing was saved.", checked.errors)
+    settings, _created, _changed = save_settings(g.org, checked.values, g.caller.actor)
+    extra = {"warnings": checked.warnings} if checked.warnings else {}
+    return success(settings_json(settings), **extra)
+
+
+@bp.delete("/settings/mailserver")
+def delete_mailserver_settings():
+    delete_settings(g.org, g.caller.actor)
+    return success(None)
+
+
+@bp.post("/notifications")
+def send_notification():
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and (problem := idempotency_key_problem(key)):
+        raise ApiError(
+            400, INVALID_HEADER, "The Idempotency-Key header is not valid.", {"Idempotency-Key": problem}
+        )
+    values, errors = check_notification(read_json_object())
+    if errors:
+        raise ApiError(400, INVALID_FIELDS, "Some fields are not valid; nothing was queued.", errors)
+    try:
+        message, queued_now = queue_notification(g.org, values, key, g.caller.actor)
+    except NoMailServer:
+        raise ApiError(
+            409,
+            NO_MAIL_SERVER,
+            "This organization has no mail sending server settings, so nothing can be sent; "
+            "nothing was queued. Register them first (POST settings/mailserver).",
+        ) from None
+    except IdempotencyKeyReused:
+        raise ApiError(
+            422,
+            IDEMPOTENCY_KEY_REUSED,
+            "This Idempotency-Key was already used for a different notification; "
+            "use a new key for a new notification.",
+            {"Idempotency-Key": "Already used with a different request body."},
+        ) from None
+    return success(notification_json(message), status=202 if queued_now else 200)
+
+
+@bp.get("/notifications/<notification_id>")
+def notification_status(notification_id):
+    message = find_notification(g.org, notification_id)
+    if message is None:
+        raise ApiError(
+            404, NOTIFICATION_NOT_FOUND, "There is no notification with this id in this organization."
+        )
+    return success(notification_json(message))
