@@ -1,8 +1,13 @@
 """The exastro-mail command: init-db, create-org, create-user, serve, worker, quickstart."""
 
+import contextvars
+import logging
 import os
 import secrets
+import signal
+import subprocess
 import sys
+import threading
 
 import click
 from flask import current_app
@@ -14,7 +19,7 @@ from .models import Organization, User
 
 def init_app(app) -> None:
     """Register the commands on the app (so `flask --app exastro_mail` has them too)."""
-    for command in (init_db, create_org, create_user, serve, quickstart):
+    for command in (init_db, create_org, create_user, serve, quickstart, worker):
         app.cli.add_command(command)
 
 
@@ -70,24 +75,87 @@ def create_user(org_id, username, email, admin, password_stdin):
     click.echo(f"Created {role} '{user.username}' in '{org_id}'.")
 
 
-def run_server(app, host: str, port: int, workers: int) -> None:
-    """Serve the app with gunicorn (sync workers)."""
+# The outbox worker beside the web server is a fresh interpreter running `exastro-mail worker`: it reads
+# the same EXASTRO_MAIL_* environment, and nothing of gunicorn's forking reaches it.
+WORKER_COMMAND = [sys.executable, "-c", "from exastro_mail.cli import main; main()", "worker"]
+WORKER_STOP_SECONDS = 30
+
+
+def run_server(app, host: str, port: int, workers: int, *, outbox_worker: bool = True) -> None:
+    """Serve the app with gunicorn (sync workers), with the outbox worker in a child process beside it."""
     from .db import db
     from .server import GunicornServer
 
     db.close()  # forked workers must open their own connections
-    GunicornServer(app, bind=f"{host}:{port}", workers=workers).run()
+    child = None
+    if outbox_worker:
+        child = subprocess.Popen([*WORKER_COMMAND, "--parent-pid", str(os.getpid())])  # noqa: S603 (ours)
+    try:
+        # Run outside the command's app context (an empty contextvars.Context): forked workers would
+        # otherwise share its `g` between requests, and with it one CSRF token and a stale "valid" mark.
+        contextvars.Context().run(GunicornServer(app, bind=f"{host}:{port}", workers=workers).run)
+    finally:
+        if child is not None:
+            _stop_child(child)
+
+
+def _stop_child(child: subprocess.Popen) -> None:
+    """Ask the outbox worker to finish the message in hand and stop; kill it if it does not."""
+    if child.poll() is None:
+        child.terminate()
+    try:
+        child.wait(WORKER_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--no-outbox-worker",
+    is_flag=True,
+    help="Do not start the outbox worker (run `exastro-mail worker` elsewhere).",
+)
 @with_appcontext
-def serve(host, port, workers):
-    """Run the production web server (gunicorn)."""
+def serve(host, port, workers, no_outbox_worker):
+    """Run the production web server (gunicorn) and the outbox worker."""
     click.echo(f"exastro-mail listening on http://{host}:{port}/")
-    run_server(current_app._get_current_object(), host, port, workers)
+    run_server(current_app._get_current_object(), host, port, workers, outbox_worker=not no_outbox_worker)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option("--parent-pid", type=int, hidden=True, help="Stop when this process (the server) is gone.")
+@with_appcontext
+def worker(once, parent_pid):
+    """Deliver queued mail from the outbox until stopped (SIGTERM or Ctrl+C finish the message in hand)."""
+    from .outbox.worker import run_worker
+
+    outbox_log = logging.getLogger("exastro_mail.outbox")
+    if not outbox_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s [outbox %(process)d] %(levelname)s %(message)s"))
+        outbox_log.addHandler(handler)
+        outbox_log.setLevel(logging.INFO)
+        outbox_log.propagate = False
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if parent_pid:
+        threading.Thread(target=_stop_when_orphaned, args=(parent_pid, stop), daemon=True).start()
+    outbox_log.info("outbox worker started")
+    run_worker(current_app._get_current_object(), once=once, stop_event=stop)
+    outbox_log.info("outbox worker stopped")
+
+
+def _stop_when_orphaned(parent_pid: int, stop: threading.Event) -> None:
+    """Set stop once the server is gone (one killed with SIGKILL cannot stop its worker itself)."""
+    while os.getppid() == parent_pid and not stop.wait(1.0):
+        pass
+    stop.set()
 
 
 INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
@@ -100,6 +168,11 @@ INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
 def quickstart(host, port):
     """Prepare the embedded database with an organization 'example' and an admin, then serve."""
     app = current_app._get_current_object()
+    if not app.config.get("BASE_URL"):
+        # Reset links need the address users reach; the outbox worker child reads it from the environment.
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        base_url = f"http://[{reachable}]:{port}" if ":" in reachable else f"http://{reachable}:{port}"
+        app.config["BASE_URL"] = os.environ["EXASTRO_MAIL_BASE_URL"] = base_url
     migrations.migrate()
     organization = Organization.get_or_none(Organization.org_id == "example")
     if organization is None:

@@ -1,0 +1,173 @@
+"""Putting a mail into the outbox, and the operator's retry and discard of queued or failed mail."""
+
+import json
+import secrets
+from urllib.parse import urlsplit
+
+from flask import current_app
+from peewee import IntegrityError
+
+from .. import secretbox
+from ..db import db
+from ..models import MailServerSettings, OutboxMessage, utcnow
+from . import status
+
+KIND_PASSWORD_RESET = "password_reset"  # noqa: S105 (a kind of mail)
+KIND_PASSWORD_CHANGED = "password_changed"  # noqa: S105
+KIND_NOTIFICATION = "notification"
+KINDS = (KIND_PASSWORD_RESET, KIND_PASSWORD_CHANGED, KIND_NOTIFICATION)
+# A reset mail is not retried by hand: its link may be dead, and the user can simply ask again.
+RETRYABLE_KINDS = (KIND_PASSWORD_CHANGED, KIND_NOTIFICATION)
+
+MAX_SUBJECT_LENGTH = 255
+# Bodies that carry a reset link are kept sealed (like the SMTP password) until sent, then erased,
+# so the database never holds a usable token in the clear.
+SEALED_PREFIX = "sealed:"
+_ADDRESS_FORBIDDEN = set('<>,;"\r\n\t ')
+
+
+def enqueue_mail(
+    organization,
+    kind: str,
+    *,
+    to: list[str],
+    subject: str,
+    body_text: str,
+    body_html: str | None = None,
+    cc=(),
+    bcc=(),
+    reset_token=None,
+    idempotency_key: str | None = None,
+    locale: str | None = None,
+) -> OutboxMessage:
+    """Queue one mail; call it inside the caller's db.atomic() so the mail and its cause commit together.
+
+    Raises ValueError for an unknown kind, a malformed address or a bad subject. With an
+    idempotency_key already used in this organization, the earlier message is returned instead.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of mail {kind!r}")
+    recipients = {"to": _addresses(to, "to"), "cc": _addresses(cc, "cc"), "bcc": _addresses(bcc, "bcc")}
+    if not recipients["to"]:
+        raise ValueError("a mail needs at least one 'to' address")
+    subject = one_line(subject)
+    if not subject or len(subject) > MAX_SUBJECT_LENGTH:
+        raise ValueError(f"the subject must be 1 to {MAX_SUBJECT_LENGTH} characters")
+    if idempotency_key is not None:
+        earlier = _by_idempotency_key(organization, idempotency_key)
+        if earlier is not None:
+            return earlier
+    if reset_token is not None:
+        body_text = seal_body(body_text)
+        body_html = seal_body(body_html)
+    try:
+        with db.atomic():  # a savepoint: a duplicate key raced in by another request becomes a lookup
+            return OutboxMessage.create(
+                organization=organization,
+                kind=kind,
+                recipients=json.dumps(recipients),
+                subject=subject,
+                body_text=body_text,
+                body_html=body_html,
+                message_id=new_message_id(organization),
+                status=status.QUEUED,
+                next_attempt_at=utcnow(),
+                reset_token=reset_token,
+                idempotency_key=idempotency_key,
+                locale=locale,
+            )
+    except IntegrityError:
+        earlier = _by_idempotency_key(organization, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier
+
+
+def retry_now(message: OutboxMessage) -> bool:
+    """Queue a queued or failed notice for right now with a fresh retry budget; False if not retryable."""
+    if message.kind not in RETRYABLE_KINDS or message.body_text is None:
+        return False
+    now = utcnow()
+    changed = (
+        OutboxMessage.update(
+            status=status.QUEUED, next_attempt_at=now, attempts=0, lease_until=None, leased_by=None
+        )
+        .where(OutboxMessage.id == message.id, OutboxMessage.status.in_(status.OPERATOR_ACTIONABLE))
+        .execute()
+    )
+    if changed:
+        message.status, message.next_attempt_at, message.attempts = status.QUEUED, now, 0
+    return bool(changed)
+
+
+def discard(message: OutboxMessage) -> bool:
+    """Mark a queued or failed mail "discarded" so it is never sent (last_error is kept); False if not."""
+    fields = {"status": status.DISCARDED, "lease_until": None, "leased_by": None}
+    if message.kind == KIND_PASSWORD_RESET:
+        fields.update(body_text=None, body_html=None)
+    changed = (
+        OutboxMessage.update(**fields)
+        .where(OutboxMessage.id == message.id, OutboxMessage.status.in_(status.OPERATOR_ACTIONABLE))
+        .execute()
+    )
+    if changed:
+        message.status = status.DISCARDED
+    return bool(changed)
+
+
+def recipients_of(message: OutboxMessage) -> dict[str, list[str]]:
+    """The stored recipients: {"to": [...], "cc": [...], "bcc": [...]}."""
+    stored = json.loads(message.recipients)
+    return {field: list(stored.get(field, ())) for field in ("to", "cc", "bcc")}
+
+
+def one_line(text: str | None) -> str:
+    """Text with every control character (CR and LF included) turned into a space, trimmed."""
+    if not text:
+        return ""
+    return "".join(" " if ord(char) < 32 or ord(char) == 127 else char for char in text).strip()
+
+
+def seal_body(body: str | None) -> str | None:
+    """A body as stored when it carries a reset link."""
+    return None if body is None else SEALED_PREFIX + secretbox.seal(body)
+
+
+def open_body(stored: str | None) -> str | None:
+    """A stored body as it is sent (raises secretbox.SecretUnreadable if the key changed)."""
+    if stored is None or not stored.startswith(SEALED_PREFIX):
+        return stored
+    return secretbox.unseal(stored[len(SEALED_PREFIX) :])
+
+
+def new_message_id(organization) -> str:
+    """A Message-ID on the domain of the organization's From address (else of the base URL)."""
+    settings = MailServerSettings.get_or_none(MailServerSettings.organization == organization)
+    domain = settings.send_from.rpartition("@")[2] if settings else ""
+    if not domain:
+        domain = urlsplit(current_app.config.get("BASE_URL") or "").hostname or "exastro-mail.invalid"
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        domain = "exastro-mail.invalid"
+    return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+def _by_idempotency_key(organization, key: str) -> OutboxMessage | None:
+    return OutboxMessage.get_or_none(
+        OutboxMessage.organization == organization, OutboxMessage.idempotency_key == key
+    )
+
+
+def _addresses(values, field: str) -> list[str]:
+    if isinstance(values, str):
+        raise ValueError(f"'{field}' must be a list of addresses, not one string")
+    addresses = []
+    for value in values:
+        address = str(value).strip()
+        if address.count("@") != 1 or address.startswith("@") or address.endswith("@"):
+            raise ValueError(f"'{field}' holds an address without a domain: {address!r}")
+        if any(char in _ADDRESS_FORBIDDEN or ord(char) < 32 for char in address):
+            raise ValueError(f"'{field}' holds a malformed address: {address!r}")
+        addresses.append(address)
+    return addresses

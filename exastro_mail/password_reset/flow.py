@@ -1,0 +1,200 @@
+"""What the forgot-password and reset pages do, as plain functions of the organization and what was typed."""
+
+import time
+import unicodedata
+from datetime import datetime
+
+from flask import current_app, render_template
+from limits import parse
+from peewee import fn
+
+from .. import audit
+from ..auth.passwords import hash_password
+from ..auth.sessions import end_all_sessions
+from ..db import db
+from ..extensions import limiter
+from ..models import Organization, ResetToken, User, utcnow
+from ..outbox.enqueue import KIND_PASSWORD_CHANGED, KIND_PASSWORD_RESET, enqueue_mail, new_message_id
+from . import tokens
+
+ANSWER = "If an account matches, we have sent a link to its email address."
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+class ResetLinkInvalid(Exception):
+    """The reset link is unknown, used, expired or void; the page says only that."""
+
+
+def ascii_lower(text: str) -> str:
+    """Lowercase A-Z only: 'MIKE' matches 'mike', while look-alikes such as 'mıke' stay different."""
+    return text.translate(_ASCII_LOWER)
+
+
+def accounts_matching(organization, identifier: str) -> list[User]:
+    """Enabled users of the organization with this exact username, or else this email address.
+
+    Addresses compare exactly except for ASCII letter case: no Unicode case folding or compatibility
+    mapping, so a look-alike never reaches another person's mailbox.
+    """
+    identifier = unicodedata.normalize("NFC", identifier.strip())
+    if not identifier:
+        return []
+    # One query whatever was typed. LOWER only narrows the candidates (engines disagree on
+    # non-ASCII case); Python decides.
+    candidates = list(
+        User.select().where(
+            User.organization == organization,
+            (User.username == identifier) | (fn.LOWER(User.email) == fn.LOWER(identifier)),
+        )
+    )
+    by_name = [user for user in candidates if user.username == identifier]
+    if by_name:
+        return [user for user in by_name if user.is_enabled]
+    wanted = ascii_lower(identifier)
+    return [user for user in candidates if user.is_enabled and ascii_lower(user.email) == wanted]
+
+
+def request_reset(organization: Organization, identifier: str, *, now: datetime | None = None) -> int:
+    """Queue a reset mail to each matching account's stored address, within its rate limit.
+
+    Returns how many mails were queued; callers must not show it. No SMTP here: tokens and outbox
+    rows are written in one transaction and the worker sends. An unknown account takes the same
+    steps short of two inserts, and every answer waits out RESET_REQUEST_MIN_SECONDS, so the time
+    taken does not tell whether an account exists.
+    """
+    started = time.monotonic()
+    config = current_app.config
+    now = now or utcnow()
+    users = accounts_matching(organization, identifier)
+    planned = []
+    for user in users or [None]:
+        allowed = _within_account_limit(user)
+        token = tokens.new_token()
+        mail = _reset_mail(organization, user or User(username="", email=""), token)
+        if user is None:
+            new_message_id(organization)  # the lookup enqueue_mail makes for a real account
+        else:
+            planned.append((user, allowed, token, mail))
+    queued = 0
+    with db.atomic():
+        for user, allowed, token, (subject, text, html) in planned:
+            if allowed:
+                row = tokens.issue(user, token, now=now, ttl_seconds=config["PASSWORD_RESET_TTL"])
+                enqueue_mail(
+                    organization,
+                    KIND_PASSWORD_RESET,
+                    to=[user.email],
+                    subject=subject,
+                    body_text=text,
+                    body_html=html,
+                    reset_token=row,
+                    locale=user.locale,
+                )
+                queued += 1
+            audit.record(
+                organization,
+                "password_reset.requested",
+                user=user.username,
+                mail="queued" if allowed else "not sent: rate limit",
+            )
+        if not planned:
+            # The typed text is not kept: it may be a mistyped password, or someone probing for names.
+            audit.record(organization, "password_reset.requested", account="unknown")
+    time.sleep(max(0.0, float(config["RESET_REQUEST_MIN_SECONDS"]) - (time.monotonic() - started)))
+    return queued
+
+
+def usable_token(organization, hashed: str, now: datetime | None = None) -> ResetToken | None:
+    """The stored token (with its user) for a hash while it still works, else None."""
+    row = tokens.find_by_hash(organization, hashed)
+    if row is None or tokens.token_problem(row, row.user, now or utcnow()) is not None:
+        return None
+    return row
+
+
+def complete_reset(organization, hashed: str, new_password: str, *, now: datetime | None = None) -> User:
+    """Set the new password, void the user's links, end all their sessions, queue the notice; single use.
+
+    The caller has checked the password policy. Raises ResetLinkInvalid when the token no longer works.
+    """
+    now = now or utcnow()
+    row = usable_token(organization, hashed, now)
+    if row is None:
+        raise ResetLinkInvalid
+    password_hash = hash_password(new_password)  # the slow hash runs before taking the write lock
+    subject, text, html = _changed_mail(organization, row.user, now)
+    with db.atomic():
+        used = (
+            ResetToken.update(used_at=now)
+            .where(ResetToken.id == row.id, ResetToken.used_at.is_null())
+            .execute()
+        )
+        user = User.get_by_id(row.user_id)
+        if not used or tokens.token_problem(row, user, now) is not None:
+            raise ResetLinkInvalid
+        ResetToken.update(used_at=now).where(ResetToken.user == user, ResetToken.used_at.is_null()).execute()
+        User.update(password_hash=password_hash, password_changed_at=now).where(User.id == user.id).execute()
+        end_all_sessions(user)
+        enqueue_mail(
+            organization,
+            KIND_PASSWORD_CHANGED,
+            to=[user.email],
+            subject=subject,
+            body_text=text,
+            body_html=html,
+            locale=user.locale,
+        )
+        audit.record(organization, "password_reset.completed", actor=user.username)
+    return user
+
+
+def reset_link(organization, token: str) -> str:
+    """The link a reset mail carries, on EXASTRO_MAIL_BASE_URL (never the request's host)."""
+    return f"{current_app.config['BASE_URL']}/{organization.org_id}/reset-password/{token}"
+
+
+def _within_account_limit(user: User | None) -> bool:
+    if not limiter.enabled:
+        return True
+    limit = parse(current_app.config["RESET_LIMIT_PER_ACCOUNT"])
+    # The limiter's storage (memory://, or redis:// shared by every process) counts per account.
+    return limiter.limiter.hit(limit, "reset-account", str(user.id) if user else "unknown")
+
+
+def _reset_mail(organization, user: User, token: str) -> tuple[str, str, str]:
+    context = {
+        "organization": organization,
+        "user": user,
+        "link": reset_link(organization, token),
+        "valid_for": duration_words(current_app.config["PASSWORD_RESET_TTL"]),
+    }
+    return (
+        f"Reset your password for {organization.name}",
+        render_template("mail/password_reset.txt", **context),
+        render_template("mail/password_reset.html", **context),
+    )
+
+
+def _changed_mail(organization, user: User, now: datetime) -> tuple[str, str, str]:
+    base_url = current_app.config.get("BASE_URL")
+    context = {
+        "organization": organization,
+        "user": user,
+        "changed_at": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "login_link": f"{base_url}/{organization.org_id}/login" if base_url else None,
+    }
+    return (
+        f"Your password for {organization.name} was changed",
+        render_template("mail/password_changed.txt", **context),
+        render_template("mail/password_changed.html", **context),
+    )
+
+
+def duration_words(seconds: int) -> str:
+    """A lifetime in words: "30 minutes", "1 hour", "90 seconds"."""
+    seconds = int(seconds)
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"

@@ -1,0 +1,48 @@
+"""The forgot-password and new-password forms."""
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from ..auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, password_policy_problem
+
+MAX_IDENTIFIER_LENGTH = 255
+
+
+class ForgotPasswordForm(FlaskForm):
+    identifier = StringField(
+        "Username or email address",
+        validators=[
+            DataRequired("Enter your username or email address."),
+            Length(max=MAX_IDENTIFIER_LENGTH, message=f"Use at most {MAX_IDENTIFIER_LENGTH} characters."),
+        ],
+        render_kw={"autocomplete": "username", "spellcheck": "false", "autocapitalize": "none"},
+    )
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password",
+        render_kw={
+            "autocomplete": "new-password",
+            "minlength": MIN_PASSWORD_LENGTH,
+            "maxlength": MAX_PASSWORD_LENGTH,
+            "required": True,
+        },
+    )
+    confirmation = PasswordField(
+        "New password again",
+        render_kw={"autocomplete": "new-password", "maxlength": MAX_PASSWORD_LENGTH, "required": True},
+    )
+
+    def check(self, username: str) -> bool:
+        """Validate CSRF, the password policy and that both entries match; errors go on their fields."""
+        ok = self.validate()
+        password = self.password.data or ""
+        if not password:
+            self.password.errors = ["Enter a new password."]
+        elif problem := password_policy_problem(password, username):
+            self.password.errors = [problem]
+        elif (self.confirmation.data or "") != password:
+            self.confirmation.errors = ["The two passwords do not match."]
+        return ok and not self.password.errors and not self.confirmation.errors
