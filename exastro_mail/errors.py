@@ -1,18 +1,19 @@
 """Error pages and JSON errors: clear words, never a stack trace, never a secret."""
 
 from flask import jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 MESSAGES = {
-    400: "The request could not be understood.",
-    403: "You do not have permission to open this page.",
-    404: "This page does not exist.",
-    405: "This action is not allowed here.",
-    429: "Too many requests. Please wait a few minutes and try again.",
-    500: "Something went wrong on our side. Please try again later.",
+    400: _l("The request could not be understood."),
+    403: _l("You do not have permission to open this page."),
+    404: _l("This page does not exist."),
+    405: _l("This action is not allowed here."),
+    429: _l("Too many requests. Please wait a few minutes and try again."),
+    500: _l("Something went wrong on our side. Please try again later."),
 }
-CSRF_MESSAGE = "The form has expired or was not sent by this site. Go back, reload and try again."
+CSRF_MESSAGE = _l("The form has expired or was not sent by this site. Go back, reload and try again.")
 
 
 def wants_json() -> bool:
@@ -20,7 +21,8 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _render(status: int, message: str):
+def _render(status: int, message):
+    message = str(message)  # in the language of this request
     if wants_json():
         return jsonify(result=f"{status:03d}-00000", message=message, data=None), status
     return render_template("errors/error.html", status=status, message=message), status

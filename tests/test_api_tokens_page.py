@@ -61,8 +61,10 @@ def test_list_shows_name_created_last_used_and_creator(admin_client, admin):
     used_row = re.search(rf'<tr id="token-{used.id}">(.*?)</tr>', page, re.S).group(1)
     cells = [re.sub(r"\s+", " ", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", used_row, re.S)]
     assert cells[0] == "backup job"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", cells[1])
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", cells[2])
+    # Shown in the reader's locale and time zone (UTC without a browser's), the exact time in the attribute.
+    local_time = r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ">[^<]+ UTC</time>'
+    assert re.fullmatch(local_time, cells[1])
+    assert re.fullmatch(local_time, cells[2])
     assert cells[3] == "admin"
     assert "Revoke" in cells[4]
     unused_row = re.search(rf'<tr id="token-{unused.id}">(.*?)</tr>', page, re.S).group(1)

@@ -5,6 +5,8 @@ Cookies are never looked at, so a browser session cannot be ridden by a cross-si
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+
 from .. import audit
 from ..auth.passwords import MAX_PASSWORD_LENGTH, verify_password
 from ..models import ApiToken, User
@@ -41,25 +43,27 @@ def _unauthenticated(message: str, bearer_error: bool = False) -> ApiError:
 
 
 def _not_found() -> ApiError:
-    return ApiError(404, NOT_FOUND, "This organization does not exist.")
+    return ApiError(404, NOT_FOUND, _("This organization does not exist."))
 
 
 def _admin_only() -> ApiError:
-    return ApiError(403, NOT_ADMIN, "Only an administrator of this organization may use the API.")
+    return ApiError(403, NOT_ADMIN, _("Only an administrator of this organization may use the API."))
 
 
 def authenticate(organization, authorization) -> Caller:
     """Check the request's Authorization (werkzeug's parsed header, or None) for this organization."""
     if authorization is None:
         raise _unauthenticated(
-            "Authentication required: HTTP Basic with an administrator's username and password, "
-            "or Authorization: Bearer with an API token."
+            _(
+                "Authentication required: HTTP Basic with an administrator's username and password, "
+                "or Authorization: Bearer with an API token."
+            )
         )
     if authorization.type == "basic":
         return _by_password(organization, authorization.username or "", authorization.password or "")
     if authorization.type == "bearer":
         return _by_token(organization, authorization.token or "")
-    raise _unauthenticated("Use HTTP Basic or Bearer authentication.")
+    raise _unauthenticated(_("Use HTTP Basic or Bearer authentication."))
 
 
 def _by_password(organization, username: str, password: str) -> Caller:
@@ -79,7 +83,7 @@ def _by_password(organization, username: str, password: str) -> Caller:
     if plausible and _belongs_to_another_organization(organization, username, password):
         raise _not_found()
     audit.record(organization, "login_failed", actor=username[:255] or None, via="api")
-    raise _unauthenticated("The username or password is incorrect.")
+    raise _unauthenticated(_("The username or password is incorrect."))
 
 
 def _belongs_to_another_organization(organization, username: str, password: str) -> bool:
@@ -95,7 +99,7 @@ def _belongs_to_another_organization(organization, username: str, password: str)
 def _by_token(organization, secret: str) -> Caller:
     token = find_token(secret.strip())
     if token is None or token.revoked_at is not None or not token.user.is_enabled:
-        raise _unauthenticated("The API token is not valid (unknown or revoked).", bearer_error=True)
+        raise _unauthenticated(_("The API token is not valid (unknown or revoked)."), bearer_error=True)
     if token.organization_id != organization.id:
         raise _not_found()
     if not token.user.is_admin:

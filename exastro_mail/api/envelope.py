@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime
 
 from flask import jsonify, request
+from flask_babel import gettext as _
 
 SUCCESS = "000-00000"
 INVALID_FIELDS = "400-00001"
@@ -82,41 +83,50 @@ def read_json_object() -> dict:
     """The request body as a JSON object; ApiError(400) says what is wrong with it otherwise."""
     mimetype = request.mimetype
     if mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise ApiError(
-            400,
-            UNREADABLE_BODY,
-            "Send the body as JSON with the header Content-Type: application/json"
-            + (f" (this request said {mimetype})." if mimetype else " (this request had none)."),
-            errors={"Content-Type": "Use application/json."},
-        )
+        if mimetype:
+            message = _(
+                "Send the body as JSON with the header Content-Type: application/json "
+                "(this request said %(mimetype)s).",
+                mimetype=mimetype,
+            )
+        else:
+            message = _(
+                "Send the body as JSON with the header Content-Type: application/json "
+                "(this request had none)."
+            )
+        raise ApiError(400, UNREADABLE_BODY, message, errors={"Content-Type": _("Use application/json.")})
     raw = request.get_data(cache=False)  # raises 413 past the request's max_content_length
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError:
-        raise ApiError(400, UNREADABLE_BODY, "The JSON body is nested too deeply.") from None
+        raise ApiError(400, UNREADABLE_BODY, _("The JSON body is nested too deeply.")) from None
     except ValueError as error:
-        raise ApiError(400, UNREADABLE_BODY, f"The body is not valid JSON: {error}.") from None
+        raise ApiError(
+            400, UNREADABLE_BODY, _("The body is not valid JSON: %(error)s.", error=error)
+        ) from None
     if not isinstance(body, dict):
         raise ApiError(
-            400, UNREADABLE_BODY, f"The body must be a JSON object ({{...}}), not {_json_type(body)}."
+            400,
+            UNREADABLE_BODY,
+            _("The body must be a JSON object ({...}), not %(type)s.", type=_json_type(body)),
         )
     unreadable = [name for name, value in body.items() if _has_surrogate(name) or _has_surrogate(value)]
     if unreadable:
-        problems = {name: "Contains text that is not valid Unicode." for name in unreadable}
-        raise ApiError(400, INVALID_FIELDS, "Some fields are not valid.", errors=problems)
+        problems = {name: _("Contains text that is not valid Unicode.") for name in unreadable}
+        raise ApiError(400, INVALID_FIELDS, _("Some fields are not valid."), errors=problems)
     return body
 
 
 def _json_type(value) -> str:
     if isinstance(value, list):
-        return "an array"
+        return _("an array")
     if isinstance(value, str):
-        return "a string"
+        return _("a string")
     if isinstance(value, bool):
-        return "a boolean"
+        return _("a boolean")
     if value is None:
         return "null"
-    return "a number"
+    return _("a number")
 
 
 def _has_surrogate(value) -> bool:

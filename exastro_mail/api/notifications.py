@@ -3,6 +3,8 @@
 import re
 import unicodedata
 
+from flask_babel import gettext as _
+
 from .. import audit
 from ..db import db
 from ..mailserver.rules import check_address
@@ -38,16 +40,18 @@ def check_notification(body: dict) -> tuple[dict, dict[str, str]]:
         elif isinstance(given, list):
             lists[name] = given
         else:
-            errors[name] = 'Give a list of mail addresses, such as ["ops@example.com"].'
+            errors[name] = _('Give a list of mail addresses, such as ["ops@example.com"].')
     total = sum(len(addresses) for addresses in lists.values())
     if total > MAX_RECIPIENTS:
         for name, addresses in lists.items():
             if addresses:
-                errors[name] = (
-                    f"At most {MAX_RECIPIENTS} addresses in to, cc and bcc together; this has {total}."
+                errors[name] = _(
+                    "At most %(limit)d addresses in to, cc and bcc together; this has %(total)d.",
+                    limit=MAX_RECIPIENTS,
+                    total=total,
                 )
     elif not lists.get("to") and "to" not in errors:
-        errors["to"] = "Give at least one address in to (cc and bcc are optional)."
+        errors["to"] = _("Give at least one address in to (cc and bcc are optional).")
     else:
         for name, addresses in lists.items():
             values[name] = []
@@ -70,36 +74,42 @@ def check_notification(body: dict) -> tuple[dict, dict[str, str]]:
 
 def _check_title(value) -> str:
     if value is None:
-        raise ValueError("Enter a title (the mail's subject).")
+        raise ValueError(_("Enter a title (the mail's subject)."))
     if not isinstance(value, str):
-        raise ValueError("The title must be text.")
+        raise ValueError(_("The title must be text."))
     if len(value) > MAX_TITLE_LENGTH:  # counted as sent, as docs/openapi.yaml states it
-        raise ValueError(f"Use at most {MAX_TITLE_LENGTH} characters.")
+        raise ValueError(_("Use at most %(max)d characters.", max=MAX_TITLE_LENGTH))
     title = value.strip()
     if not title:
-        raise ValueError("Enter a title (the mail's subject).")
+        raise ValueError(_("Enter a title (the mail's subject)."))
     if any(unicodedata.category(c) in {"Cc", "Zl", "Zp"} for c in title):
-        raise ValueError("The title must be one line, without control characters.")
+        raise ValueError(_("The title must be one line, without control characters."))
     return title
 
 
 def _check_message(value) -> str:
     if value is None:
-        raise ValueError('Give the message text (it may be empty: "").')
+        raise ValueError(_('Give the message text (it may be empty: "").'))
     if not isinstance(value, str):
-        raise ValueError("The message must be text.")
+        raise ValueError(_("The message must be text."))
     if "\x00" in value:
-        raise ValueError("The message must not contain NUL characters.")
+        raise ValueError(_("The message must not contain NUL characters."))
     size = len(value.encode("utf-8"))
     if size > MAX_MESSAGE_BYTES:
-        raise ValueError(f"Send at most {MAX_MESSAGE_BYTES} bytes (1 MiB) of text; this message has {size}.")
+        raise ValueError(
+            _(
+                "Send at most %(limit)d bytes (1 MiB) of text; this message has %(size)d.",
+                limit=MAX_MESSAGE_BYTES,
+                size=size,
+            )
+        )
     return value
 
 
 def idempotency_key_problem(key: str) -> str | None:
     """Why an Idempotency-Key header is not acceptable, or None."""
     if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
-        return "Use 1 to 255 visible ASCII characters, such as a UUID."
+        return _("Use 1 to 255 visible ASCII characters, such as a UUID.")
     return None
 
 

@@ -1,5 +1,7 @@
 """The mail sending server settings in Exastro's JSON shape, checked by the same rules as the form."""
 
+from flask_babel import gettext as _
+
 from ..mailserver.rules import (
     ENCRYPTION_NONE,
     ENCRYPTION_SSL,
@@ -14,7 +16,6 @@ SSL_FLAG, STARTTLS_FLAG = "ssl_enable", "start_tls_enable"
 # Fields beyond Exastro's that the API shows but does not take: the settings page sets them, and
 # the rules leave them stored as they are when the data does not hold them.
 READ_ONLY_FIELDS = tuple(EXTRA_FIELDS)
-WHOLE_NUMBER = "Enter a whole number from 1 to 65535."
 FLAG_FIELDS = (SSL_FLAG, STARTTLS_FLAG, "authentication_enable")
 TEXT_FIELDS = tuple(
     name for name in FIELDS if name not in ("encryption", "smtp_port", "authentication_enable")
@@ -49,7 +50,7 @@ def check_api_settings(body: dict, stored, *, deny_private_hosts: bool = False) 
     shape_errors = _shape_errors(body)
     ssl, starttls = body.get(SSL_FLAG) is True, body.get(STARTTLS_FLAG) is True
     if ssl and starttls:
-        both = "Enable either SSL/TLS (ssl_enable) or STARTTLS (start_tls_enable), not both."
+        both = _("Enable either SSL/TLS (ssl_enable) or STARTTLS (start_tls_enable), not both.")
         shape_errors.update({SSL_FLAG: both, STARTTLS_FLAG: both})
     data = {name: body.get(name) for name in FIELDS}
     data["encryption"] = ENCRYPTION_SSL if ssl else ENCRYPTION_STARTTLS if starttls else ENCRYPTION_NONE
@@ -78,18 +79,18 @@ def _shape_errors(body: dict) -> dict[str, str]:
     errors = {}
     for name in FLAG_FIELDS:
         if body.get(name) is not None and not isinstance(body[name], bool):
-            errors[name] = "Must be true or false."
+            errors[name] = _("Must be true or false.")
     for name in TEXT_FIELDS:
         value = body.get(name)
         if value is None:
             continue
         if not isinstance(value, str):
-            errors[name] = "Must be text (a JSON string)."
+            errors[name] = _("Must be text (a JSON string).")
         elif len(value) > FIELDS[name].max_length:
-            errors[name] = f"Use at most {FIELDS[name].max_length} characters."
+            errors[name] = _("Use at most %(max)d characters.", max=FIELDS[name].max_length)
     port = body.get("smtp_port")
     port_as_text = isinstance(port, str) and port.isascii() and port.isdigit()
     port_as_number = isinstance(port, int) and not isinstance(port, bool)
     if port is not None and not (port_as_text or port_as_number):
-        errors["smtp_port"] = WHOLE_NUMBER
+        errors["smtp_port"] = _("Enter a whole number from 1 to 65535.")
     return errors

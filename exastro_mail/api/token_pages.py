@@ -1,6 +1,8 @@
 """The API tokens page of an organization's administrators: create (shown once), list, revoke."""
 
 from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
@@ -17,7 +19,7 @@ scope_to_organization(bp)
 
 class TokenForm(FlaskForm):
     name = StringField(
-        "Name",
+        _l("Name"),
         render_kw={"maxlength": NAME_MAX_LENGTH, "required": True, "autocomplete": "off"},
     )
 
@@ -70,7 +72,10 @@ def revoke(token_id):
     token = _token_or_404(token_id)
     if request.method == "POST":  # CSRFProtect has checked the token before this view runs
         if revoke_token(token, current_user.username):
-            flash(f"The API token “{token.name}” has been revoked; tools using it are refused.", "success")
+            flash(
+                _("The API token “%(name)s” has been revoked; tools using it are refused.", name=token.name),
+                "success",
+            )
         return redirect(url_for(".index"), code=303)
     as_fragment = request.headers.get("HX-Target") == "revoke-dialog"
     template = "api_tokens/_revoke_dialog.html" if as_fragment else "api_tokens/revoke.html"

@@ -6,6 +6,8 @@ import secrets
 import unicodedata
 from datetime import timedelta
 
+from flask_babel import gettext as _
+
 from .. import audit
 from ..db import db
 from ..models import ApiToken, User, utcnow
@@ -26,11 +28,11 @@ def token_hash(secret: str) -> str:
 def token_name_problem(name: str) -> str | None:
     """Why a token name is not acceptable, or None."""
     if not name:
-        return "Enter a name, such as the tool that will use the token."
+        return _("Enter a name, such as the tool that will use the token.")
     if len(name) > NAME_MAX_LENGTH:
-        return f"Use at most {NAME_MAX_LENGTH} characters."
+        return _("Use at most %(max)d characters.", max=NAME_MAX_LENGTH)
     if any(unicodedata.category(c) in {"Cc", "Zl", "Zp", "Cs"} for c in name):
-        return "A name must be one line, without control characters."
+        return _("A name must be one line, without control characters.")
     return None
 
 

@@ -1,6 +1,8 @@
 """JSON endpoints under /api/<org_id>/platform/: every one needs an administrator's credentials."""
 
 from flask import Blueprint, current_app, g, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from ..auth.orgs import scope_to_organization
@@ -37,7 +39,7 @@ scope_to_organization(bp)
 
 # A 1 MiB message can take up to six times that once JSON-escaped.
 MAX_BODY_BYTES = 8 * 1024 * 1024
-TOO_MANY_FAILURES = "Too many failed authentications from this address. Wait a few minutes and try again."
+TOO_MANY_FAILURES = _l("Too many failed authentications from this address. Wait a few minutes and try again.")
 
 
 def _failed_auth_limit():
@@ -69,9 +71,9 @@ def _http_error(error):
     special = {404: NOT_FOUND, 413: BODY_TOO_LARGE, 429: TOO_MANY_FAILED_LOGINS}
     result = special.get(error.code, f"{error.code:03d}-00000")
     message = {
-        404: "This organization or resource does not exist.",
-        413: f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB.",
-        429: TOO_MANY_FAILURES,
+        404: _("This organization or resource does not exist."),
+        413: _("The request body is larger than %(size)d MiB.", size=MAX_BODY_BYTES // (1024 * 1024)),
+        429: str(TOO_MANY_FAILURES),
     }.get(error.code, error.description)
     return failure(ApiError(error.code, result, message))
 
@@ -89,7 +91,9 @@ def save_mailserver_settings():
         body, stored, deny_private_hosts=current_app.config["SMTP_DENY_PRIVATE_HOSTS"]
     )
     if not checked.ok:
-        raise ApiError(400, INVALID_FIELDS, "Some fields are not valid; nothing was saved.", checked.errors)
+        raise ApiError(
+            400, INVALID_FIELDS, _("Some fields are not valid; nothing was saved."), checked.errors
+        )
     settings, _created, _changed = save_settings(g.org, checked.values, g.caller.actor)
     extra = {"warnings": checked.warnings} if checked.warnings else {}
     return success(settings_json(settings), **extra)
@@ -106,27 +110,31 @@ def send_notification():
     key = request.headers.get("Idempotency-Key")
     if key is not None and (problem := idempotency_key_problem(key)):
         raise ApiError(
-            400, INVALID_HEADER, "The Idempotency-Key header is not valid.", {"Idempotency-Key": problem}
+            400, INVALID_HEADER, _("The Idempotency-Key header is not valid."), {"Idempotency-Key": problem}
         )
     values, errors = check_notification(read_json_object())
     if errors:
-        raise ApiError(400, INVALID_FIELDS, "Some fields are not valid; nothing was queued.", errors)
+        raise ApiError(400, INVALID_FIELDS, _("Some fields are not valid; nothing was queued."), errors)
     try:
         message, queued_now = queue_notification(g.org, values, key, g.caller.actor)
     except NoMailServer:
         raise ApiError(
             409,
             NO_MAIL_SERVER,
-            "This organization has no mail sending server settings, so nothing can be sent; "
-            "nothing was queued. Register them first (POST settings/mailserver).",
+            _(
+                "This organization has no mail sending server settings, so nothing can be sent; "
+                "nothing was queued. Register them first (POST settings/mailserver)."
+            ),
         ) from None
     except IdempotencyKeyReused:
         raise ApiError(
             422,
             IDEMPOTENCY_KEY_REUSED,
-            "This Idempotency-Key was already used for a different notification; "
-            "use a new key for a new notification.",
-            {"Idempotency-Key": "Already used with a different request body."},
+            _(
+                "This Idempotency-Key was already used for a different notification; "
+                "use a new key for a new notification."
+            ),
+            {"Idempotency-Key": _("Already used with a different request body.")},
         ) from None
     return success(notification_json(message), status=202 if queued_now else 200)
 
@@ -136,6 +144,6 @@ def notification_status(notification_id):
     message = find_notification(g.org, notification_id)
     if message is None:
         raise ApiError(
-            404, NOTIFICATION_NOT_FOUND, "There is no notification with this id in this organization."
+            404, NOTIFICATION_NOT_FOUND, _("There is no notification with this id in this organization.")
         )
     return success(notification_json(message))

@@ -1,13 +1,22 @@
 """Forms for logging in and out."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+TOO_LONG = _l("Use at most %(max)d characters.")
+
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired("Enter your username."), Length(max=255)])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=255)])
+    username = StringField(
+        _l("Username"),
+        validators=[DataRequired(_l("Enter your username.")), Length(max=255, message=TOO_LONG)],
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[DataRequired(_l("Enter your password.")), Length(max=255, message=TOO_LONG)],
+    )
     next = HiddenField()
 
 

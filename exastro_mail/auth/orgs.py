@@ -8,7 +8,7 @@ from ..models import Organization
 
 ORG_ID_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,35}")
 # First path segments the app itself uses: an organization cannot be named after one.
-RESERVED_ORG_IDS = frozenset({"api", "static", "healthz", "favicon.ico", "robots.txt"})
+RESERVED_ORG_IDS = frozenset({"api", "static", "healthz", "language", "favicon.ico", "robots.txt"})
 
 
 def org_id_problem(org_id: str) -> str | None:

@@ -1,5 +1,6 @@
 """Password hashing, with the same work done whether or not the account exists."""
 
+from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
 MIN_PASSWORD_LENGTH = 10
@@ -23,9 +24,9 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 def password_policy_problem(password: str, username: str) -> str | None:
     """Why a new password is not acceptable, or None."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+        return _("Use at least %(min)d characters.", min=MIN_PASSWORD_LENGTH)
     if len(password) > MAX_PASSWORD_LENGTH:
-        return f"Use at most {MAX_PASSWORD_LENGTH} characters."
+        return _("Use at most %(max)d characters.", max=MAX_PASSWORD_LENGTH)
     if password.strip().casefold() == username.strip().casefold():
-        return "The password must not be your username."
+        return _("The password must not be your username.")
     return None

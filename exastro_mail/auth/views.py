@@ -1,6 +1,7 @@
 """Login and logout pages of an organization."""
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import audit
@@ -39,7 +40,7 @@ def login():
                 audit.record(g.org, "login", actor=user.username)
             return redirect(safe_next(form.next.data) or url_for("platform.index"))
         audit.record(g.org, "login_failed", actor=username[:255])
-        error = "The username or password is incorrect."
+        error = _("The username or password is incorrect.")
     elif request.method == "POST":
         status = 422
     forgot_password = MailServerSettings.select().where(MailServerSettings.organization == g.org).exists()

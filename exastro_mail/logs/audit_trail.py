@@ -3,36 +3,64 @@
 import json
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from ..mailserver.rules import EXTRA_FIELDS, FIELDS
 from ..models import AuditEvent
+from ..smtp.diagnose import STEP_NAMES
+from .delivery import KIND_LABELS
 from .paging import PAGE_SIZE, Page, last_page
 
 ACTION_LABELS = {
-    "login": "Logged in",
-    "login_failed": "Failed login",
-    "mail_server_settings.registered": "Mail sending server settings registered",
-    "mail_server_settings.changed": "Mail sending server settings changed",
-    "mail_server_settings.deleted": "Mail sending server settings deleted",
-    "mail_server_settings.test_mail": "Test mail sent",
-    "api_token.created": "API token created",
-    "api_token.revoked": "API token revoked",
-    "notification.queued": "Notification queued",
-    "outbox.retried": "Mail retried now",
-    "outbox.discarded": "Mail discarded",
-    "password_reset.requested": "Password reset requested",
-    "password_reset.completed": "Password reset completed",
+    "login": _l("Logged in"),
+    "login_failed": _l("Failed login"),
+    "mail_server_settings.registered": _l("Mail sending server settings registered"),
+    "mail_server_settings.changed": _l("Mail sending server settings changed"),
+    "mail_server_settings.deleted": _l("Mail sending server settings deleted"),
+    "mail_server_settings.test_mail": _l("Test mail sent"),
+    "api_token.created": _l("API token created"),
+    "api_token.revoked": _l("API token revoked"),
+    "notification.queued": _l("Notification queued"),
+    "outbox.retried": _l("Mail retried now"),
+    "outbox.discarded": _l("Mail discarded"),
+    "password_reset.requested": _l("Password reset requested"),
+    "password_reset.completed": _l("Password reset completed"),
 }
 DETAIL_LABELS = {
-    "fields": "Fields",
-    "smtp_code": "Server code",
-    "failed_step": "Failed at",
-    "message_id": "Mail",
-    "notification_id": "Notification",
-    "token_id": "Token",
+    "fields": _l("Fields"),
+    "smtp_code": _l("Server code"),
+    "failed_step": _l("Failed at"),
+    "message_id": _l("Mail"),
+    "notification_id": _l("Notification"),
+    "token_id": _l("Token"),
+    "name": _l("Name"),
+    "kind": _l("Kind"),
+    "recipient": _l("Recipient"),
+    "result": _l("Result"),
+    "reply": _l("Server reply"),
+    "tested": _l("Tested"),
+    "user": _l("User"),
+    "account": _l("Account"),
+    "mail": _l("Mail"),
+    "via": _l("Via"),
+    "to": _l("To"),
+    "cc": _l("Cc"),
+    "bcc": _l("Bcc"),
+}
+# Details are stored as English words; these are shown in the reader's language.
+VALUE_LABELS = {
+    "result": {"accepted": _l("accepted"), "failed": _l("failed")},
+    "tested": {"saved settings": _l("saved settings"), "unsaved values": _l("unsaved values")},
+    "mail": {"queued": _l("queued"), "not sent: rate limit": _l("not sent: rate limit")},
+    "account": {"unknown": _l("unknown")},
+    "via": {"api": _l("API")},
+    "kind": KIND_LABELS,
 }
 # Details are written without secrets; these names are dropped anyway, should one ever slip in.
 _NEVER_SHOWN = {"password", "authentication_password", "token", "secret", "api_token", "reset_link", "body"}
 _FIELD_LABELS = {name: rule.label for name, rule in {**FIELDS, **EXTRA_FIELDS}.items()}
+_STEP_NAMES = set(STEP_NAMES.values())
 
 
 @dataclass(frozen=True)
@@ -62,7 +90,7 @@ def describe(event: AuditEvent) -> Entry:
         created_at=event.created_at,
         actor=event.actor,
         action=event.action,
-        label=ACTION_LABELS.get(event.action) or _humanize(event.action),
+        label=str(ACTION_LABELS.get(event.action) or _humanize(event.action)),
         details=_details(event.detail),
         remote_addr=event.remote_addr,
     )
@@ -80,12 +108,16 @@ def _details(stored: str | None) -> list[tuple[str, str]]:
         if key in _NEVER_SHOWN or value is None:
             continue
         if key == "fields" and isinstance(value, list):
-            value = ", ".join(_FIELD_LABELS.get(name, name) for name in value)
+            value = _(", ").join(str(_FIELD_LABELS.get(name, name)) for name in value)
         elif isinstance(value, list):
-            value = ", ".join(str(item) for item in value)
+            value = _(", ").join(str(item) for item in value)
         elif isinstance(value, bool):
-            value = "yes" if value else "no"
-        shown.append((DETAIL_LABELS.get(key) or _humanize(key), str(value)))
+            value = _("yes") if value else _("no")
+        elif key == "failed_step" and value in _STEP_NAMES:
+            value = _(value)
+        elif isinstance(value, str) and value in VALUE_LABELS.get(key, {}):
+            value = VALUE_LABELS[key][value]
+        shown.append((str(DETAIL_LABELS.get(key) or _humanize(key)), str(value)))
     return shown
 
 

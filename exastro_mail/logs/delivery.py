@@ -5,6 +5,8 @@ Bodies never leave this module (a reset mail's body holds its link): rows are re
 
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
+
 from .. import audit
 from ..db import db
 from ..models import OutboxMessage
@@ -13,11 +15,19 @@ from ..outbox.enqueue import RETRYABLE_KINDS, discard, recipients_of, retry_now
 from .paging import PAGE_SIZE, Page, last_page
 
 KIND_LABELS = {
-    "password_reset": "Password reset",
-    "password_changed": "Password changed",
-    "notification": "Notification",
+    "password_reset": _l("Password reset"),
+    "password_changed": _l("Password changed"),
+    "notification": _l("Notification"),
 }
 STATUSES = status.ALL
+STATUS_LABELS = {
+    status.QUEUED: _l("Queued"),
+    status.SENDING: _l("Sending"),
+    status.SENT: _l("Sent"),
+    status.FAILED: _l("Failed"),
+    status.EXPIRED: _l("Expired"),
+    status.DISCARDED: _l("Discarded"),
+}
 # Every column the log shows; body_text and body_html are deliberately not among them.
 _LISTED_COLUMNS = (
     OutboxMessage.id,
@@ -40,10 +50,11 @@ class Delivery:
     id: int
     created_at: object
     kind: str
-    kind_label: str
+    kind_label: str  # in the reader's language, like status_label
     recipients: dict[str, list[str]]
     subject: str
     status: str
+    status_label: str
     attempts: int
     next_attempt_at: object
     last_error: str | None
@@ -70,10 +81,11 @@ def _delivery(row: OutboxMessage) -> Delivery:
         id=row.id,
         created_at=row.created_at,
         kind=row.kind,
-        kind_label=KIND_LABELS.get(row.kind, row.kind),
+        kind_label=str(KIND_LABELS.get(row.kind, row.kind)),
         recipients=recipients_of(row),
         subject=row.subject,
         status=row.status,
+        status_label=str(STATUS_LABELS.get(row.status, row.status)),
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at if row.status == status.QUEUED else None,
         last_error=row.last_error,

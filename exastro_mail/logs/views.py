@@ -1,13 +1,14 @@
 """Delivery log and audit log of an organization."""
 
 from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..auth.access import admin_required
 from ..auth.forms import PostOnlyForm
 from ..auth.orgs import scope_to_organization
 from .audit_trail import audit_page
-from .delivery import STATUSES, delivery_page, discard_message, find_message, retry_message
+from .delivery import STATUS_LABELS, STATUSES, delivery_page, discard_message, find_message, retry_message
 from .paging import page_number
 
 bp = Blueprint("logs", __name__, url_prefix="/<org_id>/platform")
@@ -17,13 +18,13 @@ scope_to_organization(bp)
 OPERATIONS = {
     "retry": (
         retry_message,
-        "The mail is queued to be sent now.",
-        "This mail can no longer be retried.",
+        _l("The mail is queued to be sent now."),
+        _l("This mail can no longer be retried."),
     ),
     "discard": (
         discard_message,
-        "The mail was discarded; it will not be sent.",
-        "This mail can no longer be discarded.",
+        _l("The mail was discarded; it will not be sent."),
+        _l("This mail can no longer be discarded."),
     ),
 }
 
@@ -41,6 +42,7 @@ def _mail_log_response(status_filter, number, notice=None, status=200):
             page=delivery_page(g.org, status_filter, number),
             status_filter=status_filter,
             statuses=STATUSES,
+            status_labels=STATUS_LABELS,
             form=PostOnlyForm(),
             notice=notice,
         ),
@@ -69,7 +71,7 @@ def operate(message_id, operation):
         abort(400)
     action, done_text, refused_text = OPERATIONS[operation]
     done = action(message, current_user.username)
-    notice = (done_text if done else refused_text, "success" if done else "warning")
+    notice = (str(done_text if done else refused_text), "success" if done else "warning")
     status_filter = _status_filter(request.form.get("status"))
     number = page_number(request.form.get("page"))
     if request.headers.get("HX-Target") == "mail-log":

@@ -1,7 +1,8 @@
 """The settings form: WTForms renders it and carries CSRF; the rules module decides what is valid."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from .rules import DEFAULT_PORTS, ENCRYPTION_CHOICES, ENCRYPTION_NONE, EXTRA_FIELDS, FIELDS, check_settings
@@ -55,7 +56,7 @@ class MailServerForm(FlaskForm):
         render_kw=_attrs("trusted_ca_pem", rows=6, spellcheck="false", autocomplete="off"),
     )
     # Only "Send test mail" reads it; it sits in this form so the test takes the values beside it.
-    test_recipient = StringField("Send the test mail to", render_kw={**_ADDRESS, "maxlength": 255})
+    test_recipient = StringField(_l("Send the test mail to"), render_kw={**_ADDRESS, "maxlength": 255})
 
     def check(self, *, password_stored: bool, deny_private_hosts: bool = False):
         """Check CSRF and the rules; put each problem on its field. Returns the rules' outcome."""
@@ -70,7 +71,7 @@ class MailServerForm(FlaskForm):
         if "trusted_ca_pem" in checked.errors and "PRIVATE KEY" in (self.trusted_ca_pem.data or ""):
             self.trusted_ca_pem.data = ""  # a pasted key is not sent back to the browser
         if not csrf_ok:
-            checked.errors.setdefault("csrf_token", "The form has expired; submit it again.")
+            checked.errors.setdefault("csrf_token", str(_l("The form has expired; submit it again.")))
         return checked
 
     def fill_from(self, settings) -> None:
@@ -81,7 +82,23 @@ class MailServerForm(FlaskForm):
                 self[name].data = str(value) if name == "smtp_port" else value
 
 
-class DeleteForm(FlaskForm):
-    """The typed confirmation of the delete dialog."""
+# The word the delete dialog asks for, in the dialog's language (as in Exastro).
+CONFIRMATION_WORDS = {"en": "Delete", "ja": "削除"}
 
-    confirmation = StringField("Confirmation", render_kw={"autocomplete": "off", "spellcheck": "false"})
+
+def confirmation_word(locale: str) -> str:
+    """The word to type in a delete dialog shown in locale (English for a language without one)."""
+    return CONFIRMATION_WORDS.get(locale, CONFIRMATION_WORDS["en"])
+
+
+class DeleteForm(FlaskForm):
+    """The typed confirmation of the delete dialog, and the language the dialog asked in."""
+
+    confirmation = StringField(_l("Confirmation"), render_kw={"autocomplete": "off", "spellcheck": "false"})
+    dialog_locale = HiddenField()
+
+    def asked_word(self, current_locale: str) -> str:
+        """The word the submitted dialog asked for: that of its own language, which may differ from
+        this request's (the language was switched in another tab meanwhile)."""
+        locale = self.dialog_locale.data if self.dialog_locale.data in CONFIRMATION_WORDS else current_locale
+        return confirmation_word(locale)

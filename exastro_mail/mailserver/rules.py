@@ -12,12 +12,14 @@ import idna
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..smtp import hosts
 
 ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS = "none", "ssl", "starttls"
 ENCRYPTION_CHOICES = [
-    (ENCRYPTION_NONE, "None"),
+    (ENCRYPTION_NONE, _l("None")),
     (ENCRYPTION_SSL, "SSL/TLS"),
     (ENCRYPTION_STARTTLS, "STARTTLS"),
 ]
@@ -26,28 +28,28 @@ DEFAULT_PORTS = {ENCRYPTION_NONE: 25, ENCRYPTION_SSL: 465, ENCRYPTION_STARTTLS: 
 
 @dataclass(frozen=True)
 class FieldRule:
-    label: str
+    label: str  # a lazy string: shown in the language of the request that shows it
     max_length: int | None = None
     required: bool = False  # required in every case (HTML `required`)
 
 
 FIELDS: dict[str, FieldRule] = {
-    "smtp_host": FieldRule("SMTP server host", 253, required=True),
-    "encryption": FieldRule("Encryption method", required=True),
-    "smtp_port": FieldRule("SMTP server port", 5, required=True),
-    "authentication_enable": FieldRule("With authentication"),
-    "authentication_user": FieldRule("Authentication user", 255),
-    "authentication_password": FieldRule("Authentication password", 255),
-    "send_from": FieldRule("Source mail address (From)", 255, required=True),
-    "send_name": FieldRule("Source display name", 100),
-    "reply_to": FieldRule("Reply mail address (Reply-to)", 255),
-    "reply_name": FieldRule("Reply display name", 100),
-    "envelope_from": FieldRule("Sender mail address (Envelope-From)", 255),
+    "smtp_host": FieldRule(_l("SMTP server host"), 253, required=True),
+    "encryption": FieldRule(_l("Encryption method"), required=True),
+    "smtp_port": FieldRule(_l("SMTP server port"), 5, required=True),
+    "authentication_enable": FieldRule(_l("With authentication")),
+    "authentication_user": FieldRule(_l("Authentication user"), 255),
+    "authentication_password": FieldRule(_l("Authentication password"), 255),
+    "send_from": FieldRule(_l("Source mail address (From)"), 255, required=True),
+    "send_name": FieldRule(_l("Source display name"), 100),
+    "reply_to": FieldRule(_l("Reply mail address (Reply-to)"), 255),
+    "reply_name": FieldRule(_l("Reply display name"), 100),
+    "envelope_from": FieldRule(_l("Sender mail address (Envelope-From)"), 255),
 }
 # Fields of this product beyond Exastro's: the settings API leaves them alone unless it sends them.
 MAX_CA_PEM_LENGTH = 64 * 1024
 EXTRA_FIELDS: dict[str, FieldRule] = {
-    "trusted_ca_pem": FieldRule("Trusted CA certificate (PEM)", MAX_CA_PEM_LENGTH),
+    "trusted_ca_pem": FieldRule(_l("Trusted CA certificate (PEM)"), MAX_CA_PEM_LENGTH),
 }
 ADDRESS_FIELDS = ("send_from", "reply_to", "envelope_from")
 # How long the save-time check of EXASTRO_MAIL_SMTP_DENY_PRIVATE_HOSTS may wait for DNS.
@@ -122,41 +124,43 @@ def check_settings(
     return checked
 
 
-def _text(value, label: str) -> str:
+def _text(value, label) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _Invalid(f"{label} must be text.")
+        raise _Invalid(_("%(label)s must be text.", label=label))
     return value.strip()
 
 
 def _too_long(value: str, name: str) -> None:
     limit = FIELDS[name].max_length
     if limit is not None and len(value) > limit:
-        raise _Invalid(f"Use at most {limit} characters.")
+        raise _Invalid(_("Use at most %(max)d characters.", max=limit))
 
 
 def check_host(value) -> str:
     """An SMTP host: a DNS name (IDN stored as punycode), an IPv4 or an IPv6 address."""
-    host = _text(value, "SMTP server host")
+    host = _text(value, FIELDS["smtp_host"].label)
     if not host:
-        raise _Invalid("Enter the SMTP server host.")
+        raise _Invalid(_("Enter the SMTP server host."))
     _too_long(host, "smtp_host")
     if "://" in host or re.match(r"(?i)smtps?:", host):
-        raise _Invalid("Enter the host name only, without a scheme such as smtp://.")
+        raise _Invalid(_("Enter the host name only, without a scheme such as smtp://."))
     if any(character.isspace() for character in host):
-        raise _Invalid("The host must not contain spaces.")
+        raise _Invalid(_("The host must not contain spaces."))
     if "/" in host or "@" in host:
-        raise _Invalid("Enter a host name or an IP address only, without a path or user.")
+        raise _Invalid(_("Enter a host name or an IP address only, without a path or user."))
     literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         return ipaddress.ip_address(literal).compressed
     except ValueError:
         pass
     if ":" in host:
-        raise _Invalid("Enter the port in SMTP server port, not in the host (or enter a valid IPv6 address).")
+        raise _Invalid(
+            _("Enter the port in SMTP server port, not in the host (or enter a valid IPv6 address).")
+        )
     if re.fullmatch(r"[0-9.]+", host):
-        raise _Invalid("This is not a valid IPv4 address.")
+        raise _Invalid(_("This is not a valid IPv4 address."))
     return _dns_name(host)
 
 
@@ -164,24 +168,29 @@ def _dns_name(host: str) -> str:
     name = host[:-1] if host.endswith(".") else host
     for label in name.split("."):
         if not label:
-            raise _Invalid("The host name has an empty part between dots.")
+            raise _Invalid(_("The host name has an empty part between dots."))
         if len(label) > 63:
-            raise _Invalid("Each part of the host name between dots may have 1 to 63 characters.")
+            raise _Invalid(_("Each part of the host name between dots may have 1 to 63 characters."))
         bad = sorted({c for c in label if not (c.isalnum() or c == "-")})
         if bad:
             raise _Invalid(
-                f"The host name may contain only letters, digits and hyphens; not allowed: {' '.join(bad)}"
+                _(
+                    "The host name may contain only letters, digits and hyphens; not allowed: %(characters)s",
+                    characters=" ".join(bad),
+                )
             )
         if label.startswith("-") or label.endswith("-"):
-            raise _Invalid("A part of the host name must not begin or end with a hyphen.")
+            raise _Invalid(_("A part of the host name must not begin or end with a hyphen."))
     try:
         ascii_name = idna.encode(name, uts46=True).decode("ascii")
     except idna.IDNAError as error:
-        raise _Invalid(f"This is not a valid internationalized host name: {error}.") from None
+        raise _Invalid(
+            _("This is not a valid internationalized host name: %(error)s.", error=error)
+        ) from None
     if len(ascii_name) > 253:
-        raise _Invalid("The host name is longer than 253 characters once encoded.")
+        raise _Invalid(_("The host name is longer than 253 characters once encoded."))
     if any(len(label) > 63 for label in ascii_name.split(".")):
-        raise _Invalid("Each part of the host name between dots may have 1 to 63 characters.")
+        raise _Invalid(_("Each part of the host name between dots may have 1 to 63 characters."))
     return ascii_name.lower()
 
 
@@ -198,8 +207,24 @@ def check_public_host(host: str, resolve: Callable[[str], list[str]]) -> None:
     for address in addresses:
         reason = hosts.forbidden_address(address)
         if reason:
-            where = f"{host} is {reason}" if address == host else f"{host} resolves to {address}, {reason}"
-            raise _Invalid(f"This installation only allows SMTP servers on public addresses: {where}.")
+            if address == host:
+                raise _Invalid(
+                    _(
+                        "This installation only allows SMTP servers on public addresses: "
+                        "%(host)s is %(reason)s.",
+                        host=host,
+                        reason=reason,
+                    )
+                )
+            raise _Invalid(
+                _(
+                    "This installation only allows SMTP servers on public addresses: "
+                    "%(host)s resolves to %(address)s, %(reason)s.",
+                    host=host,
+                    address=address,
+                    reason=reason,
+                )
+            )
 
 
 def _resolve_with_timeout(host: str) -> list[str]:
@@ -208,70 +233,72 @@ def _resolve_with_timeout(host: str) -> list[str]:
 
 def check_encryption(value) -> str:
     """One of none, ssl or starttls."""
-    encryption = _text(value, "Encryption method")
+    encryption = _text(value, FIELDS["encryption"].label)
     if encryption not in DEFAULT_PORTS:
-        raise _Invalid("Choose None, SSL/TLS or STARTTLS.")
+        raise _Invalid(_("Choose None, SSL/TLS or STARTTLS."))
     return encryption
 
 
 def check_port(value) -> int:
     """A whole number from 1 to 65535 (given as a number or as text)."""
     if isinstance(value, bool):
-        raise _Invalid("Enter a whole number from 1 to 65535.")
+        raise _Invalid(_("Enter a whole number from 1 to 65535."))
     if isinstance(value, int):
         port = value
     else:
-        text = _text(value, "SMTP server port")
+        text = _text(value, FIELDS["smtp_port"].label)
         if not text:
-            raise _Invalid("Enter the SMTP server port.")
+            raise _Invalid(_("Enter the SMTP server port."))
         if not text.isascii() or not text.isdigit():
-            raise _Invalid("Enter a whole number from 1 to 65535.")
+            raise _Invalid(_("Enter a whole number from 1 to 65535."))
         port = int(text)
     if not 1 <= port <= 65535:
-        raise _Invalid("Enter a whole number from 1 to 65535.")
+        raise _Invalid(_("Enter a whole number from 1 to 65535."))
     return port
 
 
 def port_warning(port: int, encryption: str) -> str | None:
     """A warning for port and encryption pairs that are usually a mistake."""
     if port == 465 and encryption == ENCRYPTION_STARTTLS:
-        return "Port 465 is usually used with SSL/TLS, not STARTTLS. Check that this is intended."
+        return _("Port 465 is usually used with SSL/TLS, not STARTTLS. Check that this is intended.")
     if port == 587 and encryption == ENCRYPTION_SSL:
-        return "Port 587 is usually used with STARTTLS, not SSL/TLS. Check that this is intended."
+        return _("Port 587 is usually used with STARTTLS, not SSL/TLS. Check that this is intended.")
     return None
 
 
 def check_address(value, required: bool) -> str | None:
     """One mailbox address (no display name, list or group), syntax only."""
-    name_free = _text(value, "A mail address")
+    name_free = _text(value, _l("A mail address"))
     if not name_free:
         if required:
-            raise _Invalid("Enter a mail address.")
+            raise _Invalid(_("Enter a mail address."))
         return None
     if len(name_free) > 255:
-        raise _Invalid("Use at most 255 characters.")
+        raise _Invalid(_("Use at most %(max)d characters.", max=255))
     if "\r" in name_free or "\n" in name_free:
-        raise _Invalid("A mail address must be on one line.")
+        raise _Invalid(_("A mail address must be on one line."))
     if "," in name_free or ";" in name_free:
-        raise _Invalid("Enter one mail address only, not a list.")
+        raise _Invalid(_("Enter one mail address only, not a list."))
     if "<" in name_free or ">" in name_free:
-        raise _Invalid("Enter the address only; put the name in the display name field.")
+        raise _Invalid(_("Enter the address only; put the name in the display name field."))
+    if "@" not in name_free:
+        raise _Invalid(_("This is not a valid mail address: it needs an @, as in name@example.com."))
     try:
         result = validate_email(name_free, check_deliverability=False)
     except EmailNotValidError as error:
-        raise _Invalid(f"This is not a valid mail address: {error}") from None
+        raise _Invalid(_("This is not a valid mail address: %(error)s", error=error)) from None
     return result.normalized
 
 
 def check_display_name(value, max_length: int) -> str | None:
     """An optional one-line display name."""
-    name = _text(value, "A display name")
+    name = _text(value, _l("A display name"))
     if not name:
         return None
     if len(name) > max_length:
-        raise _Invalid(f"Use at most {max_length} characters.")
+        raise _Invalid(_("Use at most %(max)d characters.", max=max_length))
     if any(unicodedata.category(c) in {"Cc", "Zl", "Zp"} for c in name):
-        raise _Invalid("A display name must be one line, without control characters.")
+        raise _Invalid(_("A display name must be one line, without control characters."))
     return name
 
 
@@ -285,17 +312,17 @@ def check_flag(value) -> bool:
         return False
     if isinstance(value, str) and value.strip().lower() in {"1", "true", "on", "y", "yes"}:
         return True
-    raise _Invalid("Must be true or false.")
+    raise _Invalid(_("Must be true or false."))
 
 
 def check_auth_user(value) -> str:
     """The SMTP AUTH user, required when authentication is on."""
-    user = _text(value, "Authentication user")
+    user = _text(value, FIELDS["authentication_user"].label)
     if not user:
-        raise _Invalid("Enter the authentication user.")
+        raise _Invalid(_("Enter the authentication user."))
     _too_long(user, "authentication_user")
     if any(unicodedata.category(c) == "Cc" for c in user):
-        raise _Invalid("The user must not contain control characters.")
+        raise _Invalid(_("The user must not contain control characters."))
     return user
 
 
@@ -304,14 +331,14 @@ def check_auth_password(value, password_stored: bool) -> str | None:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise _Invalid("Authentication password must be text.")
+        raise _Invalid(_("%(label)s must be text.", label=FIELDS["authentication_password"].label))
     if not value:
         if password_stored:
             return None
-        raise _Invalid("Enter the authentication password.")
+        raise _Invalid(_("Enter the authentication password."))
     _too_long(value, "authentication_password")
     if any(c in value for c in "\x00\r\n"):
-        raise _Invalid("The password must not contain line breaks or NUL characters.")
+        raise _Invalid(_("The password must not contain line breaks or NUL characters."))
     return value
 
 
@@ -320,36 +347,41 @@ _PEM_LABEL = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
 
 def check_trusted_ca(value, now: datetime | None = None) -> str | None:
     """Optional PEM certificates to trust for TLS, stored re-encoded; refuses keys, garbage, expired ones."""
-    text = _text(value, "Trusted CA certificate")
+    text = _text(value, EXTRA_FIELDS["trusted_ca_pem"].label)
     if not text:
         return None
     if len(text.encode("utf-8")) > MAX_CA_PEM_LENGTH:
-        raise _Invalid(f"Paste at most {MAX_CA_PEM_LENGTH // 1024} KiB of certificates.")
+        raise _Invalid(_("Paste at most %(size)d KiB of certificates.", size=MAX_CA_PEM_LENGTH // 1024))
     labels = set(_PEM_LABEL.findall(text))
     if any("PRIVATE KEY" in label for label in labels):
-        raise _Invalid("This is a private key. Paste the CA certificate (BEGIN CERTIFICATE), never a key.")
+        raise _Invalid(_("This is a private key. Paste the CA certificate (BEGIN CERTIFICATE), never a key."))
     if not labels:
-        raise _Invalid("Paste a certificate in PEM format, starting with -----BEGIN CERTIFICATE-----.")
+        raise _Invalid(_("Paste a certificate in PEM format, starting with -----BEGIN CERTIFICATE-----."))
     if labels != {"CERTIFICATE"}:
         others = ", ".join(sorted(labels - {"CERTIFICATE"}))
-        raise _Invalid(f"Paste certificates (BEGIN CERTIFICATE) only, not: {others}.")
+        raise _Invalid(_("Paste certificates (BEGIN CERTIFICATE) only, not: %(others)s.", others=others))
     try:
         certificates = x509.load_pem_x509_certificates(text.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
-        raise _Invalid("This is not a readable PEM certificate; paste it again, from BEGIN to END.") from None
+        raise _Invalid(
+            _("This is not a readable PEM certificate; paste it again, from BEGIN to END.")
+        ) from None
     now = now or datetime.now(UTC)
     for certificate in certificates:
         if certificate.not_valid_after_utc < now:
             raise _Invalid(
-                f"The certificate {certificate.subject.rfc4514_string() or '(no subject)'} expired on "
-                f"{certificate.not_valid_after_utc:%Y-%m-%d}; remove it or paste a current one."
+                _(
+                    "The certificate %(subject)s expired on %(date)s; remove it or paste a current one.",
+                    subject=_subject(certificate),
+                    date=f"{certificate.not_valid_after_utc:%Y-%m-%d}",
+                )
             )
     pem = "".join(certificate.public_bytes(Encoding.PEM).decode("ascii") for certificate in certificates)
     try:
         # What the SMTP transport will do with it: refuse here what TLS could not use later.
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem)
     except (ssl.SSLError, ValueError) as error:
-        raise _Invalid(f"This certificate cannot be used for TLS: {error}.") from None
+        raise _Invalid(_("This certificate cannot be used for TLS: %(error)s.", error=error)) from None
     return pem
 
 
@@ -360,11 +392,25 @@ def describe_certificates(pem: str | None, now: datetime | None = None) -> list[
     try:
         certificates = x509.load_pem_x509_certificates(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
-        return ["The stored certificate cannot be read; paste it again."]
+        return [_("The stored certificate cannot be read; paste it again.")]
     now = now or datetime.now(UTC)
     lines = []
     for certificate in certificates:
         until = certificate.not_valid_after_utc
-        validity = f"expired on {until:%Y-%m-%d}" if until < now else f"valid until {until:%Y-%m-%d}"
-        lines.append(f"{certificate.subject.rfc4514_string() or '(no subject)'}, {validity}")
+        if until < now:
+            lines.append(
+                _("%(subject)s, expired on %(date)s", subject=_subject(certificate), date=f"{until:%Y-%m-%d}")
+            )
+        else:
+            lines.append(
+                _(
+                    "%(subject)s, valid until %(date)s",
+                    subject=_subject(certificate),
+                    date=f"{until:%Y-%m-%d}",
+                )
+            )
     return lines
+
+
+def _subject(certificate) -> str:
+    return certificate.subject.rfc4514_string() or _("(no subject)")

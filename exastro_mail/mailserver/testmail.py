@@ -11,6 +11,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from flask_babel import gettext as _
+
 from .. import audit, secretbox
 from ..db import db
 from ..models import MailServerSettings, utcnow
@@ -90,7 +92,7 @@ def endpoint_for(values: dict, password: str | None, options: SmtpOptions) -> Sm
 def compose_test_mail(values: dict, recipient: str, organization, actor: str) -> EmailMessage:
     """The short test message, with the headers the outbox's mail carries."""
     message = EmailMessage()
-    message["Subject"] = f"Test mail from {organization.name}"
+    message["Subject"] = _("Test mail from %(organization)s", organization=organization.name)
     message["From"] = Address(display_name=values.get("send_name") or "", addr_spec=values["send_from"])
     message["To"] = recipient
     if values.get("reply_to"):
@@ -101,10 +103,25 @@ def compose_test_mail(values: dict, recipient: str, organization, actor: str) ->
     message["Message-ID"] = make_msgid(domain=values["send_from"].rpartition("@")[2])
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(
-        f"This is a test mail sent by {actor} from the mail sending server settings of "
-        f"{organization.name}.\n\nIt arrived, so the mail sending server settings work.\n"
+        _(
+            "This is a test mail sent by %(actor)s from the mail sending server settings of "
+            "%(organization)s.",
+            actor=actor,
+            organization=organization.name,
+        )
+        + "\n\n"
+        + _("It arrived, so the mail sending server settings work.")
+        + "\n"
     )
     return message
+
+
+def shown_test_detail(detail: str | None) -> str | None:
+    """A saved test result ("<step>: <reply>", kept in English), its step named in the reader's language."""
+    for name in STEP_ORDER:
+        if detail and detail.startswith(f"{name}: "):
+            return f"{_(name)}: {detail[len(name) + 2 :]}"
+    return detail
 
 
 def matches_saved(values: dict, stored: MailServerSettings | None, password: str | None) -> bool:

@@ -11,22 +11,21 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
 from ..secretbox import SecretUnreadable
-from .forms import DeleteForm, MailServerForm
+from .forms import DeleteForm, MailServerForm, confirmation_word
 from .rules import DEFAULT_PORTS, check_address, describe_certificates, port_warning
 from .store import delete_settings, save_settings, settings_for
-from .testmail import SmtpOptions, send_test_mail
+from .testmail import SmtpOptions, send_test_mail, shown_test_detail
 
 bp = Blueprint("mailserver", __name__, url_prefix="/<org_id>/platform/settings/mailserver")
 scope_to_organization(bp)
-
-CONFIRMATION_WORD = "Delete"
-REGISTERED = "Mail sending server settings registered."
-DELETED = "The mail sending server settings have been deleted."
+bp.add_app_template_filter(shown_test_detail, "test_detail")
 
 
 def _htmx_redirect(endpoint: str):
@@ -72,7 +71,7 @@ def settings():
         checked = form.check(password_stored=has_password, deny_private_hosts=_deny_private_hosts())
         if checked.ok:
             save_settings(g.org, checked.values, current_user.username)
-            flash(REGISTERED, "success")
+            flash(_("Mail sending server settings registered."), "success")
             return redirect(url_for(".settings"), code=303)
         return _render_settings(form, stored, warning=checked.warnings.get("smtp_port"), status=422)
     if stored:
@@ -135,19 +134,21 @@ def delete():
     if settings_for(g.org) is None:
         return _htmx_redirect(".settings")
     form = DeleteForm()
+    locale = str(get_locale())
     error = None
     status = 200
     if request.method == "POST":
-        if form.validate_on_submit() and form.confirmation.data == CONFIRMATION_WORD:
+        if form.validate_on_submit() and form.confirmation.data == form.asked_word(locale):
             delete_settings(g.org, current_user.username)
-            flash(DELETED, "success")
+            flash(_("The mail sending server settings have been deleted."), "success")
             return _htmx_redirect(".settings")
-        error = f"Type {CONFIRMATION_WORD} exactly to delete the settings."
+        error = _("Type %(word)s exactly to delete the settings.", word=confirmation_word(locale))
         status = 422
+    form.dialog_locale.data = locale
     as_fragment = request.headers.get("HX-Target") == "delete-dialog"
     template = "mailserver/_delete_dialog.html" if as_fragment else "mailserver/delete.html"
     response = make_response(
-        render_template(template, form=form, error=error, word=CONFIRMATION_WORD), status
+        render_template(template, form=form, error=error, word=confirmation_word(locale)), status
     )
     response.vary.add("HX-Target")
     return response

@@ -5,6 +5,9 @@ import unicodedata
 from datetime import datetime
 
 from flask import current_app, render_template
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from limits import parse
 from peewee import fn
 
@@ -13,11 +16,13 @@ from ..auth.passwords import hash_password
 from ..auth.sessions import end_all_sessions
 from ..db import db
 from ..extensions import limiter
+from ..i18n import local_datetime
+from ..i18n.choice import locale_for_mail
 from ..models import Organization, ResetToken, User, utcnow
 from ..outbox.enqueue import KIND_PASSWORD_CHANGED, KIND_PASSWORD_RESET, enqueue_mail, new_message_id
 from . import tokens
 
-ANSWER = "If an account matches, we have sent a link to its email address."
+ANSWER = _l("If an account matches, we have sent a link to its email address.")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -161,40 +166,44 @@ def _within_account_limit(user: User | None) -> bool:
     return limiter.limiter.hit(limit, "reset-account", str(user.id) if user else "unknown")
 
 
+# Mails are written when queued, in the recipient's language (their saved choice, else the default).
 def _reset_mail(organization, user: User, token: str) -> tuple[str, str, str]:
-    context = {
-        "organization": organization,
-        "user": user,
-        "link": reset_link(organization, token),
-        "valid_for": duration_words(current_app.config["PASSWORD_RESET_TTL"]),
-    }
-    return (
-        f"Reset your password for {organization.name}",
-        render_template("mail/password_reset.txt", **context),
-        render_template("mail/password_reset.html", **context),
-    )
+    with force_locale(locale_for_mail(user)):
+        context = {
+            "organization": organization,
+            "user": user,
+            "link": reset_link(organization, token),
+            "valid_for": duration_words(current_app.config["PASSWORD_RESET_TTL"]),
+        }
+        return (
+            _("Reset your password for %(organization)s", organization=organization.name),
+            render_template("mail/password_reset.txt", **context),
+            render_template("mail/password_reset.html", **context),
+        )
 
 
 def _changed_mail(organization, user: User, now: datetime) -> tuple[str, str, str]:
     base_url = current_app.config.get("BASE_URL")
-    context = {
-        "organization": organization,
-        "user": user,
-        "changed_at": now.strftime("%Y-%m-%d %H:%M UTC"),
-        "login_link": f"{base_url}/{organization.org_id}/login" if base_url else None,
-    }
-    return (
-        f"Your password for {organization.name} was changed",
-        render_template("mail/password_changed.txt", **context),
-        render_template("mail/password_changed.html", **context),
-    )
+    with force_locale(locale_for_mail(user)):
+        context = {
+            "organization": organization,
+            "user": user,
+            # In the time zone of the browser that set the password: the recipient's, by the link.
+            "changed_at": local_datetime(now),
+            "login_link": f"{base_url}/{organization.org_id}/login" if base_url else None,
+        }
+        return (
+            _("Your password for %(organization)s was changed", organization=organization.name),
+            render_template("mail/password_changed.txt", **context),
+            render_template("mail/password_changed.html", **context),
+        )
 
 
 def duration_words(seconds: int) -> str:
-    """A lifetime in words: "30 minutes", "1 hour", "90 seconds"."""
+    """A lifetime in words, in the current language: "30 minutes", "1 hour", "90 seconds"."""
     seconds = int(seconds)
-    for unit, size in (("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return ngettext("%(num)d hour", "%(num)d hours", seconds // 3600)
+    if seconds >= 60 and seconds % 60 == 0:
+        return ngettext("%(num)d minute", "%(num)d minutes", seconds // 60)
+    return ngettext("%(num)d second", "%(num)d seconds", seconds)

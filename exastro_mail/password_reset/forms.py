@@ -1,5 +1,7 @@
 """The forgot-password and new-password forms."""
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -11,10 +13,10 @@ MAX_IDENTIFIER_LENGTH = 255
 
 class ForgotPasswordForm(FlaskForm):
     identifier = StringField(
-        "Username or email address",
+        _l("Username or email address"),
         validators=[
-            DataRequired("Enter your username or email address."),
-            Length(max=MAX_IDENTIFIER_LENGTH, message=f"Use at most {MAX_IDENTIFIER_LENGTH} characters."),
+            DataRequired(_l("Enter your username or email address.")),
+            Length(max=MAX_IDENTIFIER_LENGTH, message=_l("Use at most %(max)d characters.")),
         ],
         render_kw={"autocomplete": "username", "spellcheck": "false", "autocapitalize": "none"},
     )
@@ -22,7 +24,7 @@ class ForgotPasswordForm(FlaskForm):
 
 class NewPasswordForm(FlaskForm):
     password = PasswordField(
-        "New password",
+        _l("New password"),
         render_kw={
             "autocomplete": "new-password",
             "minlength": MIN_PASSWORD_LENGTH,
@@ -31,7 +33,7 @@ class NewPasswordForm(FlaskForm):
         },
     )
     confirmation = PasswordField(
-        "New password again",
+        _l("New password again"),
         render_kw={"autocomplete": "new-password", "maxlength": MAX_PASSWORD_LENGTH, "required": True},
     )
 
@@ -40,9 +42,9 @@ class NewPasswordForm(FlaskForm):
         ok = self.validate()
         password = self.password.data or ""
         if not password:
-            self.password.errors = ["Enter a new password."]
+            self.password.errors = [_("Enter a new password.")]
         elif problem := password_policy_problem(password, username):
             self.password.errors = [problem]
         elif (self.confirmation.data or "") != password:
-            self.confirmation.errors = ["The two passwords do not match."]
+            self.confirmation.errors = [_("The two passwords do not match.")]
         return ok and not self.password.errors and not self.confirmation.errors

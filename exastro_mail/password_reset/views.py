@@ -13,6 +13,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 
@@ -29,7 +30,6 @@ bp = Blueprint("password_reset", __name__, url_prefix="/<org_id>")
 scope_to_organization(bp)
 
 SESSION_KEY = "password_reset"
-CHANGED = "Your password has been changed. Log in with your new password."
 
 
 def _client_limit():
@@ -83,7 +83,7 @@ def reset():
             session.pop(SESSION_KEY, None)
             if current_user.is_authenticated:
                 logout_user()  # whoever was logged in here, the new password is not a login
-            flash(CHANGED, "success")
+            flash(_("Your password has been changed. Log in with your new password."), "success")
             return _private(redirect(url_for("auth.login"), code=303))
         csrf_field = getattr(form, "csrf_token", None)
         if csrf_field is not None and csrf_field.errors:

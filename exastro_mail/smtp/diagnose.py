@@ -4,11 +4,15 @@ import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from flask_babel import gettext as _
+
+from ..i18n import N_
 from .transport import ENCRYPTION_NONE, ENCRYPTION_SSL, DeliveryError, SmtpEndpoint, SmtpSession
 
+# In English wherever they are kept (the audit log, the saved test result); shown with _(name).
 STEP_NAMES = {
-    "resolve": "Name resolution",
-    "connect": "TCP connect",
+    "resolve": N_("Name resolution"),
+    "connect": N_("TCP connect"),
     "tls": "TLS",
     "ehlo": "EHLO",
     "auth": "AUTH",
@@ -16,8 +20,11 @@ STEP_NAMES = {
     "rcpt": "RCPT TO",
     "data": "DATA",
     "rset": "RSET",
-    "accepted": "Accepted",
+    "accepted": N_("Accepted"),
 }
+# What the transport reports for TLS or AUTH when the settings do not use them; the other details
+# are the server's own words or technical values, shown as they are.
+NOT_USED = N_("not used")
 
 # Failures that mean the client and server disagree about when TLS starts.
 _WRONG_TLS_KINDS = {
@@ -63,6 +70,8 @@ def diagnose(
     steps: dict[str, Step] = {}
 
     def record(step: str, detail: str) -> None:
+        if detail == NOT_USED:
+            detail = _(NOT_USED)
         steps[step] = Step(STEP_NAMES[step], True, _scrub(detail, endpoint))
 
     try:
@@ -92,59 +101,68 @@ def diagnose(
 
 
 def hint(endpoint: SmtpEndpoint, error: DeliveryError) -> str | None:
-    """Advice in plain English for a failed delivery, when the failure points at a likely cause."""
+    """Advice in plain words (the request's language) for a failed delivery, when the failure points at
+    a likely cause."""
     kind, step, port, encryption = error.kind, error.step, endpoint.port, endpoint.encryption
     if kind == "forbidden_host":
-        return "This installation only allows SMTP servers on public addresses."
+        return _("This installation only allows SMTP servers on public addresses.")
     if kind == "resolve":
-        return f"The host name {endpoint.host} could not be found; check the SMTP server host."
+        return _("The host name %(host)s could not be found; check the SMTP server host.", host=endpoint.host)
     if kind == "refused":
-        return f"Nothing accepted connections on port {port} of {endpoint.host}; check the host and port."
+        return _(
+            "Nothing accepted connections on port %(port)s of %(host)s; check the host and port.",
+            port=port,
+            host=endpoint.host,
+        )
     if kind == "ca":
-        return "The Trusted CA certificate could not be read; paste it in PEM format."
+        return _("The Trusted CA certificate could not be read; paste it in PEM format.")
     if kind == "certificate_name":
-        return f"The certificate's names do not include the host {endpoint.host}."
+        return _("The certificate's names do not include the host %(host)s.", host=endpoint.host)
     if kind == "certificate_untrusted":
-        return (
+        return _(
             "The server's certificate is self-signed or issued by an unknown CA; "
             "add that CA certificate as the Trusted CA certificate."
         )
     if kind == "certificate_expired":
-        return "The server's certificate has expired; its administrator must renew it."
+        return _("The server's certificate has expired; its administrator must renew it.")
     if step in ("ehlo", "tls") and kind in _WRONG_TLS_KINDS:
         if port == 465 and encryption != ENCRYPTION_SSL:
-            return "Port 465 usually expects SSL/TLS."
+            return _("Port 465 usually expects SSL/TLS.")
         if port == 587 and encryption == ENCRYPTION_SSL:
-            return "Port 587 usually expects STARTTLS."
+            return _("Port 587 usually expects STARTTLS.")
         if port == 25 and encryption == ENCRYPTION_SSL:
-            return "Port 25 usually expects STARTTLS or no encryption."
+            return _("Port 25 usually expects STARTTLS or no encryption.")
     if kind in ("tls_handshake", "timeout") and step == "tls" and encryption == ENCRYPTION_SSL:
-        return "The server did not answer with TLS; it may expect STARTTLS or no encryption on this port."
+        return _("The server did not answer with TLS; it may expect STARTTLS or no encryption on this port.")
     if kind in ("starttls_unavailable", "starttls_refused"):
-        return (
+        return _(
             "The server does not start TLS on request on this port; choose SSL/TLS if it expects TLS "
             "from the start (usually port 465), or ask its administrator to enable STARTTLS."
         )
     if kind == "timeout" and step == "ehlo" and encryption != ENCRYPTION_SSL:
-        return "The server sent no greeting; if it expects TLS from the start, choose SSL/TLS."
+        return _("The server sent no greeting; if it expects TLS from the start, choose SSL/TLS.")
     if kind == "timeout" and step in ("resolve", "connect"):
-        return "The server did not answer in time; check the host, the port and any firewall in between."
+        return _("The server did not answer in time; check the host, the port and any firewall in between.")
     if kind == "auth_rejected" and error.permanent:
-        return "The server rejected the user name or password."
+        return _("The server rejected the user name or password.")
     if kind == "auth_unavailable":
         if encryption == ENCRYPTION_NONE:
-            return "The server offers no authentication without encryption; choose STARTTLS or SSL/TLS."
-        return "The server does not offer authentication; clear the user name or check the server settings."
+            return _("The server offers no authentication without encryption; choose STARTTLS or SSL/TLS.")
+        return _(
+            "The server does not offer authentication; clear the user name or check the server settings."
+        )
     if error.smtp_code == 530:
-        return "The server requires authentication; set a user name and password."
+        return _("The server requires authentication; set a user name and password.")
     if kind == "smtputf8_unsupported":
-        return "The server cannot take addresses with non-ASCII characters."
+        return _("The server cannot take addresses with non-ASCII characters.")
     if kind == "reply" and step == "mail" and error.permanent:
-        return (
+        return _(
             "The server refused the sender; check the envelope From address and what the account may send as."
         )
     if kind == "reply" and step == "rcpt" and error.permanent:
-        return "The server refused the recipient; check the address, or whether the server relays mail to it."
+        return _(
+            "The server refused the recipient; check the address, or whether the server relays mail to it."
+        )
     return None
 
 

@@ -23,7 +23,7 @@
       var input = document.getElementById(copy.dataset.copyFrom);
       input.select();
       navigator.clipboard.writeText(input.value).then(function () {
-        copy.textContent = "Copied";
+        copy.textContent = copy.dataset.copiedText;
       });
     }
   });

@@ -2,23 +2,37 @@
 (function () {
   "use strict";
 
-  function showRequestError(text) {
+  // The server shows times in the browser's time zone once it knows it (see exastro_mail/i18n).
+  function rememberTimeZone() {
+    var zone;
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    } catch (error) {
+      return;
+    }
+    if (!zone || !/^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone)) return;
+    if (document.cookie.split("; ").indexOf("timezone=" + zone) !== -1) return;
+    document.cookie =
+      "timezone=" + zone + "; path=/; max-age=31536000; samesite=lax" +
+      (location.protocol === "https:" ? "; secure" : "");
+  }
+
+  // The words come from the page (data-* of #request-error), in the page's language.
+  function showRequestError(key, status) {
     var box = document.getElementById("request-error");
     if (!box) return;
-    box.textContent = text;
+    box.textContent = (box.dataset[key] || "").replace("{status}", String(status));
     box.hidden = false;
   }
 
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr ? event.detail.xhr.status : 0;
-    showRequestError(
-      status === 400
-        ? "The page has expired. Reload it and try again."
-        : "The request failed (" + status + "). Reload the page and try again."
-    );
+    showRequestError(status === 400 ? "expired" : "failed", status);
   });
 
   document.addEventListener("htmx:sendError", function () {
-    showRequestError("The server could not be reached. Check your connection and try again.");
+    showRequestError("unreachable", 0);
   });
+
+  rememberTimeZone();
 })();

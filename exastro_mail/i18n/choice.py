@@ -1,0 +1,56 @@
+"""Which language and time zone a request is shown in: plain rules, and the selectors Flask-Babel calls."""
+
+from babel.dates import get_timezone
+from flask import current_app, has_request_context, request
+from flask_login import current_user
+
+# Each language is named in itself, so anyone can find their own.
+LANGUAGES = {"en": "English", "ja": "日本語"}
+LOCALE_COOKIE = "locale"
+TIMEZONE_COOKIE = "timezone"  # written by static/js/app.js from the browser's own time zone
+COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def choose_locale(chosen: str | None, saved: str | None, accepted, default: str) -> str:
+    """The language: the one chosen in this browser, else the user's saved choice, else the best of
+    the browser's Accept-Language (a werkzeug LanguageAccept), else the install default."""
+    for candidate in (chosen, saved):
+        if candidate in LANGUAGES:
+            return candidate
+    return accepted.best_match(LANGUAGES) or default
+
+
+def choose_timezone(value: str | None) -> str | None:
+    """A time zone name the browser reported, if it is a real one (else None: the default, UTC)."""
+    if not value or len(value) > 64:
+        return None
+    try:
+        get_timezone(value)
+    except LookupError:
+        return None
+    return value
+
+
+def locale_for_mail(user) -> str:
+    """The language of a mail to a user: their saved choice, else the install default."""
+    locale = getattr(user, "locale", None)
+    return locale if locale in LANGUAGES else current_app.config["DEFAULT_LOCALE"]
+
+
+def locale_for_request() -> str | None:
+    """Flask-Babel's locale selector. The JSON API takes no cookies: it goes by Accept-Language only."""
+    if not has_request_context():
+        return None  # a worker or the CLI: the default, unless the caller forces a locale
+    if request.path.startswith("/api/"):
+        chosen = saved = None
+    else:
+        chosen = request.cookies.get(LOCALE_COOKIE)
+        saved = current_user.locale if current_user.is_authenticated else None
+    return choose_locale(chosen, saved, request.accept_languages, current_app.config["DEFAULT_LOCALE"])
+
+
+def timezone_for_request() -> str | None:
+    """Flask-Babel's time zone selector: the browser's, from its cookie."""
+    if not has_request_context():
+        return None
+    return choose_timezone(request.cookies.get(TIMEZONE_COOKIE))

@@ -1,0 +1,42 @@
+"""The language selector every page carries: a POST that remembers the choice and goes back."""
+
+from flask import Blueprint, abort, current_app, redirect
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, RadioField
+from wtforms.fields.choices import SelectChoice
+
+from ..auth.access import safe_next
+from ..models import User
+from .choice import COOKIE_MAX_AGE, LANGUAGES, LOCALE_COOKIE
+
+bp = Blueprint("i18n", __name__)
+
+
+class LanguageForm(FlaskForm):
+    locale = RadioField(choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()])
+    next = HiddenField()
+
+
+def save_locale(user_id: int, locale: str) -> None:
+    """Remember a user's language, for their other browsers and for the mail they are sent."""
+    User.update(locale=locale).where(User.id == user_id).execute()
+
+
+@bp.post("/language")
+def choose():
+    form = LanguageForm()
+    if not form.validate_on_submit():
+        abort(400)
+    response = redirect(safe_next(form.next.data) or "/", code=303)
+    response.set_cookie(
+        LOCALE_COOKIE,
+        form.locale.data,
+        max_age=COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+    )
+    if current_user.is_authenticated:
+        save_locale(current_user.user.id, form.locale.data)
+    return response
