@@ -1,9 +1,11 @@
 """Error pages and JSON errors: clear words, never a stack trace, never a secret."""
 
-from flask import jsonify, render_template, request
+from flask import make_response, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from .api.envelope import ApiError, failure
 
 MESSAGES = {
     400: _l("The request could not be understood."),
@@ -21,11 +23,16 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _render(status: int, message):
+def _render(status: int, message, headers=()):
     message = str(message)  # in the language of this request
     if wants_json():
-        return jsonify(result=f"{status:03d}-00000", message=message, data=None), status
-    return render_template("errors/error.html", status=status, message=message), status
+        response = failure(ApiError(status, f"{status:03d}-00000", message))
+    else:
+        response = make_response(render_template("errors/error.html", status=status, message=message), status)
+    for name, value in headers:
+        if name.lower() != "content-type":  # e.g. Allow on a 405, Retry-After on a 429
+            response.headers[name] = value
+    return response
 
 
 def init_app(app) -> None:
@@ -37,7 +44,7 @@ def init_app(app) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(error):
-        return _render(error.code, MESSAGES.get(error.code, error.description))
+        return _render(error.code, MESSAGES.get(error.code, error.description), error.get_headers())
 
     @app.errorhandler(Exception)
     def _unexpected(error):

@@ -25,8 +25,6 @@ CONFIG = SchemathesisConfig.from_dict(
         "checks": {
             # Schema-valid input can still break the rules (a host that does not parse): 400 is right.
             "positive_data_acceptance": {"enabled": False},
-            # errors.py answers 405 without the Allow header (app-wide, not the API's own code).
-            "unsupported_method": {"enabled": False},
         },
     }
 )

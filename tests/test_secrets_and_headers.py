@@ -116,3 +116,14 @@ def test_unexpected_error_is_a_plain_500_page_without_details(app, client, org, 
     assert response.status_code == 500
     assert "secret internal detail" not in response.get_data(as_text=True)
     assert "Something went wrong" in response.get_data(as_text=True)
+
+
+def test_method_not_allowed_names_the_allowed_methods(client, org):
+    page = client.delete("/acme/login")
+    assert page.status_code == 405
+    assert set(page.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    api = client.put("/api/acme/platform/settings/mailserver")
+    assert api.status_code == 405
+    assert "GET" in api.headers["Allow"]
+    body = api.get_json()
+    assert body["result"] == "405-00000" and body["ts"].endswith("Z")
