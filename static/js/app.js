@@ -34,5 +34,24 @@
     showRequestError("unreachable", 0);
   });
 
+  // A native <dialog> that htmx fills opens as a modal with focus inside; [data-close-dialog]
+  // (a real link to the page behind, for use without JavaScript) closes it. Escape is native.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = event.detail.target;
+    if (!dialog || dialog.tagName !== "DIALOG") return;
+    if (!dialog.open) dialog.showModal();
+    var focus = dialog.querySelector("[data-confirm-word], button[type=submit], [data-close-dialog]");
+    if (focus) focus.focus();
+  });
+
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest && event.target.closest("[data-close-dialog]");
+    var dialog = closer && closer.closest("dialog");
+    if (dialog) {
+      event.preventDefault();
+      dialog.close();
+    }
+  });
+
   rememberTimeZone();
 })();

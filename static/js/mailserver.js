@@ -44,22 +44,10 @@
     if (!button.disabled) button.click();
   });
 
-  document.addEventListener("click", function (event) {
-    var closer = event.target.closest && event.target.closest("[data-close-dialog]");
-    var dialog = closer && closer.closest("dialog");
-    if (dialog) {
-      event.preventDefault();
-      dialog.close();
-    }
-  });
-
+  // The dialog itself opens, takes focus and closes through app.js.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = event.detail.target;
-    if (!dialog || dialog.tagName !== "DIALOG") return;
-    updateConfirmButtons(dialog);
-    if (!dialog.open) dialog.showModal();
-    var input = dialog.querySelector("[data-confirm-word]");
-    if (input) input.focus();
+    if (dialog && dialog.tagName === "DIALOG") updateConfirmButtons(dialog);
   });
 
   document.addEventListener("DOMContentLoaded", function () {
