@@ -4,7 +4,7 @@ from pathlib import Path
 
 from flask import Flask, redirect, url_for
 
-from . import config, db, errors, security
+from . import config, db, errors, i18n, proxy, security
 from .extensions import csrf, limiter, login_manager
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -20,11 +20,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     config.load(app, test_config)
+    proxy.init_app(app)
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
     limiter.init_app(app)
+    i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)
 

@@ -13,13 +13,13 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import accounts, migrations
+from . import accounts, migrations, transfer
 from .models import Organization, User
 
 
 def init_app(app) -> None:
     """Register the commands on the app (so `flask --app exastro_mail` has them too)."""
-    for command in (init_db, create_org, create_user, serve, quickstart, worker):
+    for command in (init_db, create_org, create_user, serve, quickstart, worker, *transfer.COMMANDS):
         app.cli.add_command(command)
 
 

@@ -17,6 +17,9 @@ DEFAULTS = {
     "SMTP_CA_FILE": None,
     "SMTP_DENY_PRIVATE_HOSTS": False,
     "RATELIMIT_STORAGE_URI": "memory://",
+    "PROXY_FIX_X_FOR": 0,  # proxies in front whose X-Forwarded-For / -Proto to trust (see proxy.py)
+    "PROXY_FIX_X_PROTO": 0,
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,  # Redis down: each process counts alone, no 500s
     "RESET_LIMIT_PER_ACCOUNT": "3 per 15 minutes",
     "RESET_LIMIT_PER_CLIENT": "10 per 5 minutes",
     "RESET_REQUEST_MIN_SECONDS": 0.02,  # every forgot-password answer takes at least this long

@@ -1,10 +1,24 @@
-"""The database: one peewee Database per app, reached through a proxy that follows the app in context."""
+"""The database: one peewee Database per app, reached through a proxy that follows the app in context.
 
+EXASTRO_MAIL_DATABASE_URL picks the engine: sqlite:///path (the default, in the instance folder),
+postgresql://user:password@host:5432/name or mysql://user:password@host:3306/name (MariaDB 10.6+).
+The server engines get a connection pool; pool options (max_connections, stale_timeout, timeout) and
+driver options may be added as query parameters.
+"""
+
+import importlib.util
+import itertools
+import os
+import threading
+import weakref
 from urllib.parse import urlsplit
 
 from flask import current_app, has_app_context
-from peewee import DatabaseProxy, SqliteDatabase
-from playhouse.db_url import connect
+from peewee import DatabaseProxy, MySQLDatabase, PostgresqlDatabase, SqliteDatabase
+from playhouse.db_url import parse
+from playhouse.pool import PooledDatabase, PooledMySQLDatabase, PooledPostgresqlDatabase
+
+from .config import ConfigError
 
 EXTENSION_KEY = "exastro_mail.db"
 SQLITE_PRAGMAS = {
@@ -13,52 +27,200 @@ SQLITE_PRAGMAS = {
     "foreign_keys": 1,
     "synchronous": "normal",
 }
+# Per process: a gunicorn sync worker uses one connection, a threaded one one per thread.
+POOL_DEFAULTS = {
+    "max_connections": 20,
+    "stale_timeout": 300,  # seconds: older connections are replaced (servers and proxies drop idle ones)
+    "timeout": 10,  # seconds to wait for a free connection before failing the request
+}
+# MariaDB: text compares byte for byte as on SQLite and PostgreSQL ('Alice' is not 'alice'); strict mode
+# refuses what would otherwise be silently truncated; READ COMMITTED takes no gap locks, so concurrent
+# inserts and the outbox claim do not deadlock.
+MYSQL_TABLE_OPTIONS = "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+MYSQL_SQL_MODE = "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO"
+MYSQL_INIT_COMMAND = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+
+SQLITE, POSTGRESQL, MYSQL = "sqlite", "postgresql", "mysql"
+_DRIVERS = {POSTGRESQL: ("psycopg2", "postgres"), MYSQL: ("pymysql", "mysql")}
 
 
 class AppDatabaseProxy(DatabaseProxy):
-    """Resolves to the database of the Flask app in context, so two apps never share one."""
+    """Resolves to the database of the Flask app in context, so two apps never share one.
 
-    def __getattr__(self, attr):
+    Outside an app context (worker threads, the CLI) it is the database last initialized. peewee reads
+    `obj` directly in places (whether an INSERT may use RETURNING), so `obj` itself follows the app.
+    """
+
+    @property
+    def obj(self):
         if has_app_context() and EXTENSION_KEY in current_app.extensions:
-            return getattr(current_app.extensions[EXTENSION_KEY], attr)
-        return super().__getattr__(attr)
+            return current_app.extensions[EXTENSION_KEY]
+        return DatabaseProxy.obj.__get__(self)
 
-    def __enter__(self):
-        return self.__getattr__("__enter__")()
-
-    def __exit__(self, *exc):
-        return self.__getattr__("__exit__")(*exc)
+    @obj.setter
+    def obj(self, database):
+        DatabaseProxy.obj.__set__(self, database)
 
 
 db = AppDatabaseProxy()
 
 
+class SqliteFileDatabase(SqliteDatabase):
+    """SQLite with one connection per thread kept open across requests.
+
+    Closing the last connection to a WAL database makes SQLite checkpoint it, which cost every write
+    request ~17 ms. Connections open until their thread ends or close_all() (at the app's end).
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("check_same_thread", False)  # so close_all() and thread ends may close them
+        super().__init__(*args, **kwargs)
+        self._open: dict[int, tuple] = {}  # number -> (connection, finalizer of its thread)
+        self._open_lock = threading.Lock()
+        self._numbers = itertools.count()
+
+    def _connect(self):
+        conn = super()._connect()
+        number = next(self._numbers)
+        ended = weakref.finalize(threading.current_thread(), self._close_number, number)
+        with self._open_lock:
+            self._open[number] = (conn, ended)
+        return conn
+
+    def _close(self, conn):
+        with self._open_lock:
+            numbers = [number for number, (held, _) in self._open.items() if held is conn]
+            entries = [self._open.pop(number) for number in numbers]
+        for _, ended in entries:
+            ended.detach()
+        super()._close(conn)
+
+    def _close_number(self, number: int) -> None:
+        with self._open_lock:
+            entry = self._open.pop(number, None)
+        if entry is not None:
+            entry[0].close()
+
+    def close_all(self) -> None:
+        """Close every thread's connection (when the app is done: no thread may still be using one)."""
+        if not self.is_closed():
+            self.close()  # this thread's, so that peewee knows it is closed
+        with self._open_lock:
+            entries, self._open = list(self._open.values()), {}
+        for conn, ended in entries:
+            ended.detach()
+            conn.close()
+
+
+class PooledMariaDBDatabase(PooledMySQLDatabase):
+    """MariaDB (or MySQL) with microsecond times, long texts, exact text comparison, strict mode and
+    READ COMMITTED."""
+
+    # TEXT holds 64 KiB: too little for a 1 MiB notification.
+    field_types = {**PooledMySQLDatabase.field_types, "DATETIME": "DATETIME(6)", "TEXT": "LONGTEXT"}
+    sql_mode = MYSQL_SQL_MODE
+
+
+_pools: "weakref.WeakSet[PooledDatabase]" = weakref.WeakSet()
+
+
+def _close_idle_pools() -> None:
+    # A forked child (a gunicorn worker) must not inherit the parent's sockets: two processes speaking
+    # on one connection corrupt it for both.
+    for pool in list(_pools):
+        pool.close_idle()
+
+
+os.register_at_fork(before=_close_idle_pools)
+
+
+def engine_of_url(url: str) -> str:
+    """sqlite, postgresql or mysql for a database URL; ConfigError for anything else."""
+    scheme = urlsplit(url).scheme.lower().removesuffix("+pool")
+    if scheme == SQLITE:
+        return SQLITE
+    if scheme in ("postgresql", "postgres"):
+        return POSTGRESQL
+    if scheme in ("mysql", "mariadb"):
+        return MYSQL
+    raise ConfigError(
+        "EXASTRO_MAIL_DATABASE_URL must start with sqlite:///, postgresql:// or mysql:// (MariaDB), "
+        f"not {scheme + '://' if scheme else 'a bare path'}."
+    )
+
+
 def open_database(url: str):
-    """Make a peewee Database from a URL; SQLite gets WAL, a busy timeout and IMMEDIATE writes."""
-    scheme = urlsplit(url).scheme
-    if scheme == "sqlite":
+    """Make a peewee Database from a URL: SQLite with WAL and IMMEDIATE writes, else a pool."""
+    engine = engine_of_url(url)
+    if engine == SQLITE:
         path = url[len("sqlite:///") :]
-        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=10)
-    return connect(url)
+        if not path:
+            raise ConfigError(
+                "EXASTRO_MAIL_DATABASE_URL: give SQLite a file, as in sqlite:////var/lib/mail.db"
+            )
+        return SqliteFileDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=10)
+    module, extra = _DRIVERS[engine]
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(
+            f"EXASTRO_MAIL_DATABASE_URL names {engine}, whose driver is not installed: "
+            f"pip install 'exastro-mail[{extra}]'."
+        )
+    options = parse(url, unquote_password=True, unquote_user=True)
+    if not options.get("database"):
+        raise ConfigError(
+            "EXASTRO_MAIL_DATABASE_URL names no database, as in postgresql://host/exastro_mail."
+        )
+    for name, value in POOL_DEFAULTS.items():
+        options.setdefault(name, value)
+    if engine == POSTGRESQL:
+        options.setdefault("connect_timeout", 10)
+        database = PooledPostgresqlDatabase(**options)
+    else:
+        options.setdefault("init_command", MYSQL_INIT_COMMAND)
+        database = PooledMariaDBDatabase(**options)
+    _pools.add(database)
+    return database
 
 
 def init_app(app) -> None:
-    """Bind the app's database and open/close one connection per request."""
+    """Bind the app's database; a request takes a pooled connection and gives it back when done."""
     database = open_database(app.config["DATABASE_URL"])
     app.extensions[EXTENSION_KEY] = database
     db.initialize(database)  # outside any app context (worker threads, CLI) the last app wins
+    pooled = isinstance(database, PooledDatabase)
+    weakref.finalize(app, close_all, database)
 
     @app.before_request
     def _connect():
         database.connect(reuse_if_open=True)
 
     @app.teardown_request
-    def _close(_exc):
-        if not database.is_closed():
+    def _give_back(_exc):
+        # SQLite keeps its per-thread connection (see SqliteFileDatabase); a pool gets its one back.
+        if pooled and not database.is_closed():
             database.close()
+
+
+def close_all(database) -> None:
+    """Close every connection a database holds (its pool, or SQLite's per-thread connections)."""
+    if isinstance(database, PooledDatabase | SqliteFileDatabase):
+        database.close_all()
+    elif not database.is_closed():
+        database.close()
+
+
+def engine(database=None) -> str:
+    """sqlite, postgresql or mysql: the engine of the database in use (or of the one given)."""
+    target = current_app.extensions[EXTENSION_KEY] if database is None or database is db else database
+    if isinstance(target, SqliteDatabase):
+        return SQLITE
+    if isinstance(target, PostgresqlDatabase):
+        return POSTGRESQL
+    if isinstance(target, MySQLDatabase):
+        return MYSQL
+    raise TypeError(f"unsupported database {type(target).__name__}")
 
 
 def is_sqlite(database=None) -> bool:
     """Whether the database in use is SQLite."""
-    target = database or current_app.extensions[EXTENSION_KEY]
-    return isinstance(target, SqliteDatabase)
+    return engine(database) == SQLITE

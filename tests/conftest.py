@@ -9,13 +9,16 @@ from exastro_mail import create_app, migrations
 from exastro_mail.accounts import create_organization, create_user
 from exastro_mail.models import Organization
 
-pytest_plugins = ["tests.smtp_servers"]
+pytest_plugins = ["tests.smtp_servers", "tests.engine_fixtures"]
 
 DEFAULT_PASSWORD = "correct horse battery"
 
 
 def build_app(tmp_path, **overrides):
-    """An app on its own instance folder, with the schema created."""
+    """An app on its own instance folder, with the schema created, on the engine under test
+    (EXASTRO_MAIL_TEST_DATABASE, see tests/engine_fixtures.py)."""
+    from tests import engine_fixtures  # a plugin (pytest_plugins): imported once pytest has loaded it
+
     config = {
         "TESTING": True,
         "INSTANCE_PATH": str(tmp_path / "instance"),
@@ -23,8 +26,12 @@ def build_app(tmp_path, **overrides):
         "BASE_URL": "http://mail.example.test",
         "SMTP_TIMEOUT": 3,
     }
+    database_url = engine_fixtures.database_url_for(tmp_path / "instance")
+    if database_url:
+        config["DATABASE_URL"] = database_url
     config.update(overrides)
     app = create_app(config)
+    engine_fixtures.app_built(app)
     with app.app_context():
         migrations.migrate()
     return app

@@ -1,18 +1,95 @@
 """Numbered schema steps. A new database gets today's schema and the latest number at once;
-an older one runs every step above the number it records."""
+an older one runs every step above the number it records.
 
-from peewee import IntegerField
+A step names its tables and columns literally: it must keep working on the schema it was written for
+after models.py has moved on. Several instances may run `exastro-mail init-db` at once: one migrates,
+the others wait for it and then find the schema up to date.
+"""
 
-from ..db import db
+import contextlib
+
+import click
+from peewee import IntegerField, sort_models
+
+from ..db import MYSQL, MYSQL_TABLE_OPTIONS, POSTGRESQL, db, engine
 from ..models import ALL_MODELS, BaseModel
 
-# (number, description, function(database)); append only, never renumber.
-STEPS: list[tuple[int, str, object]] = []
-LATEST = max((number for number, _, _ in STEPS), default=1)
+LOCK_NAME = "exastro_mail.migrate"
+LOCK_KEY = 0x6578_6D61_696C  # PostgreSQL advisory lock key: "exmail"
+LOCK_WAIT_SECONDS = 300
+
+
+class MigrationError(click.ClickException):
+    """The schema cannot be migrated now; the message says why (`exastro-mail init-db` prints it)."""
 
 
 class SchemaVersion(BaseModel):
     version = IntegerField()
+
+
+# The columns of schema version 1 that step 2 widens on MariaDB: table -> {column: (type, NULL-able)}.
+_V1_WIDENED = {
+    "organization": {"created_at": ("DATETIME(6)", False)},
+    "user": {"password_changed_at": ("DATETIME(6)", False), "created_at": ("DATETIME(6)", False)},
+    "login_session": {"created_at": ("DATETIME(6)", False)},
+    "mail_server_settings": {
+        "authentication_password_sealed": ("LONGTEXT", True),
+        "trusted_ca_pem": ("LONGTEXT", True),
+        "test_at": ("DATETIME(6)", True),
+        "test_detail": ("LONGTEXT", True),
+        "created_at": ("DATETIME(6)", False),
+        "updated_at": ("DATETIME(6)", False),
+    },
+    "reset_token": {
+        "created_at": ("DATETIME(6)", False),
+        "expires_at": ("DATETIME(6)", False),
+        "used_at": ("DATETIME(6)", True),
+    },
+    "outbox_message": {
+        "recipients": ("LONGTEXT", False),
+        "body_text": ("LONGTEXT", True),
+        "body_html": ("LONGTEXT", True),
+        "next_attempt_at": ("DATETIME(6)", False),
+        "lease_until": ("DATETIME(6)", True),
+        "last_error": ("LONGTEXT", True),
+        "created_at": ("DATETIME(6)", False),
+        "sent_at": ("DATETIME(6)", True),
+    },
+    "audit_event": {"detail": ("LONGTEXT", True), "created_at": ("DATETIME(6)", False)},
+    "api_token": {
+        "created_at": ("DATETIME(6)", False),
+        "last_used_at": ("DATETIME(6)", True),
+        "revoked_at": ("DATETIME(6)", True),
+    },
+    "schema_version": {},
+}
+
+
+def _mariadb_exact_text_long_texts_and_microseconds(database) -> None:
+    """Version 1 on MariaDB took the database's default collation (often case-insensitive: 'Alice'
+    matched 'alice'), TEXT (64 KiB: a 1 MiB notification failed) and DATETIME without fractions (lease
+    and token times cut to the second)."""
+    if engine(database) != MYSQL:
+        return
+    for table, columns in _V1_WIDENED.items():
+        changes = ["CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"]
+        changes += [
+            f"MODIFY `{column}` {kind} {'NULL' if nullable else 'NOT NULL'}"
+            for column, (kind, nullable) in columns.items()
+        ]
+        database.execute_sql(f"ALTER TABLE `{table}` {', '.join(changes)}")
+
+
+# (number, description, function(database)); append only, never renumber. Version 1 is the first
+# release's schema, which needs no step.
+STEPS: list[tuple[int, str, object]] = [
+    (
+        2,
+        "MariaDB: exact text comparison, long texts and microsecond times",
+        _mariadb_exact_text_long_texts_and_microseconds,
+    ),
+]
+LATEST = max((number for number, _, _ in STEPS), default=1)
 
 
 def current_version() -> int | None:
@@ -25,17 +102,60 @@ def current_version() -> int | None:
 
 def migrate() -> tuple[int | None, int]:
     """Create or upgrade the schema; idempotent. Returns (version before, version after)."""
-    with db.atomic():
+    with _only_one_migrator():
         before = current_version()
         if before is None:
-            db.create_tables([*ALL_MODELS, SchemaVersion])
-            SchemaVersion.create(version=LATEST)
+            with db.atomic():
+                create_tables([*ALL_MODELS, SchemaVersion])
+                SchemaVersion.create(version=LATEST)
             return None, LATEST
+        if before > LATEST:
+            raise MigrationError(
+                f"The database has schema version {before}, newer than this exastro-mail knows "
+                f"({LATEST}): upgrade exastro-mail on this machine."
+            )
         for number, _description, step in STEPS:
             if number > before:
-                step(db)
-                SchemaVersion.update(version=number).execute()
+                # Where DDL is transactional (SQLite, PostgreSQL) a failed step leaves nothing behind;
+                # on MariaDB each step's ALTERs commit, and the number records how far it got.
+                with db.atomic():
+                    step(db)
+                    SchemaVersion.update(version=number).execute()
         return before, max(before, LATEST)
 
 
-__all__ = ["LATEST", "SchemaVersion", "current_version", "migrate"]
+def create_tables(models) -> None:
+    """Create tables as this version defines them (on MariaDB with its character set and collation)."""
+    if engine() != MYSQL:
+        db.create_tables(models)
+        return
+    # peewee has no per-engine table options, so the CREATE TABLE it builds is extended here.
+    for model in sort_models(models):
+        statement = model._schema._create_table(safe=False)
+        statement.literal(f" {MYSQL_TABLE_OPTIONS}")
+        db.execute(statement)
+        model._schema.create_indexes(safe=False)
+
+
+@contextlib.contextmanager
+def _only_one_migrator():
+    kind = engine()
+    if kind == MYSQL:
+        (taken,) = db.execute_sql("SELECT GET_LOCK(%s, %s)", (LOCK_NAME, LOCK_WAIT_SECONDS)).fetchone()
+        if taken != 1:
+            raise MigrationError(
+                f"Another `exastro-mail init-db` has held the migration lock for {LOCK_WAIT_SECONDS} s."
+            )
+        try:
+            yield
+        finally:
+            db.execute_sql("SELECT RELEASE_LOCK(%s)", (LOCK_NAME,))
+        return
+    # SQLite: the IMMEDIATE transaction is the lock. PostgreSQL: an advisory lock until commit.
+    with db.atomic():
+        if kind == POSTGRESQL:
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        yield
+
+
+__all__ = ["LATEST", "MigrationError", "SchemaVersion", "create_tables", "current_version", "migrate"]

@@ -1,8 +1,14 @@
 """The outbox worker: claims due mail atomically, talks SMTP outside any transaction, records each outcome.
 
 A claim marks rows "sending" under a lease id until lease_until. A worker that dies leaves its rows to be
-claimed again once the lease has passed, so nothing stays stuck and at worst a message goes out twice,
-with the same Message-ID.
+claimed again once the lease has passed, so nothing stays stuck. Each message is marked sent as soon as
+the server has taken it, so a worker killed between two messages never sends one twice; only a death
+in the instant between the server's final reply and that mark can (the gap SMTP itself leaves, RFC 1047),
+and then with the same Message-ID.
+
+Any number of workers on any number of machines may run at once: on PostgreSQL and MariaDB a claim
+locks the rows it takes (FOR UPDATE SKIP LOCKED, so workers never wait on each other's rows), on SQLite
+the claim is one IMMEDIATE transaction (SQLite has a single writer).
 """
 
 import contextlib
@@ -17,7 +23,7 @@ import time
 from datetime import timedelta
 
 from .. import secretbox
-from ..db import db
+from ..db import db, is_sqlite
 from ..mailserver.store import settings_for
 from ..models import Organization, OutboxMessage, ResetToken, User, utcnow
 from ..password_reset.tokens import token_problem
@@ -37,10 +43,7 @@ MESSAGE_STEPS = 4
 # After these the connection cannot carry another message; the rest of the batch waits for a new one.
 _CONNECTION_LOST = {"timeout", "disconnected", "network", "refused"}
 _MIN_RETRY_SECONDS = 0.01  # a zero base would retry in a tight loop forever
-# "Sent" marks are written together, up to this many or this late: far fewer commits, and a crash
-# re-sends at most that many messages (with their Message-ID).
-SENT_BATCH = 50
-SENT_FLUSH_SECONDS = 1.0
+CLAIM_CANDIDATES = 4  # on the server engines a claim looks at this many times its batch (see _lock_due)
 
 
 def deliver_due(
@@ -52,14 +55,11 @@ def deliver_due(
     """
     with app.app_context():
         claim = Claim.take(batch_size, lease_seconds=float(app.config["OUTBOX_LEASE_SECONDS"]))
-        try:
-            for organization, messages in claim.by_organization():
-                if stop_event is not None and stop_event.is_set():
-                    claim.release(messages)
-                    continue
-                _deliver_organization(app.config, claim, organization, messages, stop_event)
-        finally:
-            claim.flush()
+        for organization, messages in claim.by_organization():
+            if stop_event is not None and stop_event.is_set():
+                claim.release(messages)
+                continue
+            _deliver_organization(app.config, claim, organization, messages, stop_event)
         return len(claim.messages)
 
 
@@ -151,8 +151,7 @@ class Claim:
         self.lease_id = lease_id
         self.lease_seconds = lease_seconds
         self.messages = messages
-        self._renewed = self._flushed = time.monotonic()
-        self._sent: list[int] = []
+        self._renewed = time.monotonic()
 
     @classmethod
     def take(cls, batch_size: int, lease_seconds: float) -> "Claim":
@@ -164,16 +163,9 @@ class Claim:
         if not OutboxMessage.select().where(due).exists():
             return cls(lease_id, lease_seconds, [])
         with db.atomic():
-            ids = [
-                row.id
-                for row in OutboxMessage.select(OutboxMessage.id)
-                .where(due)
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                .limit(batch_size)
-            ]
+            ids = _lock_due(due, batch_size)
             if ids:
-                # The condition is repeated so that, on engines without SQLite's single writer, a row
-                # another worker took meanwhile no longer matches.
+                # The condition is repeated: a row must still be due when it is taken.
                 OutboxMessage.update(
                     status=status.SENDING,
                     leased_by=lease_id,
@@ -198,26 +190,8 @@ class Claim:
     def sent(self, message: OutboxMessage, reply: str) -> None:
         """Record that the server took the message (a reset mail's body, with its link, is erased)."""
         log.info("outbox message %s sent: %s", message.id, reply)
-        if message.kind == KIND_PASSWORD_RESET:
-            self._finish(message, status.SENT, sent_at=utcnow())
-            return
-        self._sent.append(message.id)
-        if len(self._sent) >= SENT_BATCH or time.monotonic() - self._flushed >= SENT_FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write the "sent" marks held back, in one transaction."""
-        if self._sent:
-            with db.atomic():
-                OutboxMessage.update(
-                    status=status.SENT, sent_at=utcnow(), lease_until=None, leased_by=None
-                ).where(
-                    OutboxMessage.id.in_(self._sent),
-                    OutboxMessage.leased_by == self.lease_id,
-                    OutboxMessage.status == status.SENDING,
-                ).execute()
-        self._sent = []
-        self._flushed = time.monotonic()
+        # At once, before the next message: a worker killed later must not leave this one to be re-sent.
+        self._finish(message, status.SENT, sent_at=utcnow())
 
     def expired(self, message: OutboxMessage, reason: str) -> None:
         """Record that a reset mail will never be sent because its link no longer works."""
@@ -290,6 +264,33 @@ class Claim:
                 OutboxMessage.leased_by == self.lease_id,
                 OutboxMessage.status == status.SENDING,
             ).execute()
+
+
+def _lock_due(due, batch_size: int) -> list[int]:
+    """Ids of up to batch_size due messages, oldest first, that no other worker can take until commit."""
+    oldest = (
+        OutboxMessage.select(OutboxMessage.id)
+        .where(due)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+    )
+    if is_sqlite():
+        return [
+            row.id for row in oldest.limit(batch_size)
+        ]  # the IMMEDIATE transaction shuts out every writer
+    # PostgreSQL, MariaDB: lock rows picked by id, passing over those another worker is claiming right
+    # now. Not in the sorting query itself: InnoDB would lock every due row it read for the sort, and
+    # the other workers would find nothing to take. Extra candidates leave room for claims in progress.
+    candidates = [row.id for row in oldest.limit(batch_size * CLAIM_CANDIDATES)]
+    if not candidates:
+        return []
+    locked = (
+        OutboxMessage.select(OutboxMessage.id)
+        .where(OutboxMessage.id.in_(candidates) & due)
+        .order_by(OutboxMessage.id)
+        .limit(batch_size)
+        .for_update(skip_locked=True)
+    )
+    return [row.id for row in locked]
 
 
 def _due(now):

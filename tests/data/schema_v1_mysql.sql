@@ -1,0 +1,32 @@
+-- exastro-mail schema version 1 on mysql: what the first release (commit d6c843c) creates with
+-- `exastro-mail init-db`, as peewee generated it. Frozen: never edit; tests/test_migrations.py upgrades it.
+CREATE TABLE IF NOT EXISTS `organization` (`id` INTEGER AUTO_INCREMENT NOT NULL PRIMARY KEY, `org_id` VARCHAR(36) NOT NULL, `name` VARCHAR(255) NOT NULL, `created_at` DATETIME NOT NULL);
+CREATE UNIQUE INDEX `organization_org_id` ON `organization` (`org_id`);
+CREATE TABLE IF NOT EXISTS `user` (`id` INTEGER AUTO_INCREMENT NOT NULL PRIMARY KEY, `organization_id` INTEGER NOT NULL, `username` VARCHAR(255) NOT NULL, `email` VARCHAR(255) NOT NULL, `password_hash` VARCHAR(255) NOT NULL, `is_admin` BOOL NOT NULL, `is_enabled` BOOL NOT NULL, `locale` VARCHAR(16), `password_changed_at` DATETIME NOT NULL, `created_at` DATETIME NOT NULL, FOREIGN KEY (`organization_id`) REFERENCES `organization` (`id`) ON DELETE CASCADE);
+CREATE INDEX `user_organization_id` ON `user` (`organization_id`);
+CREATE UNIQUE INDEX `user_organization_id_username` ON `user` (`organization_id`, `username`);
+CREATE TABLE IF NOT EXISTS `api_token` (`id` INTEGER AUTO_INCREMENT NOT NULL PRIMARY KEY, `organization_id` INTEGER NOT NULL, `user_id` INTEGER NOT NULL, `name` VARCHAR(100) NOT NULL, `token_hash` VARCHAR(64) NOT NULL, `created_at` DATETIME NOT NULL, `last_used_at` DATETIME, `revoked_at` DATETIME, FOREIGN KEY (`organization_id`) REFERENCES `organization` (`id`) ON DELETE CASCADE, FOREIGN KEY (`user_id`) REFERENCES `user` (`id`) ON DELETE CASCADE);
+CREATE INDEX `api_token_organization_id` ON `api_token` (`organization_id`);
+CREATE INDEX `api_token_user_id` ON `api_token` (`user_id`);
+CREATE UNIQUE INDEX `api_token_token_hash` ON `api_token` (`token_hash`);
+CREATE TABLE IF NOT EXISTS `audit_event` (`id` INTEGER AUTO_INCREMENT NOT NULL PRIMARY KEY, `organization_id` INTEGER NOT NULL, `actor` VARCHAR(255), `action` VARCHAR(64) NOT NULL, `detail` TEXT, `remote_addr` VARCHAR(64), `created_at` DATETIME NOT NULL, FOREIGN KEY (`organization_id`) REFERENCES `organization` (`id`) ON DELETE CASCADE);
+CREATE INDEX `audit_event_organization_id` ON `audit_event` (`organization_id`);
+CREATE INDEX `audit_event_created_at` ON `audit_event` (`created_at`);
+CREATE TABLE IF NOT EXISTS `login_session` (`id` INTEGER AUTO_INCREMENT NOT NULL PRIMARY KEY, `user_id` INTEGER NOT NULL, `token_hash` VARCHAR(64) NOT NULL, `created_at` DATETIME NOT NULL, FOREIGN KEY (`user_id`) REFERENCES `user` (`id`) ON DELETE CASCADE);
+CREATE INDEX `login_session_user_id` ON `login_session` (`user_id`);
+CREATE UNIQUE INDEX `login_session_token_hash` ON `login_session` (`token_hash`);
+CREATE TABLE IF NOT EXISTS `mail_server_settings` (`id` INTEGER AUTO_INCREMENT NOT NULL PRIMARY KEY, `organization_id` INTEGER NOT NULL, `smtp_host` VARCHAR(253) NOT NULL, `smtp_port` INTEGER NOT NULL, `encryption` VARCHAR(16) NOT NULL, `authentication_enable` BOOL NOT NULL, `authentication_user` VARCHAR(255), `authentication_password_sealed` TEXT, `send_from` VARCHAR(255) NOT NULL, `send_name` VARCHAR(100), `reply_to` VARCHAR(255), `reply_name` VARCHAR(100), `envelope_from` VARCHAR(255), `trusted_ca_pem` TEXT, `test_status` VARCHAR(16) NOT NULL, `test_at` DATETIME, `test_detail` TEXT, `created_at` DATETIME NOT NULL, `updated_at` DATETIME NOT NULL, FOREIGN KEY (`organization_id`) REFERENCES `organization` (`id`) ON DELETE CASCADE);
+CREATE UNIQUE INDEX `mail_server_settings_organization_id` ON `mail_server_settings` (`organization_id`);
+CREATE TABLE IF NOT EXISTS `reset_token` (`id` INTEGER AUTO_INCREMENT NOT NULL PRIMARY KEY, `user_id` INTEGER NOT NULL, `token_hash` VARCHAR(64) NOT NULL, `email` VARCHAR(255) NOT NULL, `created_at` DATETIME NOT NULL, `expires_at` DATETIME NOT NULL, `used_at` DATETIME, FOREIGN KEY (`user_id`) REFERENCES `user` (`id`) ON DELETE CASCADE);
+CREATE INDEX `reset_token_user_id` ON `reset_token` (`user_id`);
+CREATE UNIQUE INDEX `reset_token_token_hash` ON `reset_token` (`token_hash`);
+CREATE TABLE IF NOT EXISTS `outbox_message` (`id` INTEGER AUTO_INCREMENT NOT NULL PRIMARY KEY, `organization_id` INTEGER NOT NULL, `kind` VARCHAR(32) NOT NULL, `recipients` TEXT NOT NULL, `subject` VARCHAR(255) NOT NULL, `body_text` TEXT, `body_html` TEXT, `message_id` VARCHAR(255) NOT NULL, `status` VARCHAR(16) NOT NULL, `attempts` INTEGER NOT NULL, `next_attempt_at` DATETIME NOT NULL, `lease_until` DATETIME, `leased_by` VARCHAR(64), `last_error` TEXT, `reset_token_id` INTEGER, `idempotency_key` VARCHAR(255), `locale` VARCHAR(16), `created_at` DATETIME NOT NULL, `sent_at` DATETIME, FOREIGN KEY (`organization_id`) REFERENCES `organization` (`id`) ON DELETE CASCADE, FOREIGN KEY (`reset_token_id`) REFERENCES `reset_token` (`id`) ON DELETE SET NULL);
+CREATE INDEX `outbox_message_organization_id` ON `outbox_message` (`organization_id`);
+CREATE UNIQUE INDEX `outbox_message_message_id` ON `outbox_message` (`message_id`);
+CREATE INDEX `outbox_message_status` ON `outbox_message` (`status`);
+CREATE INDEX `outbox_message_next_attempt_at` ON `outbox_message` (`next_attempt_at`);
+CREATE INDEX `outbox_message_reset_token_id` ON `outbox_message` (`reset_token_id`);
+CREATE INDEX `outbox_message_created_at` ON `outbox_message` (`created_at`);
+CREATE UNIQUE INDEX `outbox_message_organization_id_idempotency_key` ON `outbox_message` (`organization_id`, `idempotency_key`);
+CREATE TABLE IF NOT EXISTS `schema_version` (`id` INTEGER AUTO_INCREMENT NOT NULL PRIMARY KEY, `version` INTEGER NOT NULL);
+INSERT INTO `schema_version` (`version`) VALUES (1);
