@@ -114,3 +114,18 @@ def test_two_claims_at_once_never_take_the_same_mail(app):
         # FOR UPDATE SKIP LOCKED: the locked rows are passed over at once, not waited for.
         assert finished_while_held and waited < 1, waited
     assert OutboxMessage.select().where(OutboxMessage.status == "sending").count() == 10
+
+
+def test_a_worker_that_stalled_past_its_lease_leaves_the_batch_to_the_one_that_took_it_over(app):
+    organization = make_org()
+    with db.atomic():
+        for number in range(3):
+            enqueue_mail(
+                organization, "notification", to=[f"u{number}@example.com"], subject="s", body_text="b"
+            )
+    stalled = Claim.take(10, lease_seconds=0.2)
+    time.sleep(0.3)  # say, a long wait on a slow SMTP server: the lease runs out
+    successor = Claim.take(10, lease_seconds=60)
+    assert [message.id for message in successor.messages] == [message.id for message in stalled.messages]
+    assert not any(stalled.still_holds(message) for message in stalled.messages)
+    assert all(successor.still_holds(message) for message in successor.messages)

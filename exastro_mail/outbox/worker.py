@@ -1,7 +1,8 @@
 """The outbox worker: claims due mail atomically, talks SMTP outside any transaction, records each outcome.
 
 A claim marks rows "sending" under a lease id until lease_until. A worker that dies leaves its rows to be
-claimed again once the lease has passed, so nothing stays stuck. Each message is marked sent as soon as
+claimed again once the lease has passed, so nothing stays stuck (and a worker that merely stalled that
+long leaves the rest of its batch to the one that took it over). Each message is marked sent as soon as
 the server has taken it, so a worker killed between two messages never sends one twice; only a death
 in the instant between the server's final reply and that mark can (the gap SMTP itself leaves, RFC 1047),
 and then with the same Message-ID.
@@ -151,6 +152,7 @@ class Claim:
         self.lease_id = lease_id
         self.lease_seconds = lease_seconds
         self.messages = messages
+        self._held = {message.id for message in messages}
         self._renewed = time.monotonic()
 
     @classmethod
@@ -240,14 +242,22 @@ class Claim:
                 OutboxMessage.status == status.SENDING,
             ).execute()
 
+    def still_holds(self, message: OutboxMessage) -> bool:
+        """Whether a message is still ours to send (renewing the lease when due). After a stall longer
+        than the lease, another worker may have taken the rest of the batch over: it sends them, not us."""
+        self.renew_if_due()
+        return message.id in self._held
+
     def renew_if_due(self) -> None:
         """Push the lease of the messages still held further out once a quarter of it has passed."""
         if time.monotonic() - self._renewed < self.lease_seconds / 4:
             return
+        ours = (OutboxMessage.leased_by == self.lease_id) & (OutboxMessage.status == status.SENDING)
         with db.atomic():
             OutboxMessage.update(lease_until=utcnow() + timedelta(seconds=self.lease_seconds)).where(
-                OutboxMessage.leased_by == self.lease_id, OutboxMessage.status == status.SENDING
+                ours
             ).execute()
+            self._held = {row.id for row in OutboxMessage.select(OutboxMessage.id).where(ours)}
         self._renewed = time.monotonic()
 
     def _finish(self, message: OutboxMessage, final_status: str, **fields) -> None:
@@ -337,6 +347,11 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
                 claim.release([message for message, _ in pending])
                 return
             message, outgoing = pending.pop(0)
+            if not claim.still_holds(message):
+                log.warning(
+                    "outbox message %s was taken over by another worker; not sent by this one", message.id
+                )
+                continue
             try:
                 reply = session.send(outgoing.message, outgoing.envelope_from, outgoing.recipients)
             except DeliveryError as error:
@@ -346,7 +361,6 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
                     return
             else:
                 claim.sent(message, reply)
-            claim.renew_if_due()
 
 
 def _prepare(config, claim: Claim, message, settings, organization) -> Outgoing | None:
