@@ -3,8 +3,8 @@
 An export holds organizations, users (password hashes), mail sending server settings (the SMTP password
 still sealed), reset tokens and API tokens (hashes only), the outbox with its history, and the audit
 log; logins are not moved (everyone logs in again). The SMTP password and queued reset mails stay
-encrypted, so the install that imports must use the same EXASTRO_MAIL_ENCRYPTION_KEY; import checks
-that before writing anything.
+encrypted, so the install that imports must use the same EXASTRO_MAIL_ENCRYPTION_KEY; import refuses,
+and writes nothing, when its key cannot open them.
 
 The file is JSON Lines: a header, one line per row, and a closing line with the counts, so a cut-off
 file is refused instead of half imported.
@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from peewee import BooleanField, DateTimeField
+from peewee import BooleanField, DateTimeField, IntegrityError
 
 from . import migrations, secretbox
 from .db import MYSQL, POSTGRESQL, SQLITE, db, engine
@@ -42,6 +42,8 @@ FORMAT_VERSION = 1
 # Parents before children, so foreign keys hold at every insert.
 EXPORTED = (Organization, User, MailServerSettings, ResetToken, OutboxMessage, AuditEvent, ApiToken)
 INSERT_BATCH = 500
+INSERT_BATCH_BYTES = 4 * 1024 * 1024  # well under MariaDB's max_allowed_packet (16 MiB by default)
+EXPORT_PAGE = 1000  # rows read at a time (bodies may be 1 MiB each)
 SENSITIVE_NOTE = (
     "The file holds password hashes, token hashes and the sealed SMTP password: keep it as safe as "
     "the database itself."
@@ -73,7 +75,7 @@ def export_install(path: Path) -> dict[str, int]:
         )
         for model in EXPORTED:
             table = model._meta.table_name
-            for row in model.select().order_by(model.id).dicts().iterator():
+            for row in _all_rows(model):
                 _write_line(
                     handle, {"table": table, "row": {key: _dump(value) for key, value in row.items()}}
                 )
@@ -97,15 +99,16 @@ def import_install(path: Path) -> dict[str, int]:
         )
     models = {model._meta.table_name: model for model in EXPORTED}
     counts = dict.fromkeys(models, 0)
-    pending: dict[str, list[dict]] = {table: [] for table in models}
+    batch = _Batch()
     ended = False
     with _open_export(path) as lines, db.atomic():
         _check_header(path, next(lines, None))
-        for number, record in lines:
+        for number, record, size in lines:
             if ended:
                 raise TransferError(f"{path}, line {number}: there is more after the end mark.")
             if record.get("end"):
                 ended = True
+                batch.write(path, number)
                 if record.get("counts") != counts:
                     raise TransferError(f"{path} does not hold the rows its end mark counts; it is damaged.")
                 continue
@@ -115,16 +118,39 @@ def import_install(path: Path) -> dict[str, int]:
                 raise TransferError(f"{path}, line {number}: not a row of an exported table.")
             row = _load(model, record["row"], path, number)
             _check_secrets(model, row)
-            pending[table].append(row)
+            batch.add(model, row, size, path, number)
             counts[table] += 1
-            if len(pending[table]) >= INSERT_BATCH:
-                _insert(model, pending[table])
         if not ended:
             raise TransferError(f"{path} ends before its end mark: the export was cut off.")
-        for table, rows in pending.items():
-            _insert(models[table], rows)
         _continue_ids_after_imported(models.values())
     return counts
+
+
+class _Batch:
+    """Rows of one table waiting to be inserted together; written when the table changes (the file
+    lists parents before children) or the batch grows past INSERT_BATCH rows or INSERT_BATCH_BYTES."""
+
+    def __init__(self):
+        self.model, self.rows, self.size = None, [], 0
+
+    def add(self, model, row: dict, size: int, path: Path, number: int) -> None:
+        if model is not self.model or len(self.rows) >= INSERT_BATCH or self.size + size > INSERT_BATCH_BYTES:
+            self.write(path, number)
+        self.model = model
+        self.rows.append(row)
+        self.size += size
+
+    def write(self, path: Path, number: int) -> None:
+        if self.rows:
+            try:
+                with db.atomic():
+                    self.model.insert_many(self.rows).execute()
+            except IntegrityError as error:
+                raise TransferError(
+                    f"{path}, before line {number}: the rows do not fit together ({error}); "
+                    "nothing was imported."
+                ) from error
+        self.rows, self.size = [], 0
 
 
 def backup_sqlite(path: Path) -> int:
@@ -158,6 +184,17 @@ def backup_sqlite(path: Path) -> int:
     finally:
         os.unlink(temporary)
     return path.stat().st_size
+
+
+def _all_rows(model):
+    """Every row of a table as a dict, by id, a page at a time (drivers otherwise fetch all at once)."""
+    last = 0
+    while True:
+        page = list(model.select().where(model.id > last).order_by(model.id).limit(EXPORT_PAGE).dicts())
+        yield from page
+        if len(page) < EXPORT_PAGE:
+            return
+        last = page[-1]["id"]
 
 
 def _snapshot_options() -> dict:
@@ -213,14 +250,14 @@ class _open_export:
                 raise TransferError(f"{self.path}, line {number}: not JSON ({error.msg}).") from error
             if not isinstance(record, dict):
                 raise TransferError(f"{self.path}, line {number}: not a record.")
-            yield number, record
+            yield number, record, len(line)
 
     def __exit__(self, *exc):
         self.handle.close()
 
 
 def _check_header(path: Path, first) -> None:
-    header = first[1] if first else {}
+    header = first[1] if first else {}  # (number, record, size)
     if header.get("format") != FORMAT:
         raise TransferError(f"{path} is not an exastro-mail export.")
     if header.get("format_version") != FORMAT_VERSION:
@@ -284,12 +321,6 @@ def _load(model, stored: dict, path: Path, number: int) -> dict:
             raise TransferError(f"{path}, line {number}: {name} is not valid ({error}).") from error
         row[name] = value
     return row
-
-
-def _insert(model, rows: list[dict]) -> None:
-    if rows:
-        model.insert_many(rows).execute()
-        rows.clear()
 
 
 def _continue_ids_after_imported(models) -> None:

@@ -5,6 +5,7 @@ import contextlib
 import sqlite3
 import stat
 import threading
+from datetime import datetime
 
 import pytest
 from cryptography.fernet import Fernet
@@ -63,6 +64,11 @@ def make_source_install(app, smtp) -> str:
             )
         OutboxMessage.update(status="sent").where(OutboxMessage.id == sent.id).execute()
         _token, secret = issue_token(organization, alice, "monitoring")
+        # More rows than one page of the export and one batch of the import (older: the log's last pages).
+        long_ago = datetime(2020, 1, 1)
+        AuditEvent.insert_many(
+            [{"organization": organization, "action": "busy.day", "created_at": long_ago}] * 1200
+        ).execute()
     return secret
 
 
@@ -90,6 +96,12 @@ def test_an_install_moves_between_engines_with_everything_users_see(tmp_path, sm
     imported = target.test_cli_runner().invoke(args=["import", str(export)])
     assert imported.exit_code == 0, imported.output
     assert "Imported 1 organization, 1 user, 1 mail_server_settings" in imported.output
+    with source.app_context():
+        audit_events = [(event.id, event.action) for event in AuditEvent.select().order_by(AuditEvent.id)]
+    with target.app_context():
+        assert [
+            (event.id, event.action) for event in AuditEvent.select().order_by(AuditEvent.id)
+        ] == audit_events
 
     client = target.test_client()
     assert AuthActions(client).login("alice").status_code == 302
@@ -105,8 +117,8 @@ def test_an_install_moves_between_engines_with_everything_users_see(tmp_path, sm
     assert deliver_due(target) == 1
     (received,) = smtp.wait_for(1)
     assert received.message["Subject"] == "Still queued" and received.authenticated_user == SMTP_USER
-    with target.app_context():  # new rows continue after the imported ones
-        organization = make_org("beta", "Beta")
+    with target.app_context():
+        organization = make_org("beta", "Beta")  # new rows continue after the imported ones
         assert organization.id > Organization.get(Organization.org_id == "acme").id
 
 
