@@ -34,8 +34,8 @@ POOL_DEFAULTS = {
     "timeout": 10,  # seconds to wait for a free connection before failing the request
 }
 # MariaDB: text compares byte for byte as on SQLite and PostgreSQL ('Alice' is not 'alice'); strict mode
-# refuses what would otherwise be silently truncated; READ COMMITTED takes no gap locks, so concurrent
-# inserts and the outbox claim do not deadlock.
+# refuses what would otherwise be silently truncated; READ COMMITTED (PostgreSQL's default) takes no gap
+# locks, so requests inserting mail do not wait on a worker's claim.
 MYSQL_TABLE_OPTIONS = "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 MYSQL_SQL_MODE = "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO"
 MYSQL_INIT_COMMAND = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"

@@ -1,12 +1,13 @@
 """The database engine the whole suite runs on, chosen by EXASTRO_MAIL_TEST_DATABASE.
 
     sqlite    (the default) a file in each app's instance folder
-    postgres  the server at EXASTRO_MAIL_TEST_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/test)
-    mariadb   the server at EXASTRO_MAIL_TEST_MARIADB_URL (mysql://root@127.0.0.1:3306/test)
+    postgres  the server at EXASTRO_MAIL_TEST_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/test,
+              without TLS on loopback)
+    mariadb   the server at EXASTRO_MAIL_TEST_MARIADB_URL (mysql://root@127.0.0.1:3306/test, same)
 
 On a server, the run makes its own databases (exastro_t<run>_<n>) beside the one in the URL and drops
 them at the end. As on SQLite, a database belongs to an instance folder: build_app() on a new folder
-gets an empty schema, on the same folder the same data. Creating tables costs a server far more than
+gets the schema without rows, on the same folder the same data. Creating tables costs a server far more than
 emptying them, so a database used by a test is emptied and handed to a later test. When the server is
 unreachable every test is skipped, except in CI (CI=true), where the run fails.
 
