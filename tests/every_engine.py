@@ -1,0 +1,60 @@
+"""Run the whole test suite on SQLite, PostgreSQL and MariaDB side by side; exit non-zero if any run fails.
+
+    python tests/every_engine.py [pytest arguments...]
+
+Each engine is its own pytest process (EXASTRO_MAIL_TEST_DATABASE, see tests/engine_fixtures.py); their
+databases and Redis keys are named after the run, so they never meet. A server that does not answer
+skips its run here and fails it in CI (CI=true). Each run's output is printed whole when it ends.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINES = ("sqlite", "postgres", "mariadb")
+# Modules that never open a database run on SQLite only: on another engine they would test nothing new.
+DATABASE_FREE = (
+    "tests/test_smtp_transport.py",
+    "tests/test_smtp_diagnose.py",
+    "tests/test_mailserver_rules.py",
+)
+
+
+def command(engine: str, extra: list[str]) -> list[str]:
+    skip = [] if engine == "sqlite" else [f"--ignore={module}" for module in DATABASE_FREE]
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *skip, *extra]
+
+
+def main(extra: list[str]) -> int:
+    started = time.monotonic()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="exastro-mail-tests-") as folder:
+        for engine in ENGINES:
+            output = open(Path(folder) / f"{engine}.log", "w+b")  # noqa: SIM115 (closed below)
+            env = {**os.environ, "EXASTRO_MAIL_TEST_DATABASE": engine}
+            process = subprocess.Popen(
+                command(engine, extra), cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+            )
+            runs.append((engine, process, output))
+        results = []
+        for engine, process, output in runs:
+            code = process.wait()
+            output.seek(0)
+            text = output.read().decode(errors="replace")
+            output.close()
+            print(f"=== the suite on {engine} (EXASTRO_MAIL_TEST_DATABASE={engine}) ===", flush=True)
+            print(text, end="" if text.endswith("\n") else "\n", flush=True)
+            summary = text.strip().splitlines()[-1] if text.strip() else "no output"
+            results.append((engine, code, summary))
+    print(f"=== every engine, side by side, in {time.monotonic() - started:.0f} s ===")
+    for engine, code, summary in results:
+        print(f"{engine:>8}: {'ok    ' if code == 0 else 'FAILED'} {summary}")
+    return 0 if all(code == 0 for _, code, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
