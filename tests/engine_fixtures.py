@@ -36,6 +36,8 @@ ENGINE = os.environ.get(ENGINE_VARIABLE, "sqlite").strip().lower() or "sqlite"
 if ENGINE not in ("sqlite", *SERVER_URLS):
     raise pytest.UsageError(f"{ENGINE_VARIABLE} must be sqlite, postgres or mariadb, not {ENGINE!r}")
 URL_VARIABLE = "EXASTRO_MAIL_DATABASE_URL"
+RUN = secrets.token_hex(3)  # names this run's databases and Redis keys: runs side by side stay apart
+RATELIMIT_KEY_PREFIX = f"exastro-test-{RUN}"
 
 
 class ServerDatabases:
@@ -44,7 +46,7 @@ class ServerDatabases:
     def __init__(self, engine: str, admin_url: str):
         self.engine = engine
         self.admin_url = admin_url
-        self.run = secrets.token_hex(3)
+        self.run = RUN
         self.made: list[str] = []
         self.free: list[str] = []  # schema in place, emptied when handed out again
         self.by_instance: dict[str, str] = {}
