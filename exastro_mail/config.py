@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from limits import parse as parse_limit
 
 ENV_PREFIX = "EXASTRO_MAIL"
 
@@ -22,7 +23,6 @@ DEFAULTS = {
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,  # Redis down: each process counts alone, no 500s
     "RESET_LIMIT_PER_ACCOUNT": "3 per 15 minutes",
     "RESET_LIMIT_PER_CLIENT": "10 per 5 minutes",
-    "RESET_REQUEST_MIN_SECONDS": 0.02,  # every forgot-password answer takes at least this long
     "LOGIN_LIMIT_PER_CLIENT": "30 per 5 minutes",
     "API_AUTH_LIMIT_PER_CLIENT": "20 per 5 minutes",  # failed API authentications
     "DEFAULT_LOCALE": "en",
@@ -80,6 +80,25 @@ def load(app, overrides: dict | None) -> None:
         app.config[name] = int(app.config[name])
     app.config["SMTP_TIMEOUT"] = float(app.config["SMTP_TIMEOUT"])
     app.config["SMTP_DENY_PRIVATE_HOSTS"] = _flag(app.config["SMTP_DENY_PRIVATE_HOSTS"])
+    for name in RATE_LIMITS:
+        _check_rate_limit(name, app.config[name])
+
+
+RATE_LIMITS = (
+    "RESET_LIMIT_PER_ACCOUNT",
+    "RESET_LIMIT_PER_CLIENT",
+    "LOGIN_LIMIT_PER_CLIENT",
+    "API_AUTH_LIMIT_PER_CLIENT",
+)
+
+
+def _check_rate_limit(name: str, value) -> None:
+    try:
+        parse_limit(str(value))
+    except ValueError:
+        raise ConfigError(
+            f"EXASTRO_MAIL_{name} must be a rate limit such as '10 per 5 minutes', not {value!r}."
+        ) from None
 
 
 def _flag(value) -> bool:

@@ -106,6 +106,9 @@ class OutboxMessage(BaseModel):
     locale = CharField(max_length=16, null=True)
     created_at = DateTimeField(default=utcnow, index=True)
     sent_at = DateTimeField(null=True)
+    # A forgot-password request not yet looked at: what was typed, sealed (it may be a mistyped password).
+    # The worker resolves it to the matching accounts and their mails, then erases it.
+    reset_request = TextField(null=True)
 
     class Meta:
         indexes = ((("organization", "idempotency_key"), True),)

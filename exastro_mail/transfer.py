@@ -280,6 +280,8 @@ def _check_secrets(model, row: dict) -> None:
         for body in (row.get("body_text"), row.get("body_html")):
             if body and body.startswith(SEALED_PREFIX):
                 _must_open(body[len(SEALED_PREFIX) :], "a queued password reset mail")
+        if row.get("reset_request"):
+            _must_open(row["reset_request"], "a forgot-password request not yet looked at")
 
 
 def _must_open(sealed: str, what: str) -> None:

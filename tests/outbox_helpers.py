@@ -3,7 +3,9 @@ this process, and the reset link of a mail that arrived."""
 
 import re
 
+from exastro_mail.db import SQLITE, engine
 from exastro_mail.mailserver.store import save_settings
+from exastro_mail.models import ALL_MODELS
 from exastro_mail.outbox.worker import deliver_due
 
 MODE_ENCRYPTION = {"plain": "none", "starttls": "starttls", "implicit": "ssl"}
@@ -34,6 +36,18 @@ def point_settings_at(organization, server, **overrides):
 def deliver(app) -> int:
     """One pass of the outbox worker, in this process."""
     return deliver_due(app)
+
+
+def everything_stored(app, tmp_path) -> bytes:
+    """What the database holds: on SQLite the bytes of its files (deleted pages included), on a server
+    engine every row of every table."""
+    files = sorted((tmp_path / "instance").glob("exastro-mail.sqlite3*"))
+    if files:
+        return b"".join(path.read_bytes() for path in files)
+    with app.app_context():
+        assert engine() != SQLITE, "the SQLite files are not where the test expects them"
+        rows = [list(model.select().tuples()) for model in ALL_MODELS]
+    return repr(rows).encode()
 
 
 def link_in(received) -> re.Match:

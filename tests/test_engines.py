@@ -11,11 +11,13 @@ from exastro_mail import create_app
 from exastro_mail.accounts import create_user
 from exastro_mail.config import ConfigError
 from exastro_mail.db import EXTENSION_KEY, db, engine
-from exastro_mail.models import OutboxMessage, User
+from exastro_mail.models import AuditEvent, OutboxMessage, ResetToken, User
 from exastro_mail.outbox.enqueue import enqueue_mail
-from exastro_mail.outbox.worker import Claim
+from exastro_mail.outbox.worker import Claim, _resolve_reset_request
+from exastro_mail.password_reset.flow import request_reset
 from tests.conftest import DEFAULT_PASSWORD, AuthActions, build_app, make_org
 from tests.engine_fixtures import ENGINE
+from tests.outbox_helpers import point_settings_at
 
 EXPECTED_ENGINE = {"sqlite": "sqlite", "postgres": "postgresql", "mariadb": "mysql"}[ENGINE]
 
@@ -129,3 +131,22 @@ def test_a_worker_that_stalled_past_its_lease_leaves_the_batch_to_the_one_that_t
     assert [message.id for message in successor.messages] == [message.id for message in stalled.messages]
     assert not any(stalled.still_holds(message) for message in stalled.messages)
     assert all(successor.still_holds(message) for message in successor.messages)
+
+
+def test_a_worker_that_lost_its_lease_does_not_resolve_the_forgot_password_request(app):
+    organization = make_org()
+    create_user(organization, "alice", "alice@example.com", DEFAULT_PASSWORD)
+    point_settings_at(organization, None, smtp_host="smtp.example.com", smtp_port=25)
+    request_reset(organization, "alice", send_from="noreply@example.com")
+    stalled = Claim.take(10, lease_seconds=0.2)
+    time.sleep(0.3)  # it stalls (a slow template, a paused machine): the lease runs out
+    successor = Claim.take(10, lease_seconds=60)
+    (request,) = stalled.messages
+    assert not _resolve_reset_request(app.config, stalled, request, organization)
+    assert ResetToken.select().count() == 0  # nothing it did stayed
+    assert not AuditEvent.select().where(AuditEvent.action == "password_reset.resolved").exists()
+    (taken_over,) = successor.messages
+    assert _resolve_reset_request(app.config, successor, taken_over, organization)
+    assert ResetToken.select().count() == 1
+    row = OutboxMessage.get_by_id(taken_over.id)
+    assert (row.reset_request, row.leased_by) == (None, successor.lease_id)

@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 import pytest
+import redis
 
 from exastro_mail.models import OutboxMessage
 from tests.conftest import DEFAULT_PASSWORD, AuthActions, build_app, make_org, make_user
+from tests.engine_fixtures import RATELIMIT_KEY_PREFIX
 from tests.outbox_helpers import point_settings_at
 
 REDIS_URL = os.environ.get("EXASTRO_MAIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -53,9 +55,8 @@ def test_a_login_works_on_every_instance_and_a_logout_on_one_ends_it_on_all(tmp_
 
 @pytest.fixture
 def redis_url():
-    """The test Redis (database 13, or EXASTRO_MAIL_TEST_REDIS_URL), emptied of rate limit counts."""
-    import redis
-
+    """The test Redis (database 13, or EXASTRO_MAIL_TEST_REDIS_URL), emptied of this run's rate limit
+    counts (runs on other engines may share it at the same time: their keys have other prefixes)."""
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
     try:
         client.ping()
@@ -66,7 +67,7 @@ def redis_url():
         pytest.skip(f"Redis at {REDIS_URL} is not reachable: {error}")
 
     def forget_counts():
-        for key in client.scan_iter("LIMITS:*"):
+        for key in client.scan_iter(f"LIMITS:*{RATELIMIT_KEY_PREFIX}*"):
             client.delete(key)
 
     forget_counts()
@@ -76,7 +77,7 @@ def redis_url():
 
 
 def test_instances_share_rate_limits_through_redis(tmp_path, redis_url, smtp_server):
-    limits = {"RESET_LIMIT_PER_CLIENT": "5 per minute", "RESET_LIMIT_PER_ACCOUNT": "3 per 15 minutes"}
+    limits = {"RESET_LIMIT_PER_CLIENT": "5 per minute"}
     first, _second = two_instances(tmp_path, RATELIMIT_STORAGE_URI=redis_url, **limits)
     with first.app_context():
         point_settings_at(first.organization, smtp_server)  # the forgot-password form needs them
@@ -87,6 +88,7 @@ def test_instances_share_rate_limits_through_redis(tmp_path, redis_url, smtp_ser
         "EXASTRO_MAIL_BASE_URL": "http://mail.example.test",
         "EXASTRO_MAIL_WTF_CSRF_ENABLED": "false",
         "EXASTRO_MAIL_RATELIMIT_STORAGE_URI": redis_url,
+        "EXASTRO_MAIL_RATELIMIT_KEY_PREFIX": RATELIMIT_KEY_PREFIX,
         **{f"EXASTRO_MAIL_{name}": value for name, value in limits.items()},
     }
 
@@ -99,9 +101,16 @@ def test_instances_share_rate_limits_through_redis(tmp_path, redis_url, smtp_ser
 
     assert instance("admin", "admin") == ["200", "200"]
     # Another process: it knows the two requests above only through Redis.
-    assert instance("admin", "admin", "nobody", "nobody") == ["200", "200", "200", "429"]
+    assert instance("admin", "nobody", "nobody", "nobody") == ["200", "200", "200", "429"]
     with first.app_context():
-        assert OutboxMessage.select().where(OutboxMessage.kind == "password_reset").count() == 3
+        assert OutboxMessage.select().where(OutboxMessage.kind == "password_reset").count() == 5
+    client = redis.Redis.from_url(redis_url)
+    try:  # every count is under an install's prefix, so two installs can share one Redis database
+        keys = [key.decode() for key in client.scan_iter("LIMITS:*")]
+        assert any(RATELIMIT_KEY_PREFIX in key for key in keys), keys
+        assert all(key.startswith("LIMITS:LIMITER/exastro-test-") for key in keys), keys
+    finally:
+        client.close()
 
 
 def test_with_redis_down_each_instance_still_limits_on_its_own(tmp_path, closed_port):

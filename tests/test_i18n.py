@@ -5,6 +5,7 @@ import gettext
 import json
 import re
 from datetime import datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,9 @@ from babel.messages.pofile import read_po
 
 from exastro_mail.config import ConfigError
 from exastro_mail.i18n.build import TRANSLATIONS, compile_catalogs
-from exastro_mail.mailserver.store import save_settings
-from exastro_mail.models import AuditEvent, MailServerSettings, OutboxMessage, User
-from exastro_mail.outbox.enqueue import open_body
+from exastro_mail.models import AuditEvent, MailServerSettings, User
 from tests.conftest import VALID_SETTINGS, build_app, csrf_token_from, make_org, make_user
+from tests.outbox_helpers import deliver, point_settings_at
 
 ROOT = Path(__file__).resolve().parent.parent
 JA_PO = TRANSLATIONS / "ja" / "LC_MESSAGES" / "messages.po"
@@ -380,46 +380,50 @@ def test_audit_details_are_shown_in_the_readers_language(client, auth, admin, or
 # Mails
 
 
-def reset_mails_for(app, *usernames) -> dict[str, OutboxMessage]:
-    """Ask for reset links as a Japanese-speaking browser; the queued mail of each user."""
+def reset_mails_for(app, smtp_server, *usernames) -> dict[str, EmailMessage]:
+    """Ask for reset links as a Japanese-speaking browser; the mail each user received."""
     client = app.test_client()
     client.set_cookie("locale", "ja")  # the page's language is not the recipient's
     for username in usernames:
         assert client.post("/acme/forgot-password", data={"identifier": username}).status_code == 200
-    with app.app_context():
-        return {
-            username: OutboxMessage.get(OutboxMessage.recipients.contains(f"{username}@example.com"))
-            for username in usernames
-        }
+    deliver(app)
+    received = smtp_server.wait_for(len(usernames))
+    return {username: mail.message for username in usernames for mail in received
+            if mail.recipients == [f"{username}@example.com"]}  # fmt: skip
 
 
-def registered_org():
+def text_and_html(message: EmailMessage) -> tuple[str, str]:
+    return message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
+
+
+def registered_org(smtp_server):
     organization = make_org()
-    save_settings(organization, {**VALID_SETTINGS, "smtp_port": 587, "authentication_enable": False}, "admin")
+    point_settings_at(organization, smtp_server)
     return organization
 
 
-def test_mails_go_out_in_the_recipients_saved_language(tmp_path):
+def test_mails_go_out_in_the_recipients_saved_language(tmp_path, smtp_server):
     app = build_app(tmp_path)
     with app.app_context():
-        organization = registered_org()
+        organization = registered_org(smtp_server)
         make_user(organization, "kenji")
         make_user(organization, "emma")
         User.update(locale="ja").where(User.username == "kenji").execute()
-    mails = reset_mails_for(app, "kenji", "emma")
-    with app.app_context():
-        assert mails["kenji"].subject == "ACME Corp のパスワード再設定"
-        assert "30 分 以内に次のリンクを開いてください" in open_body(mails["kenji"].body_text)
-        assert '<html lang="ja">' in open_body(mails["kenji"].body_html)
-        assert mails["emma"].subject == "Reset your password for ACME Corp"
-        assert "open this link within 30 minutes" in open_body(mails["emma"].body_text)
+    mails = reset_mails_for(app, smtp_server, "kenji", "emma")
+    kenji_text, kenji_html = text_and_html(mails["kenji"])
+    assert mails["kenji"]["Subject"] == "ACME Corp のパスワード再設定"
+    assert "30 分 以内に次のリンクを開いてください" in kenji_text
+    assert '<html lang="ja">' in kenji_html
+    assert mails["emma"]["Subject"] == "Reset your password for ACME Corp"
+    assert "open this link within 30 minutes" in text_and_html(mails["emma"])[0]
 
 
-def test_without_a_saved_language_mails_follow_the_install_default(tmp_path):
+def test_without_a_saved_language_mails_follow_the_install_default(tmp_path, smtp_server):
     app = build_app(tmp_path, DEFAULT_LOCALE="ja")
     with app.app_context():
-        make_user(registered_org(), "emma")
-    mail = reset_mails_for(app, "emma")["emma"]
-    with app.app_context():
-        assert mail.subject == "ACME Corp のパスワード再設定"
-        assert "emma 様" in open_body(mail.body_text)
+        make_user(registered_org(smtp_server), "emma")
+    mail = reset_mails_for(app, smtp_server, "emma")["emma"]
+    assert mail["Subject"] == "ACME Corp のパスワード再設定"
+    assert "emma 様" in text_and_html(mail)[0]
+
+

@@ -15,6 +15,7 @@ from exastro_mail.mailserver.store import save_settings
 from exastro_mail.models import AuditEvent, OutboxMessage, User, utcnow
 from exastro_mail.outbox import status
 from exastro_mail.outbox.enqueue import open_body
+from exastro_mail.outbox.worker import deliver_due
 from tests.conftest import VALID_SETTINGS, build_app, make_org, make_user
 
 SETTINGS_URL = "/acme/platform/settings/mailserver"
@@ -277,11 +278,14 @@ def pages_in_japanese(client, org, smtp_server, closed_port) -> dict[str, str]:
     post("forgot password, nothing typed", "/acme/forgot-password", {"identifier": ""})
     User.update(locale="ja").where(User.username == "bob").execute()
     post("forgot password, sent", "/acme/forgot-password", {"identifier": "bob"})
-    reset_mail = OutboxMessage.select().order_by(OutboxMessage.id.desc()).get()
-    pages["reset mail, subject"] = f"<p>{reset_mail.subject}</p>"
-    pages["reset mail, text"] = f"<pre>{open_body(reset_mail.body_text)}</pre>"
-    pages["reset mail, html"] = open_body(reset_mail.body_html)
-    link = re.search(r"/acme/reset-password/[\w-]+", open_body(reset_mail.body_text)).group(0)
+    deliver_due(client.application)  # the worker writes the mail and sends it to the test server
+    received = smtp_server.wait_for(2)
+    reset_mail = next(mail.message for mail in received if mail.recipients == ["bob@example.com"])
+    reset_text = reset_mail.get_body(("plain",)).get_content()
+    pages["reset mail, subject"] = f"<p>{reset_mail['Subject']}</p>"
+    pages["reset mail, text"] = f"<pre>{reset_text}</pre>"
+    pages["reset mail, html"] = reset_mail.get_body(("html",)).get_content()
+    link = re.search(r"/acme/reset-password/[\w-]+", reset_text).group(0)
     response = client.get(link, follow_redirects=True)
     pages["reset password"] = response.get_data(as_text=True)
     post("reset password, mistakes", "/acme/reset-password", {"password": "short", "confirmation": "other"})

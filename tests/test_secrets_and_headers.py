@@ -51,6 +51,15 @@ def test_a_base_url_without_scheme_fails_loudly(tmp_path):
         create_app({"INSTANCE_PATH": str(tmp_path), "BASE_URL": "mail.example.com"})
 
 
+@pytest.mark.parametrize(
+    "name", ["RESET_LIMIT_PER_ACCOUNT", "RESET_LIMIT_PER_CLIENT", "LOGIN_LIMIT_PER_CLIENT"]
+)
+def test_a_rate_limit_that_is_not_one_fails_loudly(tmp_path, monkeypatch, name):
+    monkeypatch.setenv(f"EXASTRO_MAIL_{name}", "three a day")
+    with pytest.raises(ConfigError, match=f"EXASTRO_MAIL_{name} must be a rate limit such as"):
+        create_app({"INSTANCE_PATH": str(tmp_path)})
+
+
 def test_https_base_url_makes_cookies_secure(tmp_path):
     app = create_app({"INSTANCE_PATH": str(tmp_path), "BASE_URL": "https://mail.example.com/"})
     assert app.config["SESSION_COOKIE_SECURE"] is True

@@ -7,7 +7,7 @@ from flask_login import current_user
 from .. import audit
 from ..db import db
 from ..extensions import limiter
-from ..models import MailServerSettings, User
+from ..models import User
 from .access import safe_next
 from .forms import LoginForm, PostOnlyForm
 from .orgs import scope_to_organization
@@ -43,7 +43,7 @@ def login():
         error = _("The username or password is incorrect.")
     elif request.method == "POST":
         status = 422
-    forgot_password = MailServerSettings.select().where(MailServerSettings.organization == g.org).exists()
+    forgot_password = g.org.mail_from is not None
     return (
         render_template("auth/login.html", form=form, error=error, forgot_password=forgot_password),
         status,

@@ -25,6 +25,7 @@ ACTION_LABELS = {
     "outbox.retried": _l("Mail retried now"),
     "outbox.discarded": _l("Mail discarded"),
     "password_reset.requested": _l("Password reset requested"),
+    "password_reset.resolved": _l("Password reset request checked"),
     "password_reset.completed": _l("Password reset completed"),
 }
 DETAIL_LABELS = {

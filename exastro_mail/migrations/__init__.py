@@ -9,7 +9,9 @@ the others wait for it and then find the schema up to date.
 import contextlib
 
 import click
-from peewee import IntegerField, sort_models
+from peewee import IntegerField, TextField, sort_models
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as run_operations
 
 from ..db import MYSQL, MYSQL_TABLE_OPTIONS, POSTGRESQL, db, engine
 from ..models import ALL_MODELS, BaseModel
@@ -80,6 +82,12 @@ def _mariadb_exact_text_long_texts_and_microseconds(database) -> None:
         database.execute_sql(f"ALTER TABLE `{table}` {', '.join(changes)}")
 
 
+def _outbox_reset_requests(database) -> None:
+    """Forgot-password requests wait in the outbox as what was typed (sealed); the worker resolves them."""
+    migrator = SchemaMigrator.from_database(database)
+    run_operations(migrator.add_column("outbox_message", "reset_request", TextField(null=True)))
+
+
 # (number, description, function(database)); append only, never renumber. Version 1 is the first
 # release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
@@ -88,6 +96,7 @@ STEPS: list[tuple[int, str, object]] = [
         "MariaDB: exact text comparison, long texts and microsecond times",
         _mariadb_exact_text_long_texts_and_microseconds,
     ),
+    (3, "Forgot-password requests resolved by the outbox worker", _outbox_reset_requests),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
 

@@ -83,6 +83,24 @@ def enqueue_mail(
         return earlier
 
 
+def enqueue_reset_request(organization, identifier: str, *, send_from: str) -> OutboxMessage:
+    """Queue a forgot-password request as typed (sealed), for the worker to resolve to accounts and mails.
+
+    The same work whatever was typed: no account is looked up here, so the time taken tells nothing.
+    Call it inside the caller's db.atomic().
+    """
+    return OutboxMessage.create(
+        organization=organization,
+        kind=KIND_PASSWORD_RESET,
+        recipients=json.dumps({"to": [], "cc": [], "bcc": []}),
+        subject="",
+        message_id=new_message_id(organization, send_from),
+        status=status.QUEUED,
+        next_attempt_at=utcnow(),
+        reset_request=secretbox.seal(identifier),
+    )
+
+
 def retry_now(message: OutboxMessage) -> bool:
     """Queue a queued or failed notice for right now with a fresh retry budget; False if not retryable."""
     if message.kind not in RETRYABLE_KINDS or message.body_text is None:
@@ -104,7 +122,7 @@ def discard(message: OutboxMessage) -> bool:
     """Mark a queued or failed mail "discarded" so it is never sent (last_error is kept); False if not."""
     fields = {"status": status.DISCARDED, "lease_until": None, "leased_by": None}
     if message.kind == KIND_PASSWORD_RESET:
-        fields.update(body_text=None, body_html=None)
+        fields.update(body_text=None, body_html=None, reset_request=None)
     changed = (
         OutboxMessage.update(**fields)
         .where(OutboxMessage.id == message.id, OutboxMessage.status.in_(status.OPERATOR_ACTIONABLE))
@@ -140,10 +158,15 @@ def open_body(stored: str | None) -> str | None:
     return secretbox.unseal(stored[len(SEALED_PREFIX) :])
 
 
-def new_message_id(organization) -> str:
-    """A Message-ID on the domain of the organization's From address (else of the base URL)."""
-    settings = MailServerSettings.get_or_none(MailServerSettings.organization == organization)
-    domain = settings.send_from.rpartition("@")[2] if settings else ""
+def new_message_id(organization, send_from: str | None = None) -> str:
+    """A Message-ID on the domain of the organization's From address (else of the base URL).
+
+    Give send_from when the caller already has it; otherwise it is read from the settings.
+    """
+    if send_from is None:
+        settings = MailServerSettings.get_or_none(MailServerSettings.organization == organization)
+        send_from = settings.send_from if settings else ""
+    domain = send_from.rpartition("@")[2]
     if not domain:
         domain = urlsplit(current_app.config.get("BASE_URL") or "").hostname or "exastro-mail.invalid"
     try:

@@ -14,6 +14,7 @@ the claim is one IMMEDIATE transaction (SQLite has a single writer).
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import random
@@ -27,11 +28,12 @@ from .. import secretbox
 from ..db import db, is_sqlite
 from ..mailserver.store import settings_for
 from ..models import Organization, OutboxMessage, ResetToken, User, utcnow
+from ..password_reset import flow
 from ..password_reset.tokens import token_problem
 from ..smtp.transport import DeliveryError, SmtpEndpoint, SmtpSession
 from . import status
 from .compose import Outgoing, compose
-from .enqueue import KIND_PASSWORD_RESET
+from .enqueue import KIND_PASSWORD_RESET, enqueue_mail, seal_body
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,10 @@ def endpoint_for(settings, config) -> SmtpEndpoint:
         ca_pem=settings.trusted_ca_pem,
         deny_private_hosts=bool(config.get("SMTP_DENY_PRIVATE_HOSTS")),
     )
+
+
+class LeaseLost(Exception):
+    """Another worker took the message over (this one stalled past its lease): its outcome counts."""
 
 
 class Claim:
@@ -260,20 +266,38 @@ class Claim:
             self._held = {row.id for row in OutboxMessage.select(OutboxMessage.id).where(ours)}
         self._renewed = time.monotonic()
 
+    def resolved(self, message: OutboxMessage, **fields) -> None:
+        """Write what a forgot-password request resolved to into its row, which stays ours to send.
+        Inside the caller's transaction: raises LeaseLost, undoing it, if the row is no longer ours."""
+        fields["reset_request"] = None
+        if not self._record(message, **fields):
+            raise LeaseLost
+        for name, value in fields.items():
+            setattr(message, name, value)
+
+    def drop(self, message: OutboxMessage) -> None:
+        """Delete a forgot-password request that names no account it may mail (audited by the caller).
+        Inside the caller's transaction: raises LeaseLost, undoing it, if the row is no longer ours."""
+        if not OutboxMessage.delete().where(self._ours(message)).execute():
+            raise LeaseLost
+
     def _finish(self, message: OutboxMessage, final_status: str, **fields) -> None:
         fields.update(status=final_status, lease_until=None, leased_by=None)
         if message.kind == KIND_PASSWORD_RESET:
-            fields.update(body_text=None, body_html=None)
+            fields.update(body_text=None, body_html=None, reset_request=None)
         self._record(message, **fields)
 
-    def _record(self, message: OutboxMessage, **fields) -> None:
+    def _record(self, message: OutboxMessage, **fields) -> int:
         # Only while still ours: if the lease ran out and another worker took the row, its outcome counts.
         with db.atomic():
-            OutboxMessage.update(**fields).where(
-                OutboxMessage.id == message.id,
-                OutboxMessage.leased_by == self.lease_id,
-                OutboxMessage.status == status.SENDING,
-            ).execute()
+            return OutboxMessage.update(**fields).where(self._ours(message)).execute()
+
+    def _ours(self, message: OutboxMessage):
+        return (
+            (OutboxMessage.id == message.id)
+            & (OutboxMessage.leased_by == self.lease_id)
+            & (OutboxMessage.status == status.SENDING)
+        )
 
 
 def _lock_due(due, batch_size: int) -> list[int]:
@@ -365,6 +389,8 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
 
 def _prepare(config, claim: Claim, message, settings, organization) -> Outgoing | None:
     """The message ready to send, or None when it must not be sent (its outcome is then recorded)."""
+    if message.reset_request is not None and not _resolve_reset_request(config, claim, message, organization):
+        return None
     if message.kind == KIND_PASSWORD_RESET:
         problem = _reset_link_problem(message)
         if problem:
@@ -377,6 +403,51 @@ def _prepare(config, claim: Claim, message, settings, organization) -> Outgoing 
     except ValueError as error:
         claim.fail(message, str(error), permanent=True, config=config)
     return None
+
+
+def _resolve_reset_request(config, claim: Claim, message, organization) -> bool:
+    """Turn a forgot-password request into the mails it asks for: the row becomes the first account's
+    mail, another account's (several may share an address) is queued beside it. False: nothing to send."""
+    try:
+        identifier = secretbox.unseal(message.reset_request)
+    except secretbox.SecretUnreadable:
+        reason = "the request cannot be decrypted with EXASTRO_MAIL_ENCRYPTION_KEY; ask again"
+        claim.fail(message, reason, permanent=True, config=config)
+        return False
+    mails = flow.write_reset_mails(organization, identifier)  # templates rendered outside the transaction
+    try:
+        with db.atomic():
+            issued = flow.issue_reset_mails(organization, mails, now=utcnow())
+            if not issued:
+                claim.drop(message)
+                return False
+            (first, first_token), *others = issued
+            for mail, token_row in others:
+                enqueue_mail(
+                    organization,
+                    KIND_PASSWORD_RESET,
+                    to=[mail.user.email],
+                    subject=mail.subject,
+                    body_text=mail.body_text,
+                    body_html=mail.body_html,
+                    reset_token=token_row,
+                    locale=mail.user.locale,
+                )
+            claim.resolved(
+                message,
+                recipients=json.dumps({"to": [first.user.email], "cc": [], "bcc": []}),
+                subject=first.subject,
+                body_text=seal_body(first.body_text),
+                body_html=seal_body(first.body_html),
+                reset_token=first_token.id,
+                locale=first.user.locale,
+            )
+    except LeaseLost:
+        log.warning(
+            "outbox message %s was taken over by another worker; not resolved by this one", message.id
+        )
+        return False
+    return True
 
 
 def _reset_link_problem(message) -> str | None:

@@ -1,8 +1,8 @@
 """What the forgot-password and reset pages do, as plain functions of the organization and what was typed."""
 
-import time
 import unicodedata
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app, render_template
 from flask_babel import force_locale, ngettext
@@ -14,12 +14,11 @@ from peewee import fn
 from .. import audit
 from ..auth.passwords import hash_password
 from ..auth.sessions import end_all_sessions
-from ..db import db
-from ..extensions import limiter
+from ..db import db, is_sqlite
 from ..i18n import local_datetime
 from ..i18n.choice import locale_for_mail
 from ..models import Organization, ResetToken, User, utcnow
-from ..outbox.enqueue import KIND_PASSWORD_CHANGED, KIND_PASSWORD_RESET, enqueue_mail, new_message_id
+from ..outbox.enqueue import KIND_PASSWORD_CHANGED, enqueue_mail, enqueue_reset_request
 from . import tokens
 
 ANSWER = _l("If an account matches, we have sent a link to its email address.")
@@ -59,54 +58,70 @@ def accounts_matching(organization, identifier: str) -> list[User]:
     return [user for user in candidates if user.is_enabled and ascii_lower(user.email) == wanted]
 
 
-def request_reset(organization: Organization, identifier: str, *, now: datetime | None = None) -> int:
-    """Queue a reset mail to each matching account's stored address, within its rate limit.
+def request_reset(organization: Organization, identifier: str, *, send_from: str) -> None:
+    """Queue what was typed for the outbox worker, which looks the accounts up and mails each one.
 
-    Returns how many mails were queued; callers must not show it. No SMTP here: tokens and outbox
-    rows are written in one transaction and the worker sends. An unknown account takes the same
-    steps short of two inserts, and every answer waits out RESET_REQUEST_MIN_SECONDS, so the time
-    taken does not tell whether an account exists.
+    No account is read and no SMTP is spoken here: every request makes the same two inserts, so
+    neither the answer nor the time it takes tells whether an account matched.
     """
-    started = time.monotonic()
-    config = current_app.config
-    now = now or utcnow()
-    users = accounts_matching(organization, identifier)
-    planned = []
-    for user in users or [None]:
-        allowed = _within_account_limit(user)
-        token = tokens.new_token()
-        mail = _reset_mail(organization, user or User(username="", email=""), token)
-        if user is None:
-            new_message_id(organization)  # the lookup enqueue_mail makes for a real account
-        else:
-            planned.append((user, allowed, token, mail))
-    queued = 0
     with db.atomic():
-        for user, allowed, token, (subject, text, html) in planned:
-            if allowed:
-                row = tokens.issue(user, token, now=now, ttl_seconds=config["PASSWORD_RESET_TTL"])
-                enqueue_mail(
-                    organization,
-                    KIND_PASSWORD_RESET,
-                    to=[user.email],
-                    subject=subject,
-                    body_text=text,
-                    body_html=html,
-                    reset_token=row,
-                    locale=user.locale,
-                )
-                queued += 1
-            audit.record(
-                organization,
-                "password_reset.requested",
-                user=user.username,
-                mail="queued" if allowed else "not sent: rate limit",
-            )
-        if not planned:
-            # The typed text is not kept: it may be a mistyped password, or someone probing for names.
-            audit.record(organization, "password_reset.requested", account="unknown")
-    time.sleep(max(0.0, float(config["RESET_REQUEST_MIN_SECONDS"]) - (time.monotonic() - started)))
-    return queued
+        enqueue_reset_request(organization, identifier, send_from=send_from)
+        audit.record(organization, "password_reset.requested")
+
+
+@dataclass(frozen=True)
+class ResetMail:
+    """A reset mail written for one account, with the token its link carries (not yet stored)."""
+
+    user: User
+    token: str
+    subject: str
+    body_text: str
+    body_html: str
+
+
+def write_reset_mails(organization: Organization, identifier: str) -> list[ResetMail]:
+    """A reset mail with a fresh token for each enabled account the typed text names; writes nothing."""
+    mails = []
+    for user in accounts_matching(organization, identifier):
+        token = tokens.new_token()
+        mails.append(ResetMail(user, token, *_reset_mail(organization, user, token)))
+    return mails
+
+
+def issue_reset_mails(
+    organization: Organization, mails: list[ResetMail], *, now: datetime
+) -> list[tuple[ResetMail, ResetToken]]:
+    """Store the token of each mail whose account is within RESET_LIMIT_PER_ACCOUNT and audit every
+    outcome; returns the mails to send with their stored tokens. Call it inside a transaction."""
+    if not mails:
+        # The typed text is not kept: it may be a mistyped password, or someone probing for names.
+        audit.record(organization, "password_reset.resolved", account="unknown")
+        return []
+    config = current_app.config
+    limit = parse(config["RESET_LIMIT_PER_ACCOUNT"])
+    since = now - timedelta(seconds=limit.get_expiry())
+    issued = []
+    for mail in mails:
+        allowed = _tokens_issued_since(mail.user, since) < limit.amount
+        if allowed:
+            row = tokens.issue(mail.user, mail.token, now=now, ttl_seconds=config["PASSWORD_RESET_TTL"])
+            issued.append((mail, row))
+        audit.record(
+            organization,
+            "password_reset.resolved",
+            user=mail.user.username,
+            mail="queued" if allowed else "not sent: rate limit",
+        )
+    return issued
+
+
+def _tokens_issued_since(user: User, since: datetime) -> int:
+    """How many reset links the user was given since then, counted with the user's row locked: workers
+    resolving requests for one account at the same moment count one after the other."""
+    if not is_sqlite():  # on SQLite the IMMEDIATE transaction already shuts out every other writer
+        list(User.select(User.id).where(User.id == user.id).for_update())
+    return ResetToken.select().where(ResetToken.user == user, ResetToken.created_at > since).count()
 
 
 def usable_token(organization, hashed: str, now: datetime | None = None) -> ResetToken | None:
@@ -158,15 +173,7 @@ def reset_link(organization, token: str) -> str:
     return f"{current_app.config['BASE_URL']}/{organization.org_id}/reset-password/{token}"
 
 
-def _within_account_limit(user: User | None) -> bool:
-    if not limiter.enabled:
-        return True
-    limit = parse(current_app.config["RESET_LIMIT_PER_ACCOUNT"])
-    # The limiter's storage (memory://, or redis:// shared by every process) counts per account.
-    return limiter.limiter.hit(limit, "reset-account", str(user.id) if user else "unknown")
-
-
-# Mails are written when queued, in the recipient's language (their saved choice, else the default).
+# Mails are written in the recipient's language (their saved choice, else the default).
 def _reset_mail(organization, user: User, token: str) -> tuple[str, str, str]:
     with force_locale(locale_for_mail(user)):
         context = {

@@ -21,7 +21,6 @@ from .. import password_reset
 from ..auth.orgs import scope_to_organization
 from ..auth.passwords import MIN_PASSWORD_LENGTH
 from ..extensions import csrf, limiter
-from ..mailserver.store import settings_for
 from ..models import utcnow
 from . import flow, tokens
 from .forms import ForgotPasswordForm, NewPasswordForm
@@ -39,13 +38,13 @@ def _client_limit():
 @bp.route("/forgot-password", methods=["GET", "POST"])
 @limiter.limit(_client_limit, methods=["POST"])
 def forgot():
-    if settings_for(g.org) is None:
+    if g.org.mail_from is None:  # no mail sending server settings
         abort(404)
     if not password_reset.available(current_app):
         return render_template("password_reset/unavailable.html")
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        flow.request_reset(g.org, form.identifier.data)
+        flow.request_reset(g.org, form.identifier.data, send_from=g.org.mail_from)
         return render_template("password_reset/sent.html", answer=flow.ANSWER)
     return render_template("password_reset/forgot.html", form=form), 422 if request.method == "POST" else 200
 
