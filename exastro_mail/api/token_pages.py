@@ -4,12 +4,12 @@ from flask import Blueprint, abort, flash, g, make_response, redirect, render_te
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import StringField
 
 from ..auth.access import admin_required
 from ..auth.forms import PostOnlyForm
 from ..auth.orgs import scope_to_organization
+from ..i18n.forms import Form
 from ..models import ApiToken
 from .tokens import NAME_MAX_LENGTH, issue_token, revoke_token, token_name_problem, tokens_of
 
@@ -17,7 +17,7 @@ bp = Blueprint("api_tokens", __name__, url_prefix="/<org_id>/platform/api-tokens
 scope_to_organization(bp)
 
 
-class TokenForm(FlaskForm):
+class TokenForm(Form):
     name = StringField(
         _l("Name"),
         render_kw={"maxlength": NAME_MAX_LENGTH, "required": True, "autocomplete": "off"},

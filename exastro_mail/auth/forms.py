@@ -1,14 +1,15 @@
 """Forms for logging in and out."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
+
+from ..i18n.forms import Form
 
 TOO_LONG = _l("Use at most %(max)d characters.")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     username = StringField(
         _l("Username"),
         validators=[DataRequired(_l("Enter your username.")), Length(max=255, message=TOO_LONG)],
@@ -20,5 +21,5 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class PostOnlyForm(FlaskForm):
+class PostOnlyForm(Form):
     """An empty form that carries the CSRF token of a POST button (logout, retry, revoke)."""

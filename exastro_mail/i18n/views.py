@@ -2,18 +2,18 @@
 
 from flask import Blueprint, abort, current_app, redirect
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField
 from wtforms.fields.choices import SelectChoice
 
 from ..auth.access import safe_next
 from ..models import User
 from .choice import COOKIE_MAX_AGE, LANGUAGES, LOCALE_COOKIE
+from .forms import Form
 
 bp = Blueprint("i18n", __name__)
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(Form):
     locale = RadioField(choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()])
     next = HiddenField()
 

@@ -1,10 +1,10 @@
 """The settings form: WTForms renders it and carries CSRF; the rules module decides what is valid."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from ..i18n.forms import Form
 from .rules import DEFAULT_PORTS, ENCRYPTION_CHOICES, ENCRYPTION_NONE, EXTRA_FIELDS, FIELDS, check_settings
 
 FORM_FIELDS = {**FIELDS, **EXTRA_FIELDS}
@@ -23,7 +23,7 @@ def _attrs(name: str, **extra) -> dict:
 _ADDRESS = {"inputmode": "email", "autocomplete": "off", "spellcheck": "false"}
 
 
-class MailServerForm(FlaskForm):
+class MailServerForm(Form):
     smtp_host = StringField(
         FIELDS["smtp_host"].label, render_kw=_attrs("smtp_host", autocomplete="off", spellcheck="false")
     )
@@ -91,7 +91,7 @@ def confirmation_word(locale: str) -> str:
     return CONFIRMATION_WORDS.get(locale, CONFIRMATION_WORDS["en"])
 
 
-class DeleteForm(FlaskForm):
+class DeleteForm(Form):
     """The typed confirmation of the delete dialog, and the language the dialog asked in."""
 
     confirmation = StringField(_l("Confirmation"), render_kw={"autocomplete": "off", "spellcheck": "false"})
