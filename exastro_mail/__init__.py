@@ -4,7 +4,7 @@ from pathlib import Path
 
 from flask import Flask, redirect, url_for
 
-from . import config, db, errors, i18n, proxy, security
+from . import anonymous_pages, config, db, errors, i18n, proxy, security
 from .extensions import csrf, limiter, login_manager
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
+    anonymous_pages.init_app(app)
     errors.init_app(app)
 
     from .api.token_pages import bp as api_tokens_bp

@@ -123,7 +123,7 @@ def test_unexpected_error_is_a_plain_500_page_without_details(app, client, org, 
     def explode(*_args, **_kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(views, "render_template", explode)
+    monkeypatch.setattr(views, "render_anonymous_page", explode)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     response = client.get("/acme/login")
     assert response.status_code == 500

@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import audit
+from ..anonymous_pages import render_anonymous_page
 from ..db import db
 from ..extensions import limiter
 from ..models import User
@@ -25,9 +26,15 @@ def _login_limit():
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 def login():
+    forgot_password = g.org.mail_from is not None  # the organization has mail sending server settings
+    if request.method != "POST":
+        return render_anonymous_page(
+            "auth/login.html",
+            lambda: LoginForm(next=request.args.get("next", "")),
+            error=None,
+            forgot_password=forgot_password,
+        )
     form = LoginForm()
-    if request.method == "GET":
-        form.next.data = request.args.get("next", "")
     error = None
     status = 200
     if form.validate_on_submit():
@@ -41,9 +48,8 @@ def login():
             return redirect(safe_next(form.next.data) or url_for("platform.index"))
         audit.record(g.org, "login_failed", actor=username[:255])
         error = _("The username or password is incorrect.")
-    elif request.method == "POST":
+    else:
         status = 422
-    forgot_password = g.org.mail_from is not None
     return (
         render_template("auth/login.html", form=form, error=error, forgot_password=forgot_password),
         status,

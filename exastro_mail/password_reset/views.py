@@ -18,6 +18,7 @@ from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 
 from .. import password_reset
+from ..anonymous_pages import render_anonymous_page
 from ..auth.orgs import scope_to_organization
 from ..auth.passwords import MIN_PASSWORD_LENGTH
 from ..extensions import csrf, limiter
@@ -42,11 +43,13 @@ def forgot():
         abort(404)
     if not password_reset.available(current_app):
         return render_template("password_reset/unavailable.html")
+    if request.method != "POST":
+        return render_anonymous_page("password_reset/forgot.html", ForgotPasswordForm)
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         flow.request_reset(g.org, form.identifier.data, send_from=g.org.mail_from)
         return render_template("password_reset/sent.html", answer=flow.ANSWER)
-    return render_template("password_reset/forgot.html", form=form), 422 if request.method == "POST" else 200
+    return render_template("password_reset/forgot.html", form=form), 422
 
 
 @bp.get("/reset-password/<token>")

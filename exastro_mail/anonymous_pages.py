@@ -1,0 +1,72 @@
+"""Pages that every anonymous visitor of an organization gets alike: the login and forgot-password forms.
+
+They are the pages end users hit most, and rendering them (Jinja, WTForms widgets, a gettext per
+string) was half of what each one cost. They are rendered once per organization, language and what
+the view passes (whether the login page links to Forgot password), and each answer gets only its own
+CSRF token. The key is read afresh on every request (the organization row, the language), so a
+rename, deleted settings or another language show at once, on every instance.
+
+A request with anything of its own is rendered as usual: a query string (?next=...), messages
+flashed for it, a logged-in session, a POST.
+"""
+
+import secrets
+
+from flask import current_app, g, render_template, request, session
+from flask_babel import get_locale
+from flask_wtf.csrf import generate_csrf
+
+EXTENSION_KEY = "exastro_mail.anonymous_pages"
+MAX_PAGES = 256  # organizations x languages x pages x what the views pass; the oldest go first
+# Stands for the CSRF token while a page is rendered for the cache; letters and digits only, so it
+# comes out the same in an attribute and in JSON, and random, so no content can hold it by chance.
+_PLACEHOLDER = "csrf" + secrets.token_hex(16)
+
+
+def init_app(app) -> None:
+    """Give the app its own store of rendered pages (two apps never share one)."""
+    app.extensions[EXTENSION_KEY] = {}
+
+
+def render_anonymous_page(template: str, make_form, **context) -> str:
+    """render_template(template, form=make_form(), **context), from the store when the request has
+    nothing of its own. context must be hashable values (they are part of the key)."""
+    if not _alike_for_everyone():
+        return render_template(template, form=make_form(), **context)
+    pages = current_app.extensions[EXTENSION_KEY]
+    key = (
+        template,
+        request.script_root,
+        request.path,
+        g.org.id,
+        g.org.name,
+        str(get_locale()),
+        tuple(sorted(context.items())),
+    )
+    page = pages.get(key)
+    if page is None:
+        page = _render_with_placeholder(template, make_form, context)
+        if len(pages) >= MAX_PAGES:
+            pages.pop(next(iter(pages)), None)
+        pages[key] = page
+    return page.replace(_PLACEHOLDER, generate_csrf())
+
+
+def _alike_for_everyone() -> bool:
+    return (
+        request.method in ("GET", "HEAD")
+        and not request.query_string
+        and "_flashes" not in session
+        and "_user_id" not in session  # Flask-Login's mark of a logged-in session
+    )
+
+
+def _render_with_placeholder(template: str, make_form, context: dict) -> str:
+    # Flask-WTF keeps the request's signed token in g: the form's hidden field and every csrf_token()
+    # in the templates take it from there, so for this render they all write the placeholder.
+    field_name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    setattr(g, field_name, _PLACEHOLDER)
+    try:
+        return render_template(template, form=make_form(), **context)
+    finally:
+        g.pop(field_name, None)
