@@ -64,7 +64,6 @@ PAGE_LABELS = {
 OURS_VIA = {
     "serve": "exastro-mail serve",
     "gunicorn": "gunicorn wsgi:app + exastro-mail worker",
-    "whatif": "gunicorn whatif_app:create() (candidate changes applied in-process) + exastro-mail worker",
 }
 GOAL_RSS_MB = 60
 GOAL_COLD_START_S = 1.5
@@ -251,7 +250,6 @@ def build_systems(work: Path, smtp_port: int, secret: str, args) -> list[System]
     commands = {
         "serve": (serve_command(ours_port), REPO),
         "gunicorn": (gunicorn_command(ours_port, "wsgi:app"), REPO),
-        "whatif": (gunicorn_command(ours_port, "whatif_app:create()"), BENCH),
     }
     command, cwd = commands[args.ours_via]
     ours = System(
@@ -818,8 +816,7 @@ def main(argv=None) -> int:
         "--ours-via",
         choices=tuple(OURS_VIA),
         default="serve",
-        help="how our app runs: exastro-mail serve (default); gunicorn wsgi:app + exastro-mail worker; "
-        "or whatif: with the candidate changes of bench/whatif_app.py",
+        help="how our app runs: exastro-mail serve (default), or gunicorn wsgi:app + exastro-mail worker",
     )
     parser.add_argument("--replot", type=Path, metavar="JSON", help="print and plot a saved --json run again")
     args = parser.parse_args(argv)
