@@ -16,6 +16,8 @@ from flask import current_app, g, render_template, request, session
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 
+from .auth.sessions import has_login
+
 EXTENSION_KEY = "exastro_mail.anonymous_pages"
 MAX_PAGES = 256  # organizations x languages x pages x what the views pass; the oldest go first
 # Stands for the CSRF token while a page is rendered for the cache; letters and digits only, so it
@@ -57,7 +59,7 @@ def _alike_for_everyone() -> bool:
         request.method in ("GET", "HEAD")
         and not request.query_string
         and "_flashes" not in session
-        and "_user_id" not in session  # Flask-Login's mark of a logged-in session
+        and not has_login()
     )
 
 

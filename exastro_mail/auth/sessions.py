@@ -3,7 +3,7 @@
 import hashlib
 import secrets
 
-from flask import g
+from flask import g, session
 from flask_login import UserMixin, login_user, logout_user
 
 from ..extensions import login_manager
@@ -38,6 +38,13 @@ def _load(token: str):
         .first()
     )
     return SessionUser(row.user, token) if row else None
+
+
+def has_login() -> bool:
+    """Whether the request's session carries a login, without loading it: anonymous requests (the
+    pages end users hit most) skip Flask-Login's user loader. Logins are never remembered by a
+    separate cookie, so the session is the only place one can come from."""
+    return "_user_id" in session  # where Flask-Login keeps the logged-in user's id
 
 
 def start_session(user: User) -> None:

@@ -4,6 +4,8 @@ from babel.dates import get_timezone
 from flask import current_app, has_request_context, request
 from flask_login import current_user
 
+from ..auth.sessions import has_login
+
 # Each language is named in itself, so anyone can find their own.
 LANGUAGES = {"en": "English", "ja": "日本語"}
 LOCALE_COOKIE = "locale"
@@ -45,7 +47,7 @@ def locale_for_request() -> str | None:
         chosen = saved = None
     else:
         chosen = request.cookies.get(LOCALE_COOKIE)
-        saved = current_user.locale if current_user.is_authenticated else None
+        saved = current_user.locale if has_login() and current_user.is_authenticated else None
     return choose_locale(chosen, saved, request.accept_languages, current_app.config["DEFAULT_LOCALE"])
 
 
