@@ -26,10 +26,25 @@ def org_id_problem(org_id: str) -> str | None:
     return None
 
 
+_COLUMNS = Organization._meta.sorted_fields
+
+
 def find_organization(org_id: str) -> Organization | None:
     """The organization with this id, with .mail_from: its settings' From address, None without
-    settings. One indexed query on every page of an organization, so its SQL text is built only once."""
-    return next(iter(Organization.raw(_find_organization_sql(db.obj), org_id)), None)
+    settings. One indexed query on every page of an organization, so it is kept lean: its SQL text is
+    built once, and the row becomes a model without peewee's per-query cursor wrapper."""
+    database = db.obj
+    row = database.execute_sql(_find_organization_sql(database), (org_id,)).fetchone()
+    if row is None:
+        return None
+    *columns, mail_from = row
+    organization = Organization(
+        __no_default__=True,
+        **{field.name: field.python_value(value) for field, value in zip(_COLUMNS, columns, strict=True)},
+    )
+    organization._dirty.clear()  # as read from the database: nothing to save
+    organization.mail_from = mail_from
+    return organization
 
 
 @functools.lru_cache(maxsize=16)
@@ -37,7 +52,7 @@ def _find_organization_sql(database) -> str:
     # peewee turns query objects into SQL in Python, which takes longer than the database takes to
     # answer this lookup; the text differs between engines only (quoting, placeholders).
     query = (
-        Organization.select(Organization, MailServerSettings.send_from.alias("mail_from"))
+        Organization.select(*_COLUMNS, MailServerSettings.send_from.alias("mail_from"))
         .join(MailServerSettings, JOIN.LEFT_OUTER, on=(MailServerSettings.organization == Organization.id))
         .where(Organization.org_id == "")
     )
