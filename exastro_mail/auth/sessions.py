@@ -4,6 +4,7 @@ import hashlib
 import secrets
 
 from flask import g, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import UserMixin, login_user, logout_user
 
 from ..extensions import login_manager
@@ -65,8 +66,25 @@ def end_all_sessions(user: User) -> int:
     return LoginSession.delete().where(LoginSession.user == user).execute()
 
 
+class SignedCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed session cookie, with its serializer made once per secret key rather than twice
+    per request (Flask builds one to read the cookie and another to write it)."""
+
+    def get_signing_serializer(self, app):
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        made = app.extensions.get(SERIALIZER_KEY)
+        if made is None or made[0] != keys:
+            made = (keys, super().get_signing_serializer(app))
+            app.extensions[SERIALIZER_KEY] = made
+        return made[1]
+
+
+SERIALIZER_KEY = "exastro_mail.session_serializer"
+
+
 def init_app(app) -> None:
-    """Look the login up afresh on every request."""
+    """Sign session cookies with SignedCookieSessions; look the login up afresh on every request."""
+    app.session_interface = SignedCookieSessions()
 
     @app.before_request
     def _forget_cached_user():
