@@ -222,9 +222,9 @@ def prepare_our_instance(instance: Path, smtp_port: int, with_user: bool = True)
         save_settings(organization, values, actor="bench")
 
 
-# One client POSTs thousands of resets for one account: the per-client and per-account limits
-# (Flask-Limiter) would answer 429 or skip the mail after a few. They stay on, checked on every request
-# as in production, but out of reach.
+# One client POSTs thousands of resets for one account: the per-client and per-account limits would
+# answer 429 or skip the mail after a few. They stay on, checked on every request as in production,
+# but out of reach.
 RAISED_LIMITS = {
     "EXASTRO_MAIL_RESET_LIMIT_PER_CLIENT": "1000000 per 5 minutes",
     "EXASTRO_MAIL_RESET_LIMIT_PER_ACCOUNT": "1000000 per 15 minutes",

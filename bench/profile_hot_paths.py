@@ -4,7 +4,7 @@ Runs the real app in-process on a fresh instance folder (CSRF on, rate limits ra
 in compare_peers.py), and for each hot path prints:
 
 1. a breakdown per request, from timers wrapped around the parts that matter (SQLite connect, SQL
-   building vs execution, templates, CSRF, session cookie, Flask-Limiter, Flask-Login, ...), each time
+   building vs execution, templates, CSRF, session cookie, rate limits, Flask-Login, ...), each time
    counted once (a part called inside another is taken out of the outer one);
 2. what-if timings: the same requests with one candidate change applied in-process (nothing in the
    product is edited), so each remaining candidate in docs/benchmarks.md comes with its measured gain;
@@ -89,9 +89,7 @@ def _template_part(app, template, context):
 
 def install_timers(timers: PartTimers) -> None:
     """Timers on the library and app functions a hot path goes through (before create_app binds them)."""
-    from flask_limiter import Limiter
-
-    from exastro_mail import anonymous_pages, audit, secretbox
+    from exastro_mail import anonymous_pages, audit, rate_limits, secretbox
     from exastro_mail.outbox import enqueue
     from exastro_mail.password_reset import flow
 
@@ -107,7 +105,7 @@ def install_timers(timers: PartTimers) -> None:
     timers.wrap(
         flask_sessions.SecureCookieSessionInterface, "save_session", "session cookie written (Set-Cookie)"
     )
-    timers.wrap(Limiter, "_check_request_limit", "Flask-Limiter check (every request)")
+    timers.wrap(rate_limits.RateLimits, "_ask", "rate limit counted (limits, memory://)")
     timers.wrap(
         flask_login_manager.LoginManager, "_load_user", "Flask-Login anonymous user (+ session protection)"
     )
@@ -232,30 +230,8 @@ def no_session_protection(app):
         login_manager.session_protection = before
 
 
-@contextlib.contextmanager
-def limiter_skips_unlimited_requests(app):
-    """What if Flask-Limiter were not consulted on requests that no limit applies to (GETs here)."""
-    from flask import request
-
-    from exastro_mail.extensions import limiter
-
-    funcs = app.before_request_funcs.get(None, [])
-    index = next(i for i, f in enumerate(funcs) if getattr(f, "__self__", None) is limiter)
-    original = funcs[index]
-
-    def only_posts(*a, **k):
-        return original(*a, **k) if request.method == "POST" else None
-
-    funcs[index] = only_posts
-    try:
-        yield
-    finally:
-        funcs[index] = original
-
-
 WHAT_IFS = [
     ("Flask-Login session protection off", no_session_protection),
-    ("Flask-Limiter only on POST", limiter_skips_unlimited_requests),
 ]
 
 
@@ -315,14 +291,7 @@ def main(argv=None) -> int:
     print("| change | " + " | ".join(f"{n}: CPU ms | {n}: wall ms" for n in names) + " |")
     print("| --- | " + " | ".join("---: | ---:" for _ in names) + " |")
 
-    @contextlib.contextmanager
-    def all_changes(app):
-        with contextlib.ExitStack() as stack:
-            for _label, change in WHAT_IFS:
-                stack.enter_context(change(app))
-            yield
-
-    for label, change in [*WHAT_IFS, ("both", all_changes)]:
+    for label, change in WHAT_IFS:
         cells = []
         for name in names:
             result = compare(app, *paths[name], change, args.requests)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from flask import Flask, redirect, url_for
 
-from . import anonymous_pages, config, db, errors, i18n, proxy, security
-from .extensions import csrf, limiter, login_manager
+from . import anonymous_pages, config, db, errors, i18n, proxy, rate_limits, security
+from .extensions import csrf, login_manager
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
-    limiter.init_app(app)
+    rate_limits.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
     anonymous_pages.init_app(app)

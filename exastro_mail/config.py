@@ -20,7 +20,6 @@ DEFAULTS = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "PROXY_FIX_X_FOR": 0,  # proxies in front whose X-Forwarded-For / -Proto to trust (see proxy.py)
     "PROXY_FIX_X_PROTO": 0,
-    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,  # Redis down: each process counts alone, no 500s
     "RESET_LIMIT_PER_ACCOUNT": "3 per 15 minutes",
     "RESET_LIMIT_PER_CLIENT": "10 per 5 minutes",
     "LOGIN_LIMIT_PER_CLIENT": "30 per 5 minutes",

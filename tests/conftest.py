@@ -25,7 +25,7 @@ def build_app(tmp_path, **overrides):
         "WTF_CSRF_ENABLED": False,
         "BASE_URL": "http://mail.example.test",
         "SMTP_TIMEOUT": 3,
-        # Flask-Limiter takes the prefix of the first app in a process: every test app has this one.
+        # Runs on the other engines may share the test Redis at the same time: counts stay apart.
         "RATELIMIT_KEY_PREFIX": engine_fixtures.RATELIMIT_KEY_PREFIX,
     }
     database_url = engine_fixtures.database_url_for(tmp_path / "instance")

@@ -322,6 +322,7 @@ def test_past_the_client_limit_a_friendly_429(client, server, alice):
     response = ask(client, "nobody")
     assert response.status_code == 429
     assert "Too many requests" in response.get_data(as_text=True)
+    assert 1 <= int(response.headers["Retry-After"]) <= 300  # until the 5 minutes' window ends
     assert client.get("/acme/forgot-password").status_code == 200  # looking is not limited
 
 

@@ -6,8 +6,8 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from ..auth.orgs import scope_to_organization
-from ..extensions import limiter
 from ..mailserver.store import delete_settings, save_settings, settings_for
+from ..rate_limits import count_for_this_client, refuse_if_over
 from .credentials import authenticate
 from .envelope import (
     BODY_TOO_LARGE,
@@ -42,16 +42,21 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 TOO_MANY_FAILURES = _l("Too many failed authentications from this address. Wait a few minutes and try again.")
 
 
-def _failed_auth_limit():
-    return current_app.config["API_AUTH_LIMIT_PER_CLIENT"]
+# Failed authentications per client address: past the limit every call gets 429, right credentials too.
+AUTH_LIMIT = "API_AUTH_LIMIT_PER_CLIENT"
+AUTH_LIMIT_SCOPE = "api-authentication"
 
 
-# Counts only answers of 401 (wrong or missing credentials); past the limit every call gets 429.
-limiter.limit(
-    _failed_auth_limit,
-    scope="api-authentication",
-    deduct_when=lambda response: response.status_code == 401,
-)(bp)
+@bp.before_request
+def _refuse_after_too_many_failures():
+    refuse_if_over(AUTH_LIMIT, AUTH_LIMIT_SCOPE)
+
+
+@bp.after_request
+def _count_failures(response):
+    if response.status_code == 401:  # wrong or missing credentials
+        count_for_this_client(AUTH_LIMIT, AUTH_LIMIT_SCOPE)
+    return response
 
 
 @bp.before_request

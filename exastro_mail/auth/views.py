@@ -1,14 +1,14 @@
 """Login and logout pages of an organization."""
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import audit
 from ..anonymous_pages import render_anonymous_page
 from ..db import db
-from ..extensions import limiter
 from ..models import User
+from ..rate_limits import limit_this_client
 from .access import safe_next
 from .forms import LoginForm, PostOnlyForm
 from .orgs import scope_to_organization
@@ -19,12 +19,7 @@ bp = Blueprint("auth", __name__, url_prefix="/<org_id>")
 scope_to_organization(bp)
 
 
-def _login_limit():
-    return current_app.config["LOGIN_LIMIT_PER_CLIENT"]
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
 def login():
     forgot_password = g.org.mail_from is not None  # the organization has mail sending server settings
     if request.method != "POST":
@@ -34,6 +29,7 @@ def login():
             error=None,
             forgot_password=forgot_password,
         )
+    limit_this_client("LOGIN_LIMIT_PER_CLIENT", "login")
     form = LoginForm()
     error = None
     status = 200

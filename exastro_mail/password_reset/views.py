@@ -21,8 +21,9 @@ from .. import password_reset
 from ..anonymous_pages import render_anonymous_page
 from ..auth.orgs import scope_to_organization
 from ..auth.passwords import MIN_PASSWORD_LENGTH
-from ..extensions import csrf, limiter
+from ..extensions import csrf
 from ..models import utcnow
+from ..rate_limits import limit_this_client
 from . import flow, tokens
 from .forms import ForgotPasswordForm, NewPasswordForm
 
@@ -32,12 +33,7 @@ scope_to_organization(bp)
 SESSION_KEY = "password_reset"
 
 
-def _client_limit():
-    return current_app.config["RESET_LIMIT_PER_CLIENT"]
-
-
 @bp.route("/forgot-password", methods=["GET", "POST"])
-@limiter.limit(_client_limit, methods=["POST"])
 def forgot():
     if g.org.mail_from is None:  # no mail sending server settings
         abort(404)
@@ -45,6 +41,7 @@ def forgot():
         return render_template("password_reset/unavailable.html")
     if request.method != "POST":
         return render_anonymous_page("password_reset/forgot.html", ForgotPasswordForm)
+    limit_this_client("RESET_LIMIT_PER_CLIENT", "forgot-password")
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         flow.request_reset(g.org, form.identifier.data, send_from=g.org.mail_from)

@@ -1,0 +1,112 @@
+"""Counting in Redis, falling back to each process's memory while Redis is down, and back again."""
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from exastro_mail import rate_limits
+from exastro_mail.rate_limits import RateLimits
+
+LIMIT = "3 per minute"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free port, to stop and start again."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.process = None
+
+    def start(self):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI"):
+                pytest.fail("redis-server is needed in CI")
+            pytest.skip("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def counters():
+    """RateLimits made by the test, closed at its end."""
+    made = []
+
+    def make(url, prefix):
+        made.append(RateLimits(url, prefix))
+        return made[-1]
+
+    yield make
+    for limits in made:
+        limits.close()
+
+
+def test_counts_live_in_redis_so_a_second_process_sees_them(redis_server, counters):
+    url = f"redis://127.0.0.1:{redis_server.port}"
+    first, second = counters(url, "install-a"), counters(url, "install-a")
+    other_install = counters(url, "install-b")
+    assert [first.hit(LIMIT, "login", "203.0.113.7") for _ in range(2)] == [True, True]
+    assert second.hit(LIMIT, "login", "203.0.113.7")
+    assert not second.within(LIMIT, "login", "203.0.113.7")
+    assert not first.hit(LIMIT, "login", "203.0.113.7")
+    assert first.hit(LIMIT, "login", "198.51.100.4")  # another client
+    assert other_install.hit(LIMIT, "login", "203.0.113.7")  # another install on the same Redis
+    assert 1 <= first.seconds_left(LIMIT, "login", "203.0.113.7") <= 60
+
+
+def test_while_redis_is_down_each_process_counts_alone_and_then_goes_back(
+    redis_server, counters, caplog, monkeypatch
+):
+    url = f"redis://127.0.0.1:{redis_server.port}"
+    limits = counters(url, "install-a")
+    assert limits.hit(LIMIT, "login", "203.0.113.7")
+    redis_server.stop()
+    with caplog.at_level(logging.WARNING, logger=rate_limits.__name__):
+        # Down: counted in memory from zero, still limited, and said once.
+        assert [limits.hit(LIMIT, "login", "203.0.113.7") for _ in range(4)] == [True, True, True, False]
+    told = [record.getMessage() for record in caplog.records]
+    assert len(told) == 1 and told[0].startswith("Rate limit storage unreachable")
+    redis_server.start()  # it kept nothing (no persistence): the counting starts again there
+    monkeypatch.setattr(rate_limits, "RETRY_STORAGE_SECONDS", 0)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=rate_limits.__name__):
+        assert [limits.hit(LIMIT, "login", "203.0.113.7") for _ in range(3)] == [True, True, True]
+    assert [record.getMessage() for record in caplog.records] == [
+        "Rate limit storage answers again; counting there again"
+    ]
+    another_process = counters(url, "install-a")
+    assert not another_process.within(LIMIT, "login", "203.0.113.7")  # the counts are in Redis again
