@@ -1,4 +1,5 @@
-"""Pages that every anonymous visitor of an organization gets alike: the login and forgot-password forms.
+"""Pages that every anonymous visitor of an organization gets alike: the login and forgot-password forms,
+and the answer to a forgot-password request.
 
 They are the pages end users hit most, and rendering them (Jinja, WTForms widgets, a gettext per
 string) was half of what each one cost. They are rendered once per organization, language and what
@@ -7,7 +8,8 @@ CSRF token. The key is read afresh on every request (the organization row, the l
 rename, deleted settings or another language show at once, on every instance.
 
 A request with anything of its own is rendered as usual: a query string (?next=...), messages
-flashed for it, a logged-in session, a POST.
+flashed for it, a logged-in session. Views call this only for a page that depends on nothing else
+(a form's GET, not a POST answered with its errors).
 """
 
 import secrets
@@ -30,11 +32,16 @@ def init_app(app) -> None:
     app.extensions[EXTENSION_KEY] = {}
 
 
-def render_anonymous_page(template: str, make_form, **context) -> str:
+def render_anonymous_page(template: str, make_form=None, **context) -> str:
     """render_template(template, form=make_form(), **context), from the store when the request has
-    nothing of its own. context must be hashable values (they are part of the key)."""
+    nothing of its own. The template decides which form it shows; context must be hashable values
+    (they are part of the key)."""
+
+    def render() -> str:
+        return render_template(template, **({"form": make_form()} if make_form else {}), **context)
+
     if not _alike_for_everyone():
-        return render_template(template, form=make_form(), **context)
+        return render()
     pages = current_app.extensions[EXTENSION_KEY]
     key = (
         template,
@@ -47,7 +54,7 @@ def render_anonymous_page(template: str, make_form, **context) -> str:
     )
     page = pages.get(key)
     if page is None:
-        page = _render_with_placeholder(template, make_form, context)
+        page = _render_with_placeholder(render)
         if len(pages) >= MAX_PAGES:
             pages.pop(next(iter(pages)), None)
         pages[key] = page
@@ -55,20 +62,15 @@ def render_anonymous_page(template: str, make_form, **context) -> str:
 
 
 def _alike_for_everyone() -> bool:
-    return (
-        request.method in ("GET", "HEAD")
-        and not request.query_string
-        and "_flashes" not in session
-        and not has_login()
-    )
+    return not request.query_string and "_flashes" not in session and not has_login()
 
 
-def _render_with_placeholder(template: str, make_form, context: dict) -> str:
+def _render_with_placeholder(render) -> str:
     # Flask-WTF keeps the request's signed token in g: the form's hidden field and every csrf_token()
     # in the templates take it from there, so for this render they all write the placeholder.
     field_name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     setattr(g, field_name, _PLACEHOLDER)
     try:
-        return render_template(template, form=make_form(), **context)
+        return render()
     finally:
         g.pop(field_name, None)

@@ -120,3 +120,20 @@ def test_a_logged_in_visitor_sees_their_own_page(site):
     html = page(client)
     assert '<span class="who">alice</span>' in html
     assert '<span class="who">' not in page(site.test_client())
+
+
+def test_the_answer_to_a_forgot_password_request_is_the_same_for_everyone_with_its_own_token(site):
+    answers = []
+    for identifier in ("alice", "nobody"):
+        visitor = site.test_client()
+        token = csrf_token_from(page(visitor, "/acme/forgot-password"))
+        answer = visitor.post("/acme/forgot-password", data={"identifier": identifier, "csrf_token": token})
+        assert answer.status_code == 200
+        html = answer.get_data(as_text=True)
+        (own,) = tokens_in(html)
+        answers.append(html.replace(own, "T"))
+        # The token in the answer serves this visitor's next request.
+        again = visitor.post("/acme/forgot-password", data={"identifier": identifier, "csrf_token": own})
+        assert again.status_code == 200
+    assert answers[0] == answers[1]
+    assert "If an account matches, we have sent a link to its email address." in answers[0]

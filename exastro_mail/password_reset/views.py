@@ -45,7 +45,7 @@ def forgot():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         flow.request_reset(g.org, form.identifier.data, send_from=g.org.mail_from)
-        return render_template("password_reset/sent.html", answer=flow.ANSWER)
+        return render_anonymous_page("password_reset/sent.html", answer=str(flow.ANSWER))
     return render_template("password_reset/forgot.html", form=form), 422
 
 
