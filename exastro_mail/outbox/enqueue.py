@@ -8,7 +8,7 @@ from flask import current_app
 from peewee import IntegrityError
 
 from .. import secretbox
-from ..db import db
+from ..db import db, insert_row
 from ..models import MailServerSettings, OutboxMessage, utcnow
 from . import status
 
@@ -83,13 +83,14 @@ def enqueue_mail(
         return earlier
 
 
-def enqueue_reset_request(organization, identifier: str, *, send_from: str) -> OutboxMessage:
+def enqueue_reset_request(organization, identifier: str, *, send_from: str) -> None:
     """Queue a forgot-password request as typed (sealed), for the worker to resolve to accounts and mails.
 
     The same work whatever was typed: no account is looked up here, so the time taken tells nothing.
     Call it inside the caller's db.atomic().
     """
-    return OutboxMessage.create(
+    insert_row(
+        OutboxMessage,
         organization=organization,
         kind=KIND_PASSWORD_RESET,
         recipients=json.dumps({"to": [], "cc": [], "bcc": []}),
