@@ -14,7 +14,8 @@ import threading
 import weakref
 from urllib.parse import urlsplit
 
-from flask import current_app, has_app_context
+from flask import current_app
+from flask.globals import _cv_app
 from peewee import DatabaseProxy, MySQLDatabase, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import parse
 from playhouse.pool import PooledDatabase, PooledMySQLDatabase, PooledPostgresqlDatabase
@@ -54,9 +55,11 @@ class AppDatabaseProxy(DatabaseProxy):
 
     @property
     def obj(self):
-        if has_app_context() and EXTENSION_KEY in current_app.extensions:
-            return current_app.extensions[EXTENSION_KEY]
-        return DatabaseProxy.obj.__get__(self)
+        # Read dozens of times per request: straight from the context variable behind current_app
+        # (Flask 3's flask.globals._cv_app), not through its LocalProxy.
+        context = _cv_app.get(None)
+        database = context.app.extensions.get(EXTENSION_KEY) if context is not None else None
+        return database if database is not None else DatabaseProxy.obj.__get__(self)
 
     @obj.setter
     def obj(self, database):
