@@ -351,40 +351,52 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
             claim.fail(message, f"the settings cannot be used: {error}", permanent=True, config=config)
         return
 
-    pending = [
-        (message, outgoing)
-        for message in messages
-        if (outgoing := _prepare(config, claim, message, settings, organization)) is not None
-    ]
-    if not pending:
+    # Each message is made ready (a reset request resolved, its mail written) just before it is sent,
+    # so the worker's writes come one at a time between SMTP exchanges: a burst of them would keep
+    # web requests waiting for SQLite's write lock. The connection opens once one is ready.
+    waiting = list(messages)
+    ready = _next_to_send(config, claim, waiting, settings, organization)
+    if ready is None:
         return
-    deadline = time.monotonic() + endpoint.timeout * (OPEN_STEPS + MESSAGE_STEPS * len(pending))
+    deadline = time.monotonic() + endpoint.timeout * (OPEN_STEPS + MESSAGE_STEPS * (1 + len(waiting)))
     with contextlib.ExitStack() as stack:
         try:
             session = stack.enter_context(SmtpSession(endpoint, _local_hostname(), deadline))
         except DeliveryError as error:
-            for message, _ in pending:
+            for message in [ready[0], *waiting]:
                 claim.fail(message, error.reason, permanent=error.permanent, config=config)
             return
-        while pending:
-            if stop_event is not None and stop_event.is_set():
-                claim.release([message for message, _ in pending])
-                return
-            message, outgoing = pending.pop(0)
-            if not claim.still_holds(message):
-                log.warning(
-                    "outbox message %s was taken over by another worker; not sent by this one", message.id
-                )
-                continue
+        while ready is not None:
+            message, outgoing = ready
             try:
                 reply = session.send(outgoing.message, outgoing.envelope_from, outgoing.recipients)
             except DeliveryError as error:
                 claim.fail(message, error.reason, permanent=error.permanent, config=config)
                 if error.kind in _CONNECTION_LOST or error.smtp_code == 421:
-                    claim.release([message for message, _ in pending])
+                    claim.release(waiting)
                     return
             else:
                 claim.sent(message, reply)
+            if stop_event is not None and stop_event.is_set():
+                claim.release(waiting)
+                return
+            ready = _next_to_send(config, claim, waiting, settings, organization)
+
+
+def _next_to_send(config, claim: Claim, waiting: list, settings, organization):
+    """Take messages off `waiting` until one is ready to send: (message, outgoing), or None. Those
+    that must not be sent have their outcome recorded on the way."""
+    while waiting:
+        message = waiting.pop(0)
+        if not claim.still_holds(message):
+            log.warning(
+                "outbox message %s was taken over by another worker; not sent by this one", message.id
+            )
+            continue
+        outgoing = _prepare(config, claim, message, settings, organization)
+        if outgoing is not None:
+            return message, outgoing
+    return None
 
 
 def _prepare(config, claim: Claim, message, settings, organization) -> Outgoing | None:
