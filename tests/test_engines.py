@@ -76,13 +76,16 @@ def test_a_pool_of_one_connection_serves_request_after_request(tmp_path):
     assert pages == [200] * 20
 
 
-def test_two_claims_at_once_never_take_the_same_mail(app):
-    organization = make_org()
+def queue_notifications(organization, count: int) -> None:
     with db.atomic():
-        for number in range(20):
+        for number in range(count):
             enqueue_mail(
                 organization, "notification", to=[f"u{number}@example.com"], subject="s", body_text="b"
             )
+
+
+def test_two_claims_at_once_never_take_the_same_mail(app):
+    queue_notifications(make_org(), 20)
     held = threading.Event()
     let_go = threading.Event()
     first: list[int] = []
@@ -119,12 +122,7 @@ def test_two_claims_at_once_never_take_the_same_mail(app):
 
 
 def test_a_worker_that_stalled_past_its_lease_leaves_the_batch_to_the_one_that_took_it_over(app):
-    organization = make_org()
-    with db.atomic():
-        for number in range(3):
-            enqueue_mail(
-                organization, "notification", to=[f"u{number}@example.com"], subject="s", body_text="b"
-            )
+    queue_notifications(make_org(), 3)
     stalled = Claim.take(10, lease_seconds=0.2)
     time.sleep(0.3)  # say, a long wait on a slow SMTP server: the lease runs out
     successor = Claim.take(10, lease_seconds=60)
