@@ -23,7 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     proxy.init_app(app)
     db.init_app(app)
     csrf.init_app(app)
-    login_manager.init_app(app)
+    login_manager.init_app(app, add_context_processor=False)  # see auth.sessions.init_app
     login_manager.session_protection = "basic"
     rate_limits.init_app(app)
     i18n.init_app(app)

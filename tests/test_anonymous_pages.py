@@ -137,3 +137,13 @@ def test_the_answer_to_a_forgot_password_request_is_the_same_for_everyone_with_i
         assert again.status_code == 200
     assert answers[0] == answers[1]
     assert "If an account matches, we have sent a link to its email address." in answers[0]
+
+
+def test_a_returning_anonymous_visitor_is_not_sent_a_new_session_cookie(site):
+    client = site.test_client()
+    first = client.get("/acme/login")
+    assert first.headers["Set-Cookie"].startswith("session=")  # the CSRF token's half
+    for path in ("/acme/login", "/acme/forgot-password", "/acme/login?next=/acme/platform/", "/acme/nowhere"):
+        response = client.get(path)
+        assert response.status_code in (200, 404)
+        assert "Set-Cookie" not in response.headers, path

@@ -5,7 +5,7 @@ import secrets
 
 from flask import g, session
 from flask.sessions import SecureCookieSessionInterface
-from flask_login import UserMixin, login_user, logout_user
+from flask_login import UserMixin, current_user, login_user, logout_user
 
 from ..extensions import login_manager
 from ..models import LoginSession, User
@@ -85,6 +85,10 @@ SERIALIZER_KEY = "exastro_mail.session_serializer"
 def init_app(app) -> None:
     """Sign session cookies with SignedCookieSessions; look the login up afresh on every request."""
     app.session_interface = SignedCookieSessions()
+    # Templates get current_user as Flask-Login's lazy proxy (its own context processor loads the user
+    # for every page) and ask has_login() first: for an anonymous visitor, loading the user runs
+    # Flask-Login's session protection, which writes into the session, and so a new cookie, each time.
+    app.jinja_env.globals.update(current_user=current_user, has_login=has_login)
 
     @app.before_request
     def _forget_cached_user():
