@@ -7,7 +7,13 @@ from flask import Flask, redirect, url_for
 from . import anonymous_pages, config, db, errors, i18n, proxy, rate_limits, security
 from .extensions import csrf, login_manager
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _web_assets(name: str) -> str:
+    """templates/ or static/: inside the package when installed from a wheel, beside it in a checkout."""
+    packaged = PACKAGE / name
+    return str(packaged if packaged.is_dir() else PACKAGE.parent / name)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -16,8 +22,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         __name__,
         instance_path=(test_config or {}).get("INSTANCE_PATH") or config.instance_path_from_env(),
         instance_relative_config=True,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=_web_assets("templates"),
+        static_folder=_web_assets("static"),
     )
     config.load(app, test_config)
     proxy.init_app(app)

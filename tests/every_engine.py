@@ -21,6 +21,7 @@ DATABASE_FREE = (
     "tests/test_smtp_transport.py",
     "tests/test_smtp_diagnose.py",
     "tests/test_mailserver_rules.py",
+    "tests/test_packaging.py",
 )
 
 

@@ -15,8 +15,8 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
+from exastro_mail.build import TRANSLATIONS, compile_catalogs
 from exastro_mail.config import ConfigError
-from exastro_mail.i18n.build import TRANSLATIONS, compile_catalogs
 from exastro_mail.models import AuditEvent, MailServerSettings, User
 from tests.conftest import VALID_SETTINGS, build_app, csrf_token_from, make_org, make_user
 from tests.outbox_helpers import deliver, point_settings_at

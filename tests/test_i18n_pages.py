@@ -9,7 +9,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from exastro_mail.api.tokens import issue_token, revoke_token
-from exastro_mail.i18n.build import TRANSLATIONS
+from exastro_mail.build import TRANSLATIONS
 from exastro_mail.logs.audit_trail import ACTION_LABELS
 from exastro_mail.mailserver.store import save_settings
 from exastro_mail.models import AuditEvent, OutboxMessage, User, utcnow

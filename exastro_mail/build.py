@@ -1,16 +1,21 @@
-"""setuptools hook: compile the message catalogs (.po to .mo) whenever the package is built or installed.
+"""setuptools hook, run whenever the package is built or installed: compile the message catalogs (.po to
+.mo) and, for a wheel or a plain install, put the checkout's templates/ and static/ into the package.
 
 setuptools loads this file on its own, before the package's dependencies exist: it imports only
 setuptools and Babel (a build requirement), never the rest of exastro_mail.
 """
 
+import shutil
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from setuptools.command.build_py import build_py
 
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+PACKAGE = Path(__file__).resolve().parent
+TRANSLATIONS = PACKAGE / "translations"
+# Beside the package in a checkout; inside it once built (create_app looks in both places).
+WEB_ASSETS = ("templates", "static")
 
 
 def compile_catalogs(source: Path, target: Path) -> list[Path]:
@@ -28,14 +33,17 @@ def compile_catalogs(source: Path, target: Path) -> list[Path]:
     return written
 
 
-class BuildPyWithCatalogs(build_py):
-    """build_py that also compiles the catalogs: beside the .po when editable, else into the build."""
+class BuildPy(build_py):
+    """build_py that compiles the catalogs (beside the .po when editable, else into the build) and,
+    unless editable, copies templates/ and static/ into the built package."""
 
     def run(self):
-        if self.editable_mode:
-            target = TRANSLATIONS
-        else:
-            target = Path(self.build_lib) / "exastro_mail" / "translations"
+        built_package = Path(self.build_lib) / "exastro_mail"
+        target = TRANSLATIONS if self.editable_mode else built_package / "translations"
         for mo_path in compile_catalogs(TRANSLATIONS, target):
             self.announce(f"compiled {mo_path}", level=2)
+        if not self.editable_mode:
+            for name in WEB_ASSETS:
+                shutil.copytree(PACKAGE.parent / name, built_package / name, dirs_exist_ok=True)
+                self.announce(f"copied {name}/ into the package", level=2)
         super().run()
