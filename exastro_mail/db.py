@@ -187,16 +187,13 @@ def open_database(url: str):
 
 
 def init_app(app) -> None:
-    """Bind the app's database; a request takes a pooled connection and gives it back when done."""
+    """Bind the app's database. A request connects at its first query (a static file or a stored page
+    may need none), taking a pooled connection, and gives it back when done."""
     database = open_database(app.config["DATABASE_URL"])
     app.extensions[EXTENSION_KEY] = database
     db.initialize(database)  # outside any app context (worker threads, CLI) the last app wins
     pooled = isinstance(database, PooledDatabase)
     weakref.finalize(app, close_all, database)
-
-    @app.before_request
-    def _connect():
-        database.connect(reuse_if_open=True)
 
     @app.teardown_request
     def _give_back(_exc):

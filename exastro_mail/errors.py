@@ -3,6 +3,7 @@
 from flask import make_response, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from peewee import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .api.envelope import ApiError, failure
@@ -14,6 +15,7 @@ MESSAGES = {
     405: _l("This action is not allowed here."),
     429: _l("Too many requests. Please wait a few minutes and try again."),
     500: _l("Something went wrong on our side. Please try again later."),
+    503: _l("The service cannot reach its database at the moment. Please try again in a minute."),
 }
 CSRF_MESSAGE = _l("The form has expired or was not sent by this site. Go back, reload and try again.")
 
@@ -45,6 +47,13 @@ def init_app(app) -> None:
     @app.errorhandler(HTTPException)
     def _http(error):
         return _render(error.code, MESSAGES.get(error.code, error.description), error.get_headers())
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(error):
+        # The database refused or dropped the connection, or stayed locked past the busy timeout.
+        app.logger.error("Database unavailable on %s %s: %s", request.method, request.path, error)
+        return _render(503, MESSAGES[503], [("Retry-After", "30")])
 
     @app.errorhandler(Exception)
     def _unexpected(error):

@@ -117,6 +117,23 @@ def test_healthz_answers_while_the_database_does(client):
     assert response.get_json() == {"status": "ok", "database": "ok"}
 
 
+def test_while_the_database_refuses_connections_every_answer_says_503(tmp_path, closed_port, caplog):
+    url = f"postgresql://exastro:db-secret-pw@127.0.0.1:{closed_port}/exastro?connect_timeout=2"
+    client = create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": url}).test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.get_json() == {"status": "unavailable", "database": "unreachable"}
+    page = client.get("/acme/login")
+    assert page.status_code == 503 and page.headers["Retry-After"] == "30"
+    assert "cannot reach its database" in page.get_data(as_text=True)
+    api = client.get("/api/acme/platform/settings/mailserver")
+    assert api.status_code == 503 and api.get_json()["result"] == "503-00000"
+    with client.get("/static/css/app.css") as static:
+        assert static.status_code == 200  # needs no database
+    shown = page.get_data(as_text=True) + api.get_data(as_text=True) + caplog.text
+    assert "db-secret-pw" not in shown
+
+
 def test_unexpected_error_is_a_plain_500_page_without_details(app, client, org, monkeypatch):
     from exastro_mail.auth import views
 
