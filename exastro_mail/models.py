@@ -86,6 +86,10 @@ class ResetToken(BaseModel):
     expires_at = DateTimeField()
     used_at = DateTimeField(null=True)
 
+    class Meta:
+        # The per-account limit counts a user's links of the last minutes from this index alone.
+        indexes = ((("user", "created_at"), False),)
+
 
 class OutboxMessage(BaseModel):
     organization = ForeignKeyField(Organization, backref="outbox", on_delete="CASCADE")

@@ -16,7 +16,7 @@ from exastro_mail.accounts import create_user
 from exastro_mail.api.tokens import token_hash as api_token_hash
 from exastro_mail.auth.passwords import hash_password
 from exastro_mail.db import close_all, engine, open_database
-from exastro_mail.models import Organization, OutboxMessage, utcnow
+from exastro_mail.models import ALL_MODELS, Organization, OutboxMessage, utcnow
 from exastro_mail.outbox.worker import deliver_due
 from tests.conftest import DEFAULT_PASSWORD, AuthActions
 from tests.engine_fixtures import app_built, empty_database_url
@@ -121,6 +121,40 @@ def version_1_install(tmp_path, smtp_server_factory):
     return app
 
 
+def schema_of(url: str) -> dict:
+    """Each table's columns and indexes (by their columns) as the database reports them."""
+    database = open_database(url)
+    try:
+        return {
+            model._meta.table_name: (
+                {column.name for column in database.get_columns(model._meta.table_name)},
+                {
+                    (tuple(index.columns), index.unique)
+                    for index in database.get_indexes(model._meta.table_name)
+                },
+            )
+            for model in ALL_MODELS
+        }
+    finally:
+        close_all(database)
+
+
+def test_a_migrated_database_has_the_schema_of_a_new_one(version_1_install, tmp_path):
+    app = version_1_install
+    assert app.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
+    (tmp_path / "fresh").mkdir()
+    new = create_app(
+        {"INSTANCE_PATH": str(tmp_path / "fresh"), "DATABASE_URL": empty_database_url(tmp_path / "fresh")}
+    )
+    app_built(new)
+    with new.app_context():
+        migrations.migrate()
+    assert new.config["DATABASE_URL"] != app.config["DATABASE_URL"]
+    upgraded, made_new = schema_of(app.config["DATABASE_URL"]), schema_of(new.config["DATABASE_URL"])
+    assert (("user_id", "created_at"), False) in made_new["reset_token"][1]
+    assert upgraded == made_new
+
+
 def test_init_db_upgrades_a_first_release_database_in_place(version_1_install):
     app = version_1_install
     with app.app_context():
@@ -146,6 +180,11 @@ def test_init_db_upgrades_a_first_release_database_in_place(version_1_install):
     assert deliver_due(app) == 1
     (received,) = app.smtp_server.wait_for(1)
     assert received.message["Message-ID"] == QUEUED_ID and received.authenticated_user == "mailer"
+    # A forgot-password request made after the upgrade is resolved and mailed (schema steps 3 and 4).
+    assert client.post("/acme/forgot-password", data={"identifier": "alice"}).status_code == 200
+    assert deliver_due(app) == 1
+    reset_mail = app.smtp_server.wait_for(2)[1].message
+    assert "/acme/reset-password/" in reset_mail.get_body(("plain",)).get_content()
 
     with app.app_context():
         # Version 2 on MariaDB: text compares exactly and times keep their microseconds, as elsewhere.

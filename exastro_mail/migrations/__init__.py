@@ -88,6 +88,12 @@ def _outbox_reset_requests(database) -> None:
     run_operations(migrator.add_column("outbox_message", "reset_request", TextField(null=True)))
 
 
+def _reset_tokens_by_user_and_time(database) -> None:
+    """The per-account limit counts a user's recent links: an index on (user_id, created_at)."""
+    migrator = SchemaMigrator.from_database(database)
+    run_operations(migrator.add_index("reset_token", ("user_id", "created_at"), False))
+
+
 # (number, description, function(database)); append only, never renumber. Version 1 is the first
 # release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
@@ -97,6 +103,7 @@ STEPS: list[tuple[int, str, object]] = [
         _mariadb_exact_text_long_texts_and_microseconds,
     ),
     (3, "Forgot-password requests resolved by the outbox worker", _outbox_reset_requests),
+    (4, "Reset links by user and time, for the per-account limit", _reset_tokens_by_user_and_time),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
 
