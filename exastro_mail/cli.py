@@ -76,8 +76,17 @@ def create_user(org_id, username, email, admin, password_stdin):
 
 
 # The outbox worker beside the web server is a fresh interpreter running `exastro-mail worker`: it reads
-# the same EXASTRO_MAIL_* environment, and nothing of gunicorn's forking reaches it.
-WORKER_COMMAND = [sys.executable, "-c", "from exastro_mail.cli import main; main()", "worker"]
+# the same EXASTRO_MAIL_* environment, and nothing of gunicorn's forking reaches it. It yields the CPU
+# to the web workers: on one machine, answering people comes first and mail follows seconds later.
+SERVE_WORKER_NICE = 10
+WORKER_COMMAND = [
+    sys.executable,
+    "-c",
+    "from exastro_mail.cli import main; main()",
+    "worker",
+    "--nice",
+    str(SERVE_WORKER_NICE),
+]
 WORKER_STOP_SECONDS = 30
 
 
@@ -129,10 +138,20 @@ def serve(host, port, workers, no_outbox_worker):
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 @click.option("--parent-pid", type=int, hidden=True, help="Stop when this process (the server) is gone.")
+@click.option(
+    "--nice",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 19),
+    help="Run at a lower CPU priority (as nice(1)); `serve` starts its worker with 10.",
+)
 @with_appcontext
-def worker(once, parent_pid):
+def worker(once, parent_pid, nice):
     """Deliver queued mail from the outbox until stopped (SIGTERM or Ctrl+C finish the message in hand)."""
     from .outbox.worker import run_worker
+
+    if nice:
+        os.nice(nice)
 
     outbox_log = logging.getLogger("exastro_mail.outbox")
     if not outbox_log.handlers:

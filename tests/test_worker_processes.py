@@ -219,6 +219,10 @@ def test_serve_delivers_through_its_outbox_worker_and_stops_it(instance, process
 
     children = _children(server.pid)
     assert children, "serve started no outbox worker"
+    # It yields the CPU to the web workers: requests are answered first, mail follows.
+    assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in children] == [10]
+    web_workers = [pid for pid in _children(server.pid, outbox=False) if pid not in children]
+    assert web_workers and {os.getpriority(os.PRIO_PROCESS, pid) for pid in web_workers} == {0}
     server.send_signal(signal.SIGTERM)
     assert server.wait(20) == 0
     assert all(not _running(pid) for pid in children)
