@@ -6,6 +6,7 @@ The server engines get a connection pool; pool options (max_connections, stale_t
 driver options may be added as query parameters.
 """
 
+import contextlib
 import functools
 import importlib.util
 import itertools
@@ -162,6 +163,7 @@ def open_database(url: str):
             raise ConfigError(
                 "EXASTRO_MAIL_DATABASE_URL: give SQLite a file, as in sqlite:////var/lib/mail.db"
             )
+        _create_private_file(path)
         return SqliteFileDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=10)
     module, extra = _DRIVERS[engine]
     if importlib.util.find_spec(module) is None:
@@ -184,6 +186,15 @@ def open_database(url: str):
         database = PooledMariaDBDatabase(**options)
     _pools.add(database)
     return database
+
+
+def _create_private_file(path: str) -> None:
+    """Create a new SQLite file readable by its owner only (password and token hashes, the audit log);
+    SQLite gives its -wal and -shm files the same mode. An existing file is left as it is."""
+    if path == ":memory:" or path.startswith("file:") or not os.path.isdir(os.path.dirname(path) or "."):
+        return  # nothing on disk, or a folder that is not there: SQLite says so when it opens it
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def init_app(app) -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from exastro_mail import create_app
+from exastro_mail import create_app, migrations
+from exastro_mail.accounts import create_organization
 from exastro_mail.config import ConfigError
-from exastro_mail.db import db, engine
+from exastro_mail.db import close_all, db, engine
 from tests.conftest import VALID_SETTINGS, build_app
 
 SETTINGS = "/acme/platform/settings/mailserver"
@@ -58,6 +59,23 @@ def test_a_rate_limit_that_is_not_one_fails_loudly(tmp_path, monkeypatch, name):
     monkeypatch.setenv(f"EXASTRO_MAIL_{name}", "three a day")
     with pytest.raises(ConfigError, match=f"EXASTRO_MAIL_{name} must be a rate limit such as"):
         create_app({"INSTANCE_PATH": str(tmp_path)})
+
+
+def test_the_embedded_database_and_its_wal_are_readable_by_their_owner_only(tmp_path):
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "instance")})  # the default: SQLite in the folder
+    with app.app_context():
+        migrations.migrate()
+        create_organization("acme", "ACME Corp")  # a write: the -wal and -shm files exist now
+        files = sorted((tmp_path / "instance").glob("exastro-mail.sqlite3*"))
+        assert [path.name for path in files] == [
+            "exastro-mail.sqlite3",
+            "exastro-mail.sqlite3-shm",
+            "exastro-mail.sqlite3-wal",
+        ]
+        assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in files} == {
+            path.name: "0o600" for path in files
+        }
+    close_all(app.extensions["exastro_mail.db"])
 
 
 def test_https_base_url_makes_cookies_secure(tmp_path):
