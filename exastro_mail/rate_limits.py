@@ -111,16 +111,20 @@ def limit_this_client(setting: str, scope: str) -> None:
     client's address; past it, answer 429 with Retry-After."""
     limit = current_app.config[setting]
     if not _limits().hit(limit, scope, _client()):
-        raise TooManyRequests(retry_after=_limits().seconds_left(limit, scope, _client()))
+        raise _too_many(limit, scope)
 
 
 def refuse_if_over(setting: str, scope: str) -> None:
     """Answer 429 with Retry-After if this client has used up the limit, counting nothing."""
     limit = current_app.config[setting]
     if not _limits().within(limit, scope, _client()):
-        raise TooManyRequests(retry_after=_limits().seconds_left(limit, scope, _client()))
+        raise _too_many(limit, scope)
 
 
 def count_for_this_client(setting: str, scope: str) -> None:
     """Count one against the limit for the client's address (a failure already answered)."""
     _limits().hit(current_app.config[setting], scope, _client())
+
+
+def _too_many(limit: str, scope: str) -> TooManyRequests:
+    return TooManyRequests(retry_after=_limits().seconds_left(limit, scope, _client()))

@@ -66,6 +66,9 @@ def end_all_sessions(user: User) -> int:
     return LoginSession.delete().where(LoginSession.user == user).execute()
 
 
+SERIALIZER_KEY = "exastro_mail.session_serializer"
+
+
 class SignedCookieSessions(SecureCookieSessionInterface):
     """Flask's signed session cookie, with its serializer made once per secret key rather than twice
     per request (Flask builds one to read the cookie and another to write it)."""
@@ -77,9 +80,6 @@ class SignedCookieSessions(SecureCookieSessionInterface):
             made = (keys, super().get_signing_serializer(app))
             app.extensions[SERIALIZER_KEY] = made
         return made[1]
-
-
-SERIALIZER_KEY = "exastro_mail.session_serializer"
 
 
 def init_app(app) -> None:
