@@ -65,7 +65,7 @@ def enqueue_mail(
             return OutboxMessage.create(
                 organization=organization,
                 kind=kind,
-                recipients=json.dumps(recipients),
+                recipients=stored_recipients(**recipients),
                 subject=subject,
                 body_text=body_text,
                 body_html=body_html,
@@ -93,7 +93,7 @@ def enqueue_reset_request(organization, identifier: str, *, send_from: str) -> N
         OutboxMessage,
         organization=organization,
         kind=KIND_PASSWORD_RESET,
-        recipients=json.dumps({"to": [], "cc": [], "bcc": []}),
+        recipients=stored_recipients(),  # not known until the worker looks the account up
         subject="",
         message_id=new_message_id(organization, send_from),
         status=status.QUEUED,
@@ -132,6 +132,11 @@ def discard(message: OutboxMessage) -> bool:
     if changed:
         message.status = status.DISCARDED
     return bool(changed)
+
+
+def stored_recipients(to=(), cc=(), bcc=()) -> str:
+    """Recipients as an outbox row stores them (recipients_of reads them back)."""
+    return json.dumps({"to": list(to), "cc": list(cc), "bcc": list(bcc)})
 
 
 def recipients_of(message: OutboxMessage) -> dict[str, list[str]]:

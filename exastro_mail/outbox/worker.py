@@ -14,7 +14,6 @@ the claim is one IMMEDIATE transaction (SQLite has a single writer).
 
 import contextlib
 import functools
-import json
 import logging
 import os
 import random
@@ -33,7 +32,7 @@ from ..password_reset.tokens import token_problem
 from ..smtp.transport import DeliveryError, SmtpEndpoint, SmtpSession
 from . import status
 from .compose import Outgoing, compose
-from .enqueue import KIND_PASSWORD_RESET, enqueue_mail, seal_body
+from .enqueue import KIND_PASSWORD_RESET, enqueue_mail, seal_body, stored_recipients
 
 log = logging.getLogger(__name__)
 
@@ -447,7 +446,7 @@ def _resolve_reset_request(config, claim: Claim, message, organization) -> bool:
                 )
             claim.resolved(
                 message,
-                recipients=json.dumps({"to": [first.user.email], "cc": [], "bcc": []}),
+                recipients=stored_recipients(to=[first.user.email]),
                 subject=first.subject,
                 body_text=seal_body(first.body_text),
                 body_html=seal_body(first.body_html),
