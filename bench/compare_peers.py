@@ -202,8 +202,10 @@ def gunicorn_command(port: int, target: str) -> list[str]:
 
 def prepare_our_instance(instance: Path, smtp_port: int, with_user: bool = True) -> None:
     """A fresh instance folder with organization acme, its mail settings, and (optionally) user alice."""
-    from exastro_mail import accounts, create_app, migrations
+    from exastro_mail import create_app
+    from exastro_mail.auth import accounts
     from exastro_mail.mailserver.store import save_settings
+    from exastro_mail.store import migrations
 
     app = create_app({"INSTANCE_PATH": str(instance)})
     with app.app_context():

@@ -38,8 +38,9 @@ READY_SECONDS = 30
 def prepare(instance: Path, smtp_port: int, base_url: str, env: dict) -> None:
     """Create the schema, organization acme, user alice and settings pointing at the slow server."""
     script = f"""
-from exastro_mail import create_app, migrations
-from exastro_mail.accounts import create_organization, create_user
+from exastro_mail import create_app
+from exastro_mail.store import migrations
+from exastro_mail.auth.accounts import create_organization, create_user
 from exastro_mail.mailserver.store import save_settings
 app = create_app()
 with app.app_context():

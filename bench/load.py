@@ -47,12 +47,13 @@ USERS = 200
 KINDS = ["login page", "login", "settings page", "settings save", "forgot password", "API notification"]
 PREPARE = """
 import sys
-from exastro_mail import create_app, migrations
-from exastro_mail.accounts import create_organization, create_user
-from exastro_mail.api.tokens import issue_token
+from exastro_mail import create_app
+from exastro_mail.store import migrations
+from exastro_mail.auth.accounts import create_organization, create_user
+from exastro_mail.api_tokens.tokens import issue_token
 from exastro_mail.auth.passwords import hash_password
 from exastro_mail.mailserver.store import save_settings
-from exastro_mail.models import User
+from exastro_mail.store.models import User
 org_id, smtp_port, users, password = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 app = create_app()
 with app.app_context():

@@ -24,14 +24,15 @@ from local_smtp import HOST, LocalSmtpServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exastro_mail import create_app, migrations  # noqa: E402
-from exastro_mail.accounts import create_organization  # noqa: E402
-from exastro_mail.db import db  # noqa: E402
+from exastro_mail import create_app
+from exastro_mail.auth.accounts import create_organization  # noqa: E402
 from exastro_mail.mailserver.store import save_settings  # noqa: E402
-from exastro_mail.models import OutboxMessage  # noqa: E402
 from exastro_mail.outbox import status  # noqa: E402
 from exastro_mail.outbox.enqueue import enqueue_mail  # noqa: E402
 from exastro_mail.outbox.worker import run_worker  # noqa: E402
+from exastro_mail.store import migrations  # noqa: E402
+from exastro_mail.store.db import db  # noqa: E402
+from exastro_mail.store.models import OutboxMessage  # noqa: E402
 
 GOAL_RATIO = 0.7
 TEXT = "The nightly backup of project {number} finished at 02:13 UTC.\n\nNothing needs to be done.\n"

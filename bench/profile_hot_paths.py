@@ -89,9 +89,11 @@ def _template_part(app, template, context):
 
 def install_timers(timers: PartTimers) -> None:
     """Timers on the library and app functions a hot path goes through (before create_app binds them)."""
-    from exastro_mail import anonymous_pages, audit, rate_limits, secretbox
     from exastro_mail.outbox import enqueue
     from exastro_mail.password_reset import flow
+    from exastro_mail.store import audit, secretbox
+    from exastro_mail.web import page_cache as anonymous_pages
+    from exastro_mail.web import rate_limits
 
     timers.wrap(peewee.SqliteDatabase, "connect", "SQLite connect + PRAGMAs (per request)")
     timers.wrap(peewee.Database, "execute", "SQL building (peewee query objects to SQL text)")
@@ -128,8 +130,10 @@ RAISED_LIMITS = {
 
 def prepare(instance: Path):
     """An app on a fresh instance folder: org acme with mail settings, user alice; CSRF on, limits raised."""
-    from exastro_mail import accounts, create_app, migrations
+    from exastro_mail import create_app
+    from exastro_mail.auth import accounts
     from exastro_mail.mailserver.store import save_settings
+    from exastro_mail.store import migrations
 
     app = create_app({"INSTANCE_PATH": str(instance), "BASE_URL": "http://127.0.0.1:8000", **RAISED_LIMITS})
     with app.app_context():

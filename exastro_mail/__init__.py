@@ -4,8 +4,10 @@ from pathlib import Path
 
 from flask import Flask, redirect, url_for
 
-from . import anonymous_pages, config, db, errors, i18n, proxy, rate_limits, security
+from . import config, i18n
 from .extensions import csrf, login_manager
+from .store import db
+from .web import errors, page_cache, proxy, rate_limits, security_headers
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -33,19 +35,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.session_protection = "basic"
     rate_limits.init_app(app)
     i18n.init_app(app)
-    security.init_app(app)
-    anonymous_pages.init_app(app)
+    security_headers.init_app(app)
+    page_cache.init_app(app)
     errors.init_app(app)
 
-    from .api.token_pages import bp as api_tokens_bp
     from .api.views import bp as api_bp
+    from .api_tokens.views import bp as api_tokens_bp
     from .auth import sessions
     from .auth.views import bp as auth_bp
-    from .health import bp as health_bp
     from .logs.views import bp as logs_bp
     from .mailserver.views import bp as mailserver_bp
     from .password_reset.views import bp as password_reset_bp
     from .platform.views import bp as platform_bp
+    from .web.health import bp as health_bp
 
     sessions.init_app(app)
     csrf.exempt(api_bp)  # the API takes no cookies, only Basic or Bearer credentials

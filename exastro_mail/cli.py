@@ -13,8 +13,10 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import accounts, migrations, transfer
-from .models import Organization, User
+from .auth import accounts
+from .backup import transfer
+from .store import migrations
+from .store.models import Organization, User
 
 
 def init_app(app) -> None:
@@ -92,8 +94,8 @@ WORKER_STOP_SECONDS = 30
 
 def run_server(app, host: str, port: int, workers: int, *, outbox_worker: bool = True) -> None:
     """Serve the app with gunicorn (sync workers), with the outbox worker in a child process beside it."""
-    from .db import db
-    from .server import GunicornServer
+    from .store.db import db
+    from .web.gunicorn_server import GunicornServer
 
     db.close()  # forked workers must open their own connections
     child = None

@@ -5,7 +5,7 @@ Load with pytest_plugins = ["tests.api_fixtures"].
 
 import pytest
 
-from exastro_mail.api.tokens import issue_token
+from exastro_mail.api_tokens.tokens import issue_token
 from tests.api_helpers import ApiClient, bearer
 
 

@@ -5,13 +5,15 @@ import re
 
 import pytest
 
-from exastro_mail import create_app, migrations
-from exastro_mail.accounts import create_organization, create_user
-from exastro_mail.models import Organization
+from exastro_mail import create_app
+from exastro_mail.auth.accounts import create_organization, create_user
+from exastro_mail.store import migrations
+from exastro_mail.store.models import Organization
 
 pytest_plugins = ["tests.smtp_servers", "tests.engine_fixtures"]
 
 DEFAULT_PASSWORD = "correct horse battery"
+TEST_HASH_METHOD = "pbkdf2:sha256:1000"
 
 
 def build_app(tmp_path, **overrides):
@@ -25,6 +27,8 @@ def build_app(tmp_path, **overrides):
         "WTF_CSRF_ENABLED": False,
         "BASE_URL": "http://mail.example.test",
         "SMTP_TIMEOUT": 3,
+        # scrypt costs ~0.1 s a hash, a third of the suite's setup; production keeps it.
+        "PASSWORD_HASH_METHOD": TEST_HASH_METHOD,
         # Runs on the other engines may share the test Redis at the same time: counts stay apart.
         "RATELIMIT_KEY_PREFIX": engine_fixtures.RATELIMIT_KEY_PREFIX,
     }

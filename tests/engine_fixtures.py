@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from peewee import OperationalError, ProgrammingError
 
-from exastro_mail.db import EXTENSION_KEY, close_all, open_database
+from exastro_mail.store.db import EXTENSION_KEY, close_all, open_database
 
 ENGINE_VARIABLE = "EXASTRO_MAIL_TEST_DATABASE"
 SERVER_URLS = {
@@ -103,8 +103,8 @@ class ServerDatabases:
     def _emptied(self, name: str) -> bool:
         """Delete every row but the schema version; False if that failed or the test changed the schema
         (the database is then left alone)."""
-        from exastro_mail.migrations import LATEST
-        from exastro_mail.models import ALL_MODELS
+        from exastro_mail.store.migrations import LATEST
+        from exastro_mail.store.models import ALL_MODELS
 
         database = open_database(self.url(name))
         quote = '"' if self.engine == "postgres" else "`"

@@ -3,10 +3,10 @@ this process, and the reset link of a mail that arrived."""
 
 import re
 
-from exastro_mail.db import SQLITE, engine
 from exastro_mail.mailserver.store import save_settings
-from exastro_mail.models import ALL_MODELS
 from exastro_mail.outbox.worker import deliver_due
+from exastro_mail.store.db import SQLITE, engine
+from exastro_mail.store.models import ALL_MODELS
 
 MODE_ENCRYPTION = {"plain": "none", "starttls": "starttls", "implicit": "ssl"}
 SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret-SMTP-pass"

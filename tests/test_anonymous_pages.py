@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from exastro_mail import anonymous_pages
 from exastro_mail.mailserver.store import delete_settings
-from exastro_mail.models import Organization
+from exastro_mail.store.models import Organization
+from exastro_mail.web import page_cache as anonymous_pages
 from tests.conftest import DEFAULT_PASSWORD, build_app, csrf_token_from, make_org, make_user
 from tests.outbox_helpers import point_settings_at
 

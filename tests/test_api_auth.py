@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from exastro_mail.api.tokens import issue_token, revoke_token, token_hash
-from exastro_mail.models import ApiToken, AuditEvent, User
+from exastro_mail.api_tokens.tokens import issue_token, revoke_token, token_hash
+from exastro_mail.store.models import ApiToken, AuditEvent, User
 from tests.api_helpers import EXASTRO_SETTINGS, SETTINGS, basic, bearer
 from tests.conftest import build_app, make_org, make_user
 

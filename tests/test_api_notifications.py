@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from exastro_mail.models import AuditEvent, OutboxMessage
 from exastro_mail.outbox.enqueue import enqueue_mail
 from exastro_mail.outbox.worker import deliver_due
+from exastro_mail.store.models import AuditEvent, OutboxMessage
 from tests.api_helpers import EXASTRO_SETTINGS, NOTIFICATIONS, SETTINGS
 from tests.conftest import make_org
 

@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from exastro_mail.api.tokens import issue_token
+from exastro_mail.api_tokens.tokens import issue_token
 from tests.api_helpers import EXASTRO_SETTINGS, bearer
 from tests.conftest import build_app, make_org, make_user
 

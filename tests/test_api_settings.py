@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exastro_mail import secretbox
-from exastro_mail.models import AuditEvent, MailServerSettings
+from exastro_mail.store import secretbox
+from exastro_mail.store.models import AuditEvent, MailServerSettings
 from tests.api_helpers import EXASTRO_SETTINGS, SETTINGS, basic
 from tests.conftest import VALID_SETTINGS, build_app, make_org, make_user
 

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from exastro_mail.api.tokens import issue_token, token_hash
-from exastro_mail.models import ApiToken, AuditEvent
+from exastro_mail.api_tokens.tokens import issue_token, token_hash
+from exastro_mail.store.models import ApiToken, AuditEvent
 from tests.api_helpers import SETTINGS, bearer
 from tests.conftest import csrf_token_from, make_org, make_user
 

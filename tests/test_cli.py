@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from exastro_mail import migrations
-from exastro_mail.models import Organization, User
+from exastro_mail.store import migrations
+from exastro_mail.store.models import Organization, User
 
 
 @pytest.fixture

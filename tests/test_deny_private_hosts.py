@@ -4,7 +4,7 @@ import pytest
 
 from exastro_mail.mailserver.rules import check_settings
 from exastro_mail.mailserver.testmail import SmtpOptions, send_test_mail
-from exastro_mail.models import MailServerSettings
+from exastro_mail.store.models import MailServerSettings
 from tests.conftest import VALID_SETTINGS, build_app
 
 SETTINGS_URL = "/acme/platform/settings/mailserver"

@@ -4,7 +4,7 @@ the proxy set (rate limits and the audit log see the real client); without it th
 import pytest
 
 from exastro_mail.config import ConfigError
-from exastro_mail.models import AuditEvent
+from exastro_mail.store.models import AuditEvent
 from tests.conftest import build_app, make_org
 from tests.outbox_helpers import point_settings_at
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 import redis
 
-from exastro_mail.models import OutboxMessage
+from exastro_mail.store.models import OutboxMessage
 from tests.conftest import DEFAULT_PASSWORD, AuthActions, build_app, make_org, make_user
 from tests.engine_fixtures import RATELIMIT_KEY_PREFIX
 from tests.outbox_helpers import point_settings_at

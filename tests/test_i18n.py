@@ -17,7 +17,7 @@ from babel.messages.pofile import read_po
 
 from exastro_mail.build import TRANSLATIONS, compile_catalogs
 from exastro_mail.config import ConfigError
-from exastro_mail.models import AuditEvent, MailServerSettings, User
+from exastro_mail.store.models import AuditEvent, MailServerSettings, User
 from tests.conftest import VALID_SETTINGS, build_app, csrf_token_from, make_org, make_user
 from tests.outbox_helpers import deliver, point_settings_at
 

@@ -8,14 +8,14 @@ from html.parser import HTMLParser
 import pytest
 from babel.messages.pofile import read_po
 
-from exastro_mail.api.tokens import issue_token, revoke_token
+from exastro_mail.api_tokens.tokens import issue_token, revoke_token
 from exastro_mail.build import TRANSLATIONS
 from exastro_mail.logs.audit_trail import ACTION_LABELS
 from exastro_mail.mailserver.store import save_settings
-from exastro_mail.models import AuditEvent, OutboxMessage, User, utcnow
 from exastro_mail.outbox import status
 from exastro_mail.outbox.enqueue import open_body
 from exastro_mail.outbox.worker import deliver_due
+from exastro_mail.store.models import AuditEvent, OutboxMessage, User, utcnow
 from tests.conftest import VALID_SETTINGS, build_app, make_org, make_user
 
 SETTINGS_URL = "/acme/platform/settings/mailserver"

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from exastro_mail.auth.sessions import token_hash
-from exastro_mail.db import db
-from exastro_mail.models import AuditEvent, OutboxMessage, ResetToken, utcnow
 from exastro_mail.outbox.enqueue import enqueue_mail
+from exastro_mail.store.db import db
+from exastro_mail.store.models import AuditEvent, OutboxMessage, ResetToken, utcnow
 from tests.conftest import VALID_SETTINGS, build_app, csrf_token_from, make_org, make_user
 
 MAIL_LOG = "/acme/platform/mail-log"

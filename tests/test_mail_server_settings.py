@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from exastro_mail import secretbox
-from exastro_mail.models import AuditEvent, MailServerSettings
+from exastro_mail.store import secretbox
+from exastro_mail.store.models import AuditEvent, MailServerSettings
 from tests.conftest import VALID_SETTINGS
 
 URL = "/acme/platform/settings/mailserver"

@@ -11,13 +11,14 @@ import pytest
 from cryptography.fernet import Fernet
 from peewee import Table
 
-from exastro_mail import create_app, migrations
-from exastro_mail.accounts import create_user
-from exastro_mail.api.tokens import token_hash as api_token_hash
+from exastro_mail import create_app
+from exastro_mail.api_tokens.tokens import token_hash as api_token_hash
+from exastro_mail.auth.accounts import create_user
 from exastro_mail.auth.passwords import hash_password
-from exastro_mail.db import close_all, engine, open_database
-from exastro_mail.models import ALL_MODELS, Organization, OutboxMessage, utcnow
 from exastro_mail.outbox.worker import deliver_due
+from exastro_mail.store import migrations
+from exastro_mail.store.db import close_all, engine, open_database
+from exastro_mail.store.models import ALL_MODELS, Organization, OutboxMessage, utcnow
 from tests.conftest import DEFAULT_PASSWORD, AuthActions
 from tests.engine_fixtures import app_built, empty_database_url
 

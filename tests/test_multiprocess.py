@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from exastro_mail.api.tokens import issue_token
+from exastro_mail.api_tokens.tokens import issue_token
 from exastro_mail.auth.passwords import hash_password
-from exastro_mail.models import OutboxMessage, User
 from exastro_mail.outbox import status
+from exastro_mail.store.models import OutboxMessage, User
 from tests.conftest import DEFAULT_PASSWORD, build_app, make_org, make_user
 from tests.outbox_helpers import point_settings_at
 

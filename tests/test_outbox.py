@@ -8,14 +8,15 @@ from datetime import timedelta
 
 import pytest
 
-from exastro_mail import create_app, migrations
-from exastro_mail.db import db
+from exastro_mail import create_app
 from exastro_mail.mailserver.store import delete_settings
-from exastro_mail.models import MailServerSettings, OutboxMessage, ResetToken, utcnow
 from exastro_mail.outbox import status
 from exastro_mail.outbox.enqueue import discard, enqueue_mail, retry_now
 from exastro_mail.outbox.worker import deliver_due, retry_delay, run_worker
 from exastro_mail.password_reset import tokens
+from exastro_mail.store import migrations
+from exastro_mail.store.db import db
+from exastro_mail.store.models import MailServerSettings, OutboxMessage, ResetToken, utcnow
 from tests.conftest import make_org
 from tests.outbox_helpers import SMTP_PASSWORD, SMTP_USER, deliver, point_settings_at
 

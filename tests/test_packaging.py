@@ -14,8 +14,9 @@ SERVE_FROM_WHEEL = textwrap.dedent(
     import sys
     sys.path.insert(0, sys.argv[1])
     import exastro_mail
-    from exastro_mail import create_app, migrations
-    from exastro_mail.accounts import create_organization
+    from exastro_mail import create_app
+    from exastro_mail.store import migrations
+    from exastro_mail.auth.accounts import create_organization
     assert exastro_mail.__file__.startswith(sys.argv[1]), exastro_mail.__file__
     app = create_app({"INSTANCE_PATH": sys.argv[2]})
     with app.app_context():

@@ -9,9 +9,9 @@ import pytest
 
 from exastro_mail.auth.passwords import verify_password
 from exastro_mail.mailserver.store import delete_settings
-from exastro_mail.models import AuditEvent, LoginSession, OutboxMessage, ResetToken, User, utcnow
 from exastro_mail.outbox import status
 from exastro_mail.password_reset.tokens import token_hash
+from exastro_mail.store.models import AuditEvent, LoginSession, OutboxMessage, ResetToken, User, utcnow
 from tests.conftest import DEFAULT_PASSWORD, AuthActions, build_app, csrf_token_from, make_org, make_user
 from tests.outbox_helpers import deliver, everything_stored, link_in, point_settings_at
 

@@ -4,9 +4,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from exastro_mail.models import ResetToken, User
 from exastro_mail.password_reset import available, tokens
 from exastro_mail.password_reset.flow import accounts_matching, duration_words
+from exastro_mail.store.models import ResetToken, User
 from tests.conftest import make_org, make_user
 
 NOW = datetime(2025, 1, 1, 12, 0, 0)

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from exastro_mail import rate_limits
-from exastro_mail.rate_limits import RateLimits
+from exastro_mail.web import rate_limits
+from exastro_mail.web.rate_limits import RateLimits
 
 LIMIT = "3 per minute"
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from exastro_mail import create_app, migrations
-from exastro_mail.accounts import create_organization
+from exastro_mail import create_app
+from exastro_mail.auth.accounts import create_organization
 from exastro_mail.config import ConfigError
-from exastro_mail.db import close_all, db, engine
+from exastro_mail.store import migrations
+from exastro_mail.store.db import close_all, db, engine
 from tests.conftest import VALID_SETTINGS, build_app
 
 SETTINGS = "/acme/platform/settings/mailserver"

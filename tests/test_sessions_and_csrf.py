@@ -1,6 +1,6 @@
 """Sessions end on the server, and every state change needs a CSRF token."""
 
-from exastro_mail.models import LoginSession, MailServerSettings
+from exastro_mail.store.models import LoginSession, MailServerSettings
 from tests.conftest import DEFAULT_PASSWORD, VALID_SETTINGS, csrf_token_from, make_org, make_user
 
 SETTINGS = "/acme/platform/settings/mailserver"

@@ -7,7 +7,7 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
-from exastro_mail.models import AuditEvent, MailServerSettings, OutboxMessage
+from exastro_mail.store.models import AuditEvent, MailServerSettings, OutboxMessage
 from tests.conftest import VALID_SETTINGS, build_app, make_org, make_user
 
 SETTINGS_URL = "/acme/platform/settings/mailserver"

@@ -11,12 +11,12 @@ import pytest
 from cryptography.fernet import Fernet
 
 from exastro_mail import create_app
-from exastro_mail.api.tokens import issue_token
-from exastro_mail.audit import record
-from exastro_mail.db import db
-from exastro_mail.models import AuditEvent, Organization, OutboxMessage
+from exastro_mail.api_tokens.tokens import issue_token
 from exastro_mail.outbox.enqueue import enqueue_mail
 from exastro_mail.outbox.worker import deliver_due
+from exastro_mail.store.audit import record
+from exastro_mail.store.db import db
+from exastro_mail.store.models import AuditEvent, Organization, OutboxMessage
 from tests.conftest import AuthActions, build_app, make_org, make_user
 from tests.engine_fixtures import app_built, empty_database_url
 from tests.outbox_helpers import SMTP_PASSWORD, SMTP_USER, point_settings_at

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from exastro_mail.mailserver.rules import MAX_CA_PEM_LENGTH, check_settings, describe_certificates
-from exastro_mail.models import MailServerSettings
+from exastro_mail.store.models import MailServerSettings
 from tests.conftest import VALID_SETTINGS, build_app
 
 SETTINGS_URL = "/acme/platform/settings/mailserver"

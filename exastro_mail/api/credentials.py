@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
-from .. import audit
+from ..api_tokens.tokens import find_token, note_use
 from ..auth.passwords import MAX_PASSWORD_LENGTH, verify_password
-from ..models import ApiToken, User
-from .envelope import NOT_ADMIN, NOT_AUTHENTICATED, NOT_FOUND, ApiError
-from .tokens import find_token, note_use
+from ..store import audit
+from ..store.models import ApiToken, User
+from ..web.json_envelope import NOT_ADMIN, NOT_AUTHENTICATED, NOT_FOUND, ApiError
 
 REALM = "exastro-mail"
 CHALLENGES = [f'Basic realm="{REALM}", charset="UTF-8"', f'Bearer realm="{REALM}"']

@@ -5,14 +5,14 @@ import unicodedata
 
 from flask_babel import gettext as _
 
-from .. import audit
-from ..db import db
 from ..mailserver.rules import check_address
 from ..mailserver.store import settings_for
-from ..models import OutboxMessage
 from ..outbox import status
 from ..outbox.enqueue import KIND_NOTIFICATION, enqueue_mail, recipients_of
-from .envelope import timestamp
+from ..store import audit
+from ..store.db import db
+from ..store.models import OutboxMessage
+from ..web.json_envelope import timestamp
 
 RECIPIENT_LISTS = ("to", "cc", "bcc")
 MAX_RECIPIENTS = 500

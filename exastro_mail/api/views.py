@@ -7,9 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..auth.orgs import scope_to_organization
 from ..mailserver.store import delete_settings, save_settings, settings_for
-from ..rate_limits import count_for_this_client, refuse_if_over
-from .credentials import authenticate
-from .envelope import (
+from ..web.json_envelope import (
     BODY_TOO_LARGE,
     IDEMPOTENCY_KEY_REUSED,
     INVALID_FIELDS,
@@ -23,6 +21,8 @@ from .envelope import (
     read_json_object,
     success,
 )
+from ..web.rate_limits import count_for_this_client, refuse_if_over
+from .credentials import authenticate
 from .notifications import (
     IdempotencyKeyReused,
     NoMailServer,

@@ -1,20 +1,9 @@
 """Who may open a page of an organization: anonymous users go to its login, others are checked."""
 
 from functools import wraps
-from urllib.parse import urlsplit
 
 from flask import abort, g, make_response, redirect, request, url_for
 from flask_login import current_user
-
-
-def safe_next(target: str | None) -> str | None:
-    """A `next` target only if it stays on this site (a path, not another host)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
 
 
 def _to_login():

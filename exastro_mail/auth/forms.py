@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..i18n.forms import Form
+from ..web.forms import Form
 
 TOO_LONG = _l("Use at most %(max)d characters.")
 
@@ -19,7 +19,3 @@ class LoginForm(Form):
         validators=[DataRequired(_l("Enter your password.")), Length(max=255, message=TOO_LONG)],
     )
     next = HiddenField()
-
-
-class PostOnlyForm(Form):
-    """An empty form that carries the CSRF token of a POST button (logout, retry, revoke)."""

@@ -6,8 +6,8 @@ import re
 from flask import abort, g
 from peewee import JOIN
 
-from ..db import db
-from ..models import MailServerSettings, Organization
+from ..store.db import db
+from ..store.models import MailServerSettings, Organization
 
 ORG_ID_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,35}")
 # First path segments the app itself uses: an organization cannot be named after one.
@@ -39,10 +39,8 @@ def find_organization(org_id: str) -> Organization | None:
         return None
     *columns, mail_from = row
     organization = Organization(
-        __no_default__=True,
-        **{field.name: field.python_value(value) for field, value in zip(_COLUMNS, columns, strict=True)},
+        **{field.name: field.python_value(value) for field, value in zip(_COLUMNS, columns, strict=True)}
     )
-    organization._dirty.clear()  # as read from the database: nothing to save
     organization.mail_from = mail_from
     return organization
 

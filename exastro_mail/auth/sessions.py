@@ -3,12 +3,13 @@
 import hashlib
 import secrets
 
-from flask import g, session
+from flask import g
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import UserMixin, current_user, login_user, logout_user
 
 from ..extensions import login_manager
-from ..models import LoginSession, User
+from ..store.models import LoginSession, User
+from ..web.login_state import has_login
 
 
 def token_hash(token: str) -> str:
@@ -39,13 +40,6 @@ def _load(token: str):
         .first()
     )
     return SessionUser(row.user, token) if row else None
-
-
-def has_login() -> bool:
-    """Whether the request's session carries a login, without loading it: anonymous requests (the
-    pages end users hit most) skip Flask-Login's user loader. Logins are never remembered by a
-    separate cookie, so the session is the only place one can come from."""
-    return "_user_id" in session  # where Flask-Login keeps the logged-in user's id
 
 
 def start_session(user: User) -> None:

@@ -4,13 +4,14 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import audit
-from ..anonymous_pages import render_anonymous_page
-from ..db import db
-from ..models import User
-from ..rate_limits import limit_this_client
-from .access import safe_next
-from .forms import LoginForm, PostOnlyForm
+from ..store import audit
+from ..store.db import db
+from ..store.models import User
+from ..web.forms import PostOnlyForm
+from ..web.page_cache import render_anonymous_page
+from ..web.rate_limits import limit_this_client
+from ..web.redirects import safe_next
+from .forms import LoginForm
 from .orgs import scope_to_organization
 from .passwords import verify_password
 from .sessions import end_session, start_session

@@ -4,7 +4,7 @@ from babel.dates import get_timezone
 from flask import current_app, has_request_context, request
 from flask_login import current_user
 
-from ..auth.sessions import has_login
+from ..web.login_state import has_login
 
 # Each language is named in itself, so anyone can find their own.
 LANGUAGES = {"en": "English", "ja": "日本語"}

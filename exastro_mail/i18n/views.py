@@ -5,10 +5,10 @@ from flask_login import current_user
 from wtforms import HiddenField, RadioField
 from wtforms.fields.choices import SelectChoice
 
-from ..auth.access import safe_next
-from ..models import User
+from ..store.models import User
+from ..web.forms import Form
+from ..web.redirects import safe_next
 from .choice import COOKIE_MAX_AGE, LANGUAGES, LOCALE_COOKIE
-from .forms import Form
 
 bp = Blueprint("i18n", __name__)
 

@@ -7,8 +7,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..mailserver.rules import EXTRA_FIELDS, FIELDS
-from ..models import AuditEvent
 from ..smtp.diagnose import STEP_NAMES
+from ..store.models import AuditEvent
 from .delivery import KIND_LABELS
 from .paging import PAGE_SIZE, Page, last_page
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
-from .. import audit
-from ..db import db
-from ..models import OutboxMessage
 from ..outbox import status
 from ..outbox.enqueue import RETRYABLE_KINDS, discard, recipients_of, retry_now
+from ..store import audit
+from ..store.db import db
+from ..store.models import OutboxMessage
 from .paging import PAGE_SIZE, Page, last_page
 
 KIND_LABELS = {

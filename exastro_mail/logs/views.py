@@ -5,8 +5,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..auth.access import admin_required
-from ..auth.forms import PostOnlyForm
 from ..auth.orgs import scope_to_organization
+from ..web.forms import PostOnlyForm
 from .audit_trail import audit_page
 from .delivery import STATUS_LABELS, STATUSES, delivery_page, discard_message, find_message, retry_message
 from .paging import page_number

@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
-from ..i18n.forms import Form
+from ..web.forms import Form
 from .rules import DEFAULT_PORTS, ENCRYPTION_CHOICES, ENCRYPTION_NONE, EXTRA_FIELDS, FIELDS, check_settings
 
 FORM_FIELDS = {**FIELDS, **EXTRA_FIELDS}

@@ -1,8 +1,8 @@
 """Saving and deleting an organization's mail sending server settings, with their audit trail."""
 
-from .. import audit, secretbox
-from ..db import db
-from ..models import MailServerSettings, utcnow
+from ..store import audit, secretbox
+from ..store.db import db
+from ..store.models import MailServerSettings, utcnow
 
 # Fields whose change is audited by name; the password is audited as "changed" only.
 STORED_FIELDS = (

@@ -13,11 +13,11 @@ from email.utils import format_datetime, make_msgid
 
 from flask_babel import gettext as _
 
-from .. import audit, secretbox
-from ..db import db
-from ..models import MailServerSettings, utcnow
 from ..smtp.diagnose import STEP_NAMES, Diagnosis, diagnose
 from ..smtp.transport import SmtpEndpoint
+from ..store import audit, secretbox
+from ..store.db import db
+from ..store.models import MailServerSettings, utcnow
 from .store import STORED_FIELDS, settings_for
 
 # The page answers within SMTP_TIMEOUT plus this, however the server behaves.

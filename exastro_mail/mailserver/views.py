@@ -17,7 +17,7 @@ from flask_login import current_user
 
 from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
-from ..secretbox import SecretUnreadable
+from ..store.secretbox import SecretUnreadable
 from .forms import DeleteForm, MailServerForm, confirmation_word
 from .rules import DEFAULT_PORTS, check_address, describe_certificates, port_warning
 from .store import delete_settings, save_settings, settings_for

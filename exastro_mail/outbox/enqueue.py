@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 from flask import current_app
 from peewee import IntegrityError
 
-from .. import secretbox
-from ..db import db, insert_row
-from ..models import MailServerSettings, OutboxMessage, utcnow
+from ..store import secretbox
+from ..store.db import db, insert_row
+from ..store.models import MailServerSettings, OutboxMessage, utcnow
 from . import status
 
 KIND_PASSWORD_RESET = "password_reset"  # noqa: S105 (a kind of mail)

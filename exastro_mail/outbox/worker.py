@@ -23,13 +23,13 @@ import threading
 import time
 from datetime import timedelta
 
-from .. import secretbox
-from ..db import db, is_sqlite
 from ..mailserver.store import settings_for
-from ..models import Organization, OutboxMessage, ResetToken, User, utcnow
 from ..password_reset import flow
 from ..password_reset.tokens import token_problem
 from ..smtp.transport import DeliveryError, SmtpEndpoint, SmtpSession
+from ..store import secretbox
+from ..store.db import db, is_sqlite
+from ..store.models import Organization, OutboxMessage, ResetToken, User, utcnow
 from . import status
 from .compose import Outgoing, compose
 from .enqueue import KIND_PASSWORD_RESET, enqueue_mail, seal_body, stored_recipients

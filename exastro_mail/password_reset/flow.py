@@ -11,14 +11,14 @@ from flask_babel import lazy_gettext as _l
 from limits import parse
 from peewee import fn
 
-from .. import audit
 from ..auth.passwords import hash_password
 from ..auth.sessions import end_all_sessions
-from ..db import db, is_sqlite
 from ..i18n import local_datetime
 from ..i18n.choice import locale_for_mail
-from ..models import Organization, ResetToken, User, utcnow
 from ..outbox.enqueue import KIND_PASSWORD_CHANGED, enqueue_mail, enqueue_reset_request
+from ..store import audit
+from ..store.db import db, is_sqlite
+from ..store.models import Organization, ResetToken, User, utcnow
 from . import tokens
 
 ANSWER = _l("If an account matches, we have sent a link to its email address.")

@@ -6,7 +6,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, password_policy_problem
-from ..i18n.forms import Form
+from ..web.forms import Form
 
 MAX_IDENTIFIER_LENGTH = 255
 

@@ -8,7 +8,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from ..models import ResetToken, User
+from ..store.models import ResetToken, User
 
 TOKEN_BYTES = 32
 # token_urlsafe(32) gives 43 characters; anything else is refused before touching the database.

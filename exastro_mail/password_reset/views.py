@@ -18,12 +18,12 @@ from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 
 from .. import password_reset
-from ..anonymous_pages import render_anonymous_page
 from ..auth.orgs import scope_to_organization
 from ..auth.passwords import MIN_PASSWORD_LENGTH
 from ..extensions import csrf
-from ..models import utcnow
-from ..rate_limits import limit_this_client
+from ..store.models import utcnow
+from ..web.page_cache import render_anonymous_page
+from ..web.rate_limits import limit_this_client
 from . import flow, tokens
 from .forms import ForgotPasswordForm, NewPasswordForm
 

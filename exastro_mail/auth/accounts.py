@@ -3,10 +3,10 @@
 from email_validator import EmailNotValidError, validate_email
 from peewee import IntegrityError
 
-from .auth.orgs import org_id_problem
-from .auth.passwords import hash_password, password_policy_problem
-from .db import db
-from .models import Organization, User
+from ..store.db import db
+from ..store.models import Organization, User
+from .orgs import org_id_problem
+from .passwords import hash_password, password_policy_problem
 
 
 class AccountError(ValueError):

@@ -21,3 +21,7 @@ class Form(FlaskForm):
     class Meta(FlaskForm.Meta):
         def get_translations(self, form):
             return wtforms_translations(str(get_locale()))
+
+
+class PostOnlyForm(Form):
+    """An empty form that carries the CSRF token of a POST button (logout, retry, revoke)."""

@@ -13,7 +13,7 @@ from peewee import IntegerField, TextField, sort_models
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
-from ..db import MYSQL, MYSQL_TABLE_OPTIONS, POSTGRESQL, db, engine
+from ..db import MYSQL, MYSQL_CHARACTER_SET, POSTGRESQL, db, engine
 from ..models import ALL_MODELS, BaseModel
 
 LOCK_NAME = "exastro_mail.migrate"
@@ -142,15 +142,12 @@ def migrate() -> tuple[int | None, int]:
 
 def create_tables(models) -> None:
     """Create tables as this version defines them (on MariaDB with its character set and collation)."""
-    if engine() != MYSQL:
-        db.create_tables(models)
-        return
-    # peewee has no per-engine table options, so the CREATE TABLE it builds is extended here.
-    for model in sort_models(models):
-        statement = model._schema._create_table(safe=False)
-        statement.literal(f" {MYSQL_TABLE_OPTIONS}")
-        db.execute(statement)
-        model._schema.create_indexes(safe=False)
+    db.create_tables(models)
+    if engine() == MYSQL:
+        # The tables are new and empty: converting them costs nothing, and peewee's public API has
+        # table options per model only, not per engine.
+        for model in sort_models(models):
+            db.execute_sql(f"ALTER TABLE `{model._meta.table_name}` CONVERT TO {MYSQL_CHARACTER_SET}")
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ from flask_wtf.csrf import CSRFError
 from peewee import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from .api.envelope import ApiError, failure
+from .json_envelope import ApiError, failure
 
 MESSAGES = {
     400: _l("The request could not be understood."),

@@ -7,10 +7,9 @@ from flask_login import current_user
 from wtforms import StringField
 
 from ..auth.access import admin_required
-from ..auth.forms import PostOnlyForm
 from ..auth.orgs import scope_to_organization
-from ..i18n.forms import Form
-from ..models import ApiToken
+from ..store.models import ApiToken
+from ..web.forms import Form, PostOnlyForm
 from .tokens import NAME_MAX_LENGTH, issue_token, revoke_token, token_name_problem, tokens_of
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/<org_id>/platform/api-tokens")

@@ -22,9 +22,11 @@ from flask import current_app
 from flask.cli import with_appcontext
 from peewee import BooleanField, DateTimeField, IntegrityError
 
-from . import migrations, secretbox
-from .db import MYSQL, POSTGRESQL, SQLITE, db, engine
-from .models import (
+from ..outbox import status
+from ..outbox.enqueue import SEALED_PREFIX
+from ..store import migrations, secretbox
+from ..store.db import MYSQL, POSTGRESQL, SQLITE, db, engine
+from ..store.models import (
     ApiToken,
     AuditEvent,
     MailServerSettings,
@@ -34,8 +36,6 @@ from .models import (
     User,
     utcnow,
 )
-from .outbox import status
-from .outbox.enqueue import SEALED_PREFIX
 
 FORMAT = "exastro-mail-export"
 FORMAT_VERSION = 1

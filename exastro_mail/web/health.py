@@ -3,7 +3,7 @@
 from flask import Blueprint, jsonify
 from peewee import PeeweeException
 
-from .db import db
+from ..store.db import db
 
 bp = Blueprint("health", __name__)
 

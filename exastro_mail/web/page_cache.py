@@ -14,13 +14,14 @@ flashed for it, a logged-in session. Views call this only for a page that depend
 
 import secrets
 
-from flask import current_app, g, render_template, request, session
+from flask import current_app, g, get_flashed_messages, render_template, request
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 
-from .auth.sessions import has_login
+from ..library_internals import set_request_csrf_token
+from .login_state import has_login
 
-EXTENSION_KEY = "exastro_mail.anonymous_pages"
+EXTENSION_KEY = "exastro_mail.page_cache"
 MAX_PAGES = 256  # organizations x languages x pages x what the views pass; the oldest go first
 # Stands for the CSRF token while a page is rendered for the cache; letters and digits only, so it
 # comes out the same in an attribute and in JSON, and random, so no content can hold it by chance.
@@ -62,15 +63,14 @@ def render_anonymous_page(template: str, make_form=None, **context) -> str:
 
 
 def _alike_for_everyone() -> bool:
-    return not request.query_string and "_flashes" not in session and not has_login()
+    # get_flashed_messages() keeps what it took for the rest of the request, so the page still shows it.
+    return not request.query_string and not get_flashed_messages() and not has_login()
 
 
 def _render_with_placeholder(render) -> str:
-    # Flask-WTF keeps the request's signed token in g: the form's hidden field and every csrf_token()
-    # in the templates take it from there, so for this render they all write the placeholder.
-    field_name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-    setattr(g, field_name, _PLACEHOLDER)
+    # Every form's hidden field and every csrf_token() in the templates write the placeholder.
+    set_request_csrf_token(_PLACEHOLDER)
     try:
         return render()
     finally:
-        g.pop(field_name, None)
+        set_request_csrf_token(None)

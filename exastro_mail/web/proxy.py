@@ -9,7 +9,7 @@ forge the headers.
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import ConfigError
+from ..config import ConfigError
 
 SETTINGS = ("PROXY_FIX_X_FOR", "PROXY_FIX_X_PROTO")
 

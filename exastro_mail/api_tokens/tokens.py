@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from flask_babel import gettext as _
 
-from .. import audit
-from ..db import db
-from ..models import ApiToken, User, utcnow
+from ..store import audit
+from ..store.db import db
+from ..store.models import ApiToken, User, utcnow
 
 TOKEN_PREFIX = "exm_"  # noqa: S105 (a prefix, not a secret)
 # The prefix makes a leaked token recognisable (secret scanners, logs); 32 random bytes follow.

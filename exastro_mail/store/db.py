@@ -16,12 +16,12 @@ import weakref
 from urllib.parse import urlsplit
 
 from flask import current_app
-from flask.globals import _cv_app
 from peewee import DatabaseProxy, MySQLDatabase, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import parse
 from playhouse.pool import PooledDatabase, PooledMySQLDatabase, PooledPostgresqlDatabase
 
-from .config import ConfigError
+from ..config import ConfigError
+from ..library_internals import app_in_context
 
 EXTENSION_KEY = "exastro_mail.db"
 SQLITE_PRAGMAS = {
@@ -39,7 +39,7 @@ POOL_DEFAULTS = {
 # MariaDB: text compares byte for byte as on SQLite and PostgreSQL ('Alice' is not 'alice'); strict mode
 # refuses what would otherwise be silently truncated; READ COMMITTED (PostgreSQL's default) takes no gap
 # locks, so requests inserting mail do not wait on a worker's claim.
-MYSQL_TABLE_OPTIONS = "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+MYSQL_CHARACTER_SET = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
 MYSQL_SQL_MODE = "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO"
 MYSQL_INIT_COMMAND = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
 
@@ -56,10 +56,8 @@ class AppDatabaseProxy(DatabaseProxy):
 
     @property
     def obj(self):
-        # Read dozens of times per request: straight from the context variable behind current_app
-        # (Flask 3's flask.globals._cv_app), not through its LocalProxy.
-        context = _cv_app.get(None)
-        database = context.app.extensions.get(EXTENSION_KEY) if context is not None else None
+        app = app_in_context()  # read dozens of times per request
+        database = app.extensions.get(EXTENSION_KEY) if app is not None else None
         return database if database is not None else DatabaseProxy.obj.__get__(self)
 
     @obj.setter
@@ -225,9 +223,9 @@ def insert_row(model, **values) -> None:
     """INSERT one row as Model.create would (defaults filled in), with its SQL text built once per
     database, table and columns: peewee builds it anew on every call, which on the pages end users hit
     takes longer than the database takes to store the row."""
-    for field, default in model._meta.defaults.items():
-        if field.name not in values:
-            values[field.name] = default() if callable(default) else default
+    for field in model._meta.sorted_fields:
+        if field.name not in values and field.default is not None:
+            values[field.name] = field.default() if callable(field.default) else field.default
     database = db.obj
     fields = tuple(model._meta.fields[name] for name in values)
     params = [field.db_value(value) for field, value in zip(fields, values.values(), strict=True)]
