@@ -14,6 +14,7 @@ DEFAULTS = {
     "DATABASE_URL": None,  # None: SQLite file in the instance folder
     "BASE_URL": None,
     "PASSWORD_RESET_TTL": 1800,
+    "PASSWORD_HASH_METHOD": "scrypt",  # werkzeug's method string: scrypt[:n:r:p] or pbkdf2[:hash:iterations]
     "SMTP_TIMEOUT": 10.0,
     "SMTP_CA_FILE": None,
     "SMTP_DENY_PRIVATE_HOSTS": False,
@@ -81,6 +82,7 @@ def load(app, overrides: dict | None) -> None:
     app.config["SMTP_DENY_PRIVATE_HOSTS"] = _flag(app.config["SMTP_DENY_PRIVATE_HOSTS"])
     for name in RATE_LIMITS:
         _check_rate_limit(name, app.config[name])
+    _check_password_hash_method(app.config["PASSWORD_HASH_METHOD"])
 
 
 RATE_LIMITS = (
@@ -98,6 +100,17 @@ def _check_rate_limit(name: str, value) -> None:
         raise ConfigError(
             f"EXASTRO_MAIL_{name} must be a rate limit such as '10 per 5 minutes', not {value!r}."
         ) from None
+
+
+def _check_password_hash_method(method) -> None:
+    # werkzeug refuses an unknown method only when it hashes; a hash here would cost every start.
+    name, *parameters = str(method).split(":")
+    known = name in ("scrypt", "pbkdf2")
+    if not known or not all(part.isdigit() or part.startswith("sha") for part in parameters):
+        raise ConfigError(
+            f"EXASTRO_MAIL_PASSWORD_HASH_METHOD must be scrypt or pbkdf2 (werkzeug's method string), "
+            f"not {method!r}."
+        )
 
 
 def _flag(value) -> bool:

@@ -2,28 +2,35 @@
 
 import functools
 
+from flask import current_app, has_app_context
 from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 255
+DEFAULT_HASH_METHOD = "scrypt"
+
+
+def _method() -> str:
+    # EXASTRO_MAIL_PASSWORD_HASH_METHOD: scrypt in production; a test suite may choose a cheap one.
+    return current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else DEFAULT_HASH_METHOD
 
 
 @functools.cache
-def _dummy_hash() -> str:
+def _dummy_hash(method: str) -> str:
     # Made on first use, not at import: an scrypt hash costs every process (CLI, worker) ~135 ms.
-    return generate_password_hash("timing equaliser, matches nothing")
+    return generate_password_hash("timing equaliser, matches nothing", method=method)
 
 
 def hash_password(password: str) -> str:
-    """A salted scrypt hash of the password."""
-    return generate_password_hash(password)
+    """A salted hash of the password (scrypt unless PASSWORD_HASH_METHOD says otherwise)."""
+    return generate_password_hash(password, method=_method())
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password; with no hash, spend the same time and say no."""
     if password_hash is None:
-        check_password_hash(_dummy_hash(), password)
+        check_password_hash(_dummy_hash(_method()), password)
         return False
     return check_password_hash(password_hash, password)
 
