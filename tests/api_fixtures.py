@@ -1,6 +1,6 @@
 """Fixtures for the JSON API tests: an admin's API token and a client that sends it.
 
-Load with pytest_plugins = ["tests.api_fixtures"].
+Registered by tests/conftest.py.
 """
 
 import pytest

@@ -7,10 +7,16 @@ import pytest
 
 from exastro_mail import create_app
 from exastro_mail.auth.accounts import create_organization, create_user
-from exastro_mail.store import migrations
+from exastro_mail.store import migrations, secretbox
 from exastro_mail.store.models import Organization
 
-pytest_plugins = ["tests.smtp_servers", "tests.engine_fixtures"]
+# Fixture modules for every test module (pytest takes pytest_plugins from the root conftest only).
+pytest_plugins = [
+    "tests.smtp_servers",
+    "tests.engine_fixtures",
+    "tests.api_fixtures",
+    "tests.outbox_fixtures",
+]
 
 DEFAULT_PASSWORD = "correct horse battery"
 TEST_HASH_METHOD = "pbkdf2:sha256:1000"
@@ -45,16 +51,12 @@ def build_app(tmp_path, **overrides):
 
 @pytest.fixture
 def app(tmp_path):
-    app = build_app(tmp_path)
-    with app.app_context():
-        yield app
+    return build_app(tmp_path)
 
 
 @pytest.fixture
 def csrf_app(tmp_path):
-    app = build_app(tmp_path, WTF_CSRF_ENABLED=True)
-    with app.app_context():
-        yield app
+    return build_app(tmp_path, WTF_CSRF_ENABLED=True)
 
 
 @pytest.fixture
@@ -85,6 +87,12 @@ def admin(org):
 @pytest.fixture
 def plain_user(org):
     return make_user(org, "bob")
+
+
+def unsealed(app, sealed: str) -> str:
+    """A secret as stored, opened with the app's encryption key."""
+    with app.app_context():
+        return secretbox.unseal(sealed)
 
 
 class AuthActions:

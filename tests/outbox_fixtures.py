@@ -1,5 +1,5 @@
 """Fixtures for the reset and outbox tests: an app that trusts the test CA and times out fast, org acme
-and its user alice. Loaded with pytest_plugins = ["tests.outbox_fixtures"]."""
+and its user alice. Registered by tests/conftest.py."""
 
 import pytest
 
@@ -9,9 +9,7 @@ from tests.conftest import build_app, make_org, make_user
 @pytest.fixture
 def mail_app(tmp_path, smtp_ca):
     """An app whose SMTP connections trust the test CA and time out fast."""
-    app = build_app(tmp_path, SMTP_CA_FILE=smtp_ca.ca_file, SMTP_TIMEOUT=1.5)
-    with app.app_context():
-        yield app
+    return build_app(tmp_path, SMTP_CA_FILE=smtp_ca.ca_file, SMTP_TIMEOUT=1.5)
 
 
 @pytest.fixture

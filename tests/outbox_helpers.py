@@ -13,7 +13,7 @@ SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret-SMTP-pass"
 LINK = re.compile(r"http://mail\.example\.test/(?P<org>[a-z0-9_-]+)/reset-password/(?P<token>[A-Za-z0-9_-]+)")
 
 
-def point_settings_at(organization, server, **overrides):
+def point_settings_at(app, organization, server, **overrides):
     """Register the organization's mail sending server settings for a test server (or None and host, port)."""
     values = {
         "smtp_host": getattr(server, "host", None),
@@ -29,7 +29,8 @@ def point_settings_at(organization, server, **overrides):
         "envelope_from": "bounces@example.com",
     }
     values.update(overrides)
-    settings, _, _ = save_settings(organization, values, actor="admin")
+    with app.app_context():
+        settings, _, _ = save_settings(organization, values, actor="admin")
     return settings
 
 

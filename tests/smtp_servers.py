@@ -1,6 +1,6 @@
 """Real SMTP servers for tests: aiosmtpd on 127.0.0.1 with trustme certificates, plus a stalling socket.
 
-Load with pytest_plugins = ["tests.smtp_servers"]. Fixtures: smtp_ca, smtp_server_factory, smtp_server,
+Registered by tests/conftest.py. Fixtures: smtp_ca, smtp_server_factory, smtp_server,
 stalling_server, closed_port, make_endpoint.
 """
 

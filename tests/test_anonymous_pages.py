@@ -22,12 +22,12 @@ def site(tmp_path):
     with app.app_context():
         organization = make_org()
         make_user(organization, "alice")
-        register_settings(organization)
+        register_settings(app, organization)
     return app
 
 
-def register_settings(organization):
-    point_settings_at(organization, None, smtp_host="smtp.example.com", smtp_port=25)
+def register_settings(app, organization):
+    point_settings_at(app, organization, None, smtp_host="smtp.example.com", smtp_port=25)
 
 
 def page(client, path="/acme/login", **options) -> str:
@@ -72,7 +72,7 @@ def test_deleted_settings_take_the_link_away_at_once(site):
     assert FORGOT_LINK not in page(client)
     assert client.get("/acme/forgot-password").status_code == 404
     with site.app_context():
-        register_settings(Organization.get())
+        register_settings(site, Organization.get())
     assert FORGOT_LINK in page(client)
 
 

@@ -11,8 +11,6 @@ from exastro_mail.store.models import ApiToken, AuditEvent, User
 from tests.api_helpers import EXASTRO_SETTINGS, SETTINGS, basic, bearer
 from tests.conftest import build_app, make_org, make_user
 
-pytest_plugins = ["tests.api_fixtures"]
-
 CHALLENGES = ['Basic realm="exastro-mail", charset="UTF-8"', 'Bearer realm="exastro-mail"']
 
 

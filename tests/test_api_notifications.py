@@ -10,8 +10,6 @@ from exastro_mail.store.models import AuditEvent, OutboxMessage
 from tests.api_helpers import EXASTRO_SETTINGS, NOTIFICATIONS, SETTINGS
 from tests.conftest import make_org
 
-pytest_plugins = ["tests.api_fixtures"]
-
 ALERT = {
     "to": ["ops@example.com", "oncall@example.com"],
     "cc": ["lead@example.com"],
@@ -208,9 +206,11 @@ def test_unknown_notification_is_404(configured, notification_id):
     assert response.json["result"] == "404-00002"
 
 
-def test_other_kinds_of_mail_and_other_orgs_notifications_are_404(configured, org):
-    reset = enqueue_mail(org, "password_changed", to=["a@example.com"], subject="Changed", body_text="x")
+def test_other_kinds_of_mail_and_other_orgs_notifications_are_404(app, configured, org):
+    with app.app_context():
+        reset = enqueue_mail(org, "password_changed", to=["a@example.com"], subject="Changed", body_text="x")
     assert configured.get(f"{NOTIFICATIONS}/{reset.id}").status_code == 404
     globex = make_org("globex", "Globex")
-    theirs = enqueue_mail(globex, "notification", to=["a@example.com"], subject="Theirs", body_text="x")
+    with app.app_context():
+        theirs = enqueue_mail(globex, "notification", to=["a@example.com"], subject="Theirs", body_text="x")
     assert configured.get(f"{NOTIFICATIONS}/{theirs.id}").status_code == 404

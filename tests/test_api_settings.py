@@ -6,12 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exastro_mail.store import secretbox
 from exastro_mail.store.models import AuditEvent, MailServerSettings
 from tests.api_helpers import EXASTRO_SETTINGS, SETTINGS, basic
-from tests.conftest import VALID_SETTINGS, build_app, make_org, make_user
-
-pytest_plugins = ["tests.api_fixtures"]
+from tests.conftest import VALID_SETTINGS, build_app, make_org, make_user, unsealed
 
 PASSWORD = EXASTRO_SETTINGS["authentication_password"]
 
@@ -54,7 +51,7 @@ def test_get_without_settings_answers_empty_data(api):
     assert response.json["data"] == {}
 
 
-def test_post_registers_settings_sent_the_exastro_way(api):
+def test_post_registers_settings_sent_the_exastro_way(api, app):
     response = register(api)
     assert_success(response)
     row = stored()
@@ -63,7 +60,7 @@ def test_post_registers_settings_sent_the_exastro_way(api):
     assert (row.reply_to, row.reply_name) == ("support@example.com", "ACME support")
     assert row.envelope_from == "bounces@example.com"
     assert row.authentication_user == "mailer"
-    assert secretbox.unseal(row.authentication_password_sealed) == PASSWORD
+    assert unsealed(app, row.authentication_password_sealed) == PASSWORD
     event = AuditEvent.get(AuditEvent.action == "mail_server_settings.registered")
     assert event.actor == "admin (API token tests)"
     assert PASSWORD not in (event.detail or "")
@@ -174,18 +171,18 @@ def test_port_warning_comes_back_with_the_saved_settings(api):
     assert "warnings" not in register(api).json
 
 
-def test_post_without_password_keeps_the_stored_one(api):
+def test_post_without_password_keeps_the_stored_one(api, app):
     register(api)
     for missing in (..., None, ""):
         assert_success(register(api, authentication_password=missing, send_name="Renamed"))
-        assert secretbox.unseal(stored().authentication_password_sealed) == PASSWORD
+        assert unsealed(app, stored().authentication_password_sealed) == PASSWORD
     assert api.get(SETTINGS).json["data"]["authentication_password_set"] is True
 
 
-def test_post_with_a_new_password_replaces_it(api):
+def test_post_with_a_new_password_replaces_it(api, app):
     register(api)
     assert_success(register(api, authentication_password="a-new-one"))
-    assert secretbox.unseal(stored().authentication_password_sealed) == "a-new-one"
+    assert unsealed(app, stored().authentication_password_sealed) == "a-new-one"
     event = AuditEvent.select().where(AuditEvent.action == "mail_server_settings.changed").get()
     assert json.loads(event.detail)["fields"] == ["authentication_password"]
     assert "a-new-one" not in event.detail
@@ -203,11 +200,11 @@ def test_authentication_off_clears_user_and_password(api):
     assert api.get(SETTINGS).json["data"]["authentication_password_set"] is False
 
 
-def test_what_get_answers_can_be_posted_back_unchanged(api):
+def test_what_get_answers_can_be_posted_back_unchanged(api, app):
     register(api)
     data = api.get(SETTINGS).json["data"]
     assert_success(api.post(SETTINGS, json=data))
-    assert secretbox.unseal(stored().authentication_password_sealed) == PASSWORD
+    assert unsealed(app, stored().authentication_password_sealed) == PASSWORD
     assert not AuditEvent.select().where(AuditEvent.action == "mail_server_settings.changed").exists()
 
 

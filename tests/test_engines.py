@@ -56,7 +56,10 @@ def test_usernames_differing_in_case_are_different_accounts(app, client):
 def test_times_read_back_to_the_microsecond(app):
     organization = make_org()
     due = datetime(2030, 1, 2, 3, 4, 5, 678901)
-    message = enqueue_mail(organization, "notification", to=["ops@example.com"], subject="s", body_text="b")
+    with app.app_context():
+        message = enqueue_mail(
+            organization, "notification", to=["ops@example.com"], subject="s", body_text="b"
+        )
     OutboxMessage.update(next_attempt_at=due).where(OutboxMessage.id == message.id).execute()
     assert OutboxMessage.get_by_id(message.id).next_attempt_at == due
 
@@ -76,8 +79,8 @@ def test_a_pool_of_one_connection_serves_request_after_request(tmp_path):
     assert pages == [200] * 20
 
 
-def queue_notifications(organization, count: int) -> None:
-    with db.atomic():
+def queue_notifications(app, organization, count: int) -> None:
+    with app.app_context(), db.atomic():
         for number in range(count):
             enqueue_mail(
                 organization, "notification", to=[f"u{number}@example.com"], subject="s", body_text="b"
@@ -85,7 +88,7 @@ def queue_notifications(organization, count: int) -> None:
 
 
 def test_two_claims_at_once_never_take_the_same_mail(app):
-    queue_notifications(make_org(), 20)
+    queue_notifications(app, make_org(), 20)
     held = threading.Event()
     let_go = threading.Event()
     first: list[int] = []
@@ -122,7 +125,7 @@ def test_two_claims_at_once_never_take_the_same_mail(app):
 
 
 def test_a_worker_that_stalled_past_its_lease_leaves_the_batch_to_the_one_that_took_it_over(app):
-    queue_notifications(make_org(), 3)
+    queue_notifications(app, make_org(), 3)
     stalled = Claim.take(10, lease_seconds=0.2)
     time.sleep(0.3)  # say, a long wait on a slow SMTP server: the lease runs out
     successor = Claim.take(10, lease_seconds=60)
@@ -134,17 +137,20 @@ def test_a_worker_that_stalled_past_its_lease_leaves_the_batch_to_the_one_that_t
 def test_a_worker_that_lost_its_lease_does_not_resolve_the_forgot_password_request(app):
     organization = make_org()
     create_user(organization, "alice", "alice@example.com", DEFAULT_PASSWORD)
-    point_settings_at(organization, None, smtp_host="smtp.example.com", smtp_port=25)
-    request_reset(organization, "alice", send_from="noreply@example.com")
+    point_settings_at(app, organization, None, smtp_host="smtp.example.com", smtp_port=25)
+    with app.app_context():
+        request_reset(organization, "alice", send_from="noreply@example.com")
     stalled = Claim.take(10, lease_seconds=0.2)
     time.sleep(0.3)  # it stalls (a slow template, a paused machine): the lease runs out
     successor = Claim.take(10, lease_seconds=60)
     (request,) = stalled.messages
-    assert not _resolve_reset_request(app.config, stalled, request, organization)
+    with app.app_context():
+        assert not _resolve_reset_request(app.config, stalled, request, organization)
     assert ResetToken.select().count() == 0  # nothing it did stayed
     assert not AuditEvent.select().where(AuditEvent.action == "password_reset.resolved").exists()
     (taken_over,) = successor.messages
-    assert _resolve_reset_request(app.config, successor, taken_over, organization)
+    with app.app_context():
+        assert _resolve_reset_request(app.config, successor, taken_over, organization)
     assert ResetToken.select().count() == 1
     row = OutboxMessage.get_by_id(taken_over.id)
     assert (row.reset_request, row.leased_by) == (None, successor.lease_id)

@@ -23,7 +23,7 @@ def forgot_from(client, address: str) -> int:
 def app_with_one_reset_per_client(tmp_path, **config):
     app = build_app(tmp_path, RESET_LIMIT_PER_CLIENT="1 per minute", **config)
     with app.app_context():
-        point_settings_at(make_org(), None, smtp_host="smtp.example.com", smtp_port=25)
+        point_settings_at(app, make_org(), None, smtp_host="smtp.example.com", smtp_port=25)
     return app
 
 

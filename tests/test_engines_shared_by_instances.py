@@ -80,7 +80,7 @@ def test_instances_share_rate_limits_through_redis(tmp_path, redis_url, smtp_ser
     limits = {"RESET_LIMIT_PER_CLIENT": "5 per minute"}
     first, _second = two_instances(tmp_path, RATELIMIT_STORAGE_URI=redis_url, **limits)
     with first.app_context():
-        point_settings_at(first.organization, smtp_server)  # the forgot-password form needs them
+        point_settings_at(first, first.organization, smtp_server)  # the forgot-password form needs them
     env = {
         **os.environ,
         "EXASTRO_MAIL_INSTANCE_PATH": str(tmp_path / "first" / "instance"),
@@ -120,7 +120,7 @@ def test_with_redis_down_each_instance_still_limits_on_its_own(tmp_path, closed_
         RESET_LIMIT_PER_CLIENT="2 per minute",
     )
     with app.app_context():
-        point_settings_at(make_org(), None, smtp_host="smtp.example.com", smtp_port=25)
+        point_settings_at(app, make_org(), None, smtp_host="smtp.example.com", smtp_port=25)
     client = app.test_client()
     answers = [
         client.post("/acme/forgot-password", data={"identifier": "nobody"}).status_code for _ in range(3)

@@ -174,14 +174,13 @@ def test_the_chosen_language_beats_the_browser_language(client, org):
 
 def test_the_install_default_comes_last(tmp_path):
     app = build_app(tmp_path, DEFAULT_LOCALE="ja")
-    with app.app_context():
-        make_org()
-        client = app.test_client()
-        assert "ACME Corp にログイン" in client.get("/acme/login").get_data(as_text=True)
-        html = client.get("/acme/login", headers={"Accept-Language": "de"}).get_data(as_text=True)
-        assert "ACME Corp にログイン" in html
-        html = client.get("/acme/login", headers={"Accept-Language": "en-GB"}).get_data(as_text=True)
-        assert "Log in to ACME Corp" in html
+    make_org()
+    client = app.test_client()
+    assert "ACME Corp にログイン" in client.get("/acme/login").get_data(as_text=True)
+    html = client.get("/acme/login", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "ACME Corp にログイン" in html
+    html = client.get("/acme/login", headers={"Accept-Language": "en-GB"}).get_data(as_text=True)
+    assert "Log in to ACME Corp" in html
 
 
 def test_an_unknown_install_default_stops_the_start(tmp_path):
@@ -396,16 +395,16 @@ def text_and_html(message: EmailMessage) -> tuple[str, str]:
     return message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
 
 
-def registered_org(smtp_server):
+def registered_org(app, smtp_server):
     organization = make_org()
-    point_settings_at(organization, smtp_server)
+    point_settings_at(app, organization, smtp_server)
     return organization
 
 
 def test_mails_go_out_in_the_recipients_saved_language(tmp_path, smtp_server):
     app = build_app(tmp_path)
     with app.app_context():
-        organization = registered_org(smtp_server)
+        organization = registered_org(app, smtp_server)
         make_user(organization, "kenji")
         make_user(organization, "emma")
         User.update(locale="ja").where(User.username == "kenji").execute()
@@ -421,7 +420,7 @@ def test_mails_go_out_in_the_recipients_saved_language(tmp_path, smtp_server):
 def test_without_a_saved_language_mails_follow_the_install_default(tmp_path, smtp_server):
     app = build_app(tmp_path, DEFAULT_LOCALE="ja")
     with app.app_context():
-        make_user(registered_org(smtp_server), "emma")
+        make_user(registered_org(app, smtp_server), "emma")
     mail = reset_mails_for(app, smtp_server, "emma")["emma"]
     assert mail["Subject"] == "ACME Corp のパスワード再設定"
     assert "emma 様" in text_and_html(mail)[0]

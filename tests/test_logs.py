@@ -24,10 +24,17 @@ def admin_client(client, admin, auth):
 
 
 def queue(
-    org, kind="notification", *, subject="Disk almost full", to=("ops@example.com",), minutes_ago=0, **changes
+    app,
+    org,
+    kind="notification",
+    *,
+    subject="Disk almost full",
+    to=("ops@example.com",),
+    minutes_ago=0,
+    **changes,
 ):
     """An outbox row as the outbox makes it, then moved to the state a test needs."""
-    with db.atomic():
+    with app.app_context(), db.atomic():
         message = enqueue_mail(
             org,
             kind,
@@ -43,14 +50,14 @@ def queue(
     return OutboxMessage.get_by_id(message.id)
 
 
-def reset_mail(org, user):
+def reset_mail(app, org, user):
     token = ResetToken.create(
         user=user,
         token_hash=token_hash("reset-token"),
         email=user.email,
         expires_at=utcnow() + timedelta(minutes=30),
     )
-    with db.atomic():
+    with app.app_context(), db.atomic():
         message = enqueue_mail(
             org,
             "password_reset",
@@ -67,9 +74,10 @@ def rows_of(html):
     return re.findall(r'<tr id="mail-(\d+)" data-status="(\w+)">', html)
 
 
-def test_the_delivery_log_shows_each_mail_but_never_a_body_or_link(admin_client, org, admin):
-    reset_mail(org, admin)
+def test_the_delivery_log_shows_each_mail_but_never_a_body_or_link(admin_client, org, admin, app):
+    reset_mail(app, org, admin)
     queue(
+        app,
         org,
         subject="Backup failed",
         to=["ops@example.com", "dev@example.com"],
@@ -115,8 +123,8 @@ def test_the_delivery_log_shows_each_mail_but_never_a_body_or_link(admin_client,
     )
 
 
-def test_newest_first_and_paginated_with_plain_links_and_htmx(admin_client, org):
-    ids = [queue(org, subject=f"Event {n}", minutes_ago=100 - n).id for n in range(30)]
+def test_newest_first_and_paginated_with_plain_links_and_htmx(admin_client, org, app):
+    ids = [queue(app, org, subject=f"Event {n}", minutes_ago=100 - n).id for n in range(30)]
     page_one = admin_client.get(MAIL_LOG).get_data(as_text=True)
     assert [int(i) for i, _ in rows_of(page_one)] == ids[::-1][:25]
     assert "Page 1 of 2 (1–25 of 30)" in page_one
@@ -133,9 +141,9 @@ def test_newest_first_and_paginated_with_plain_links_and_htmx(admin_client, org)
     assert "Page 1 of 2" in admin_client.get(MAIL_LOG + "?page=abc").get_data(as_text=True)
 
 
-def test_filter_by_status(admin_client, org):
-    failed = queue(org, subject="Refused", status="failed", last_error="550 no")
-    queue(org, subject="Delivered", status="sent", sent_at=utcnow())
+def test_filter_by_status(admin_client, org, app):
+    failed = queue(app, org, subject="Refused", status="failed", last_error="550 no")
+    queue(app, org, subject="Delivered", status="sent", sent_at=utcnow())
     html = admin_client.get(MAIL_LOG + "?status=failed").get_data(as_text=True)
     assert rows_of(html) == [(str(failed.id), "failed")]
     assert '<option value="failed" selected>' in html
@@ -147,8 +155,9 @@ def test_filter_by_status(admin_client, org):
     assert len(rows_of(admin_client.get(MAIL_LOG + "?status=bogus").get_data(as_text=True))) == 2
 
 
-def test_retry_now_queues_a_failed_notification_again_and_is_audited(admin_client, org):
+def test_retry_now_queues_a_failed_notification_again_and_is_audited(admin_client, org, app):
     message = queue(
+        app,
         org,
         status="failed",
         attempts=7,
@@ -169,8 +178,8 @@ def test_retry_now_queues_a_failed_notification_again_and_is_audited(admin_clien
     assert event.actor == "admin" and json.loads(event.detail)["message_id"] == message.id
 
 
-def test_discard_with_htmx_refreshes_the_table(admin_client, org):
-    message = queue(org, status="queued", last_error="451 greylisted")
+def test_discard_with_htmx_refreshes_the_table(admin_client, org, app):
+    message = queue(app, org, status="queued", last_error="451 greylisted")
     response = admin_client.post(
         f"{MAIL_LOG}/{message.id}/discard",
         data={"page": "1"},
@@ -185,9 +194,9 @@ def test_discard_with_htmx_refreshes_the_table(admin_client, org):
     assert AuditEvent.select().where(AuditEvent.action == "outbox.discarded").count() == 1
 
 
-def test_sent_mail_and_reset_mail_cannot_be_retried(admin_client, org, admin):
-    sent = queue(org, status="sent", sent_at=utcnow())
-    reset = reset_mail(org, admin)
+def test_sent_mail_and_reset_mail_cannot_be_retried(admin_client, org, admin, app):
+    sent = queue(app, org, status="sent", sent_at=utcnow())
+    reset = reset_mail(app, org, admin)
     html = admin_client.get(MAIL_LOG).get_data(as_text=True)
     assert f'id="retry-{sent.id}"' not in html and f'id="discard-{sent.id}"' not in html
     assert f'id="retry-{reset.id}"' not in html and f'id="discard-{reset.id}"' in html
@@ -197,20 +206,20 @@ def test_sent_mail_and_reset_mail_cannot_be_retried(admin_client, org, admin):
     assert not AuditEvent.select().where(AuditEvent.action.startswith("outbox.")).exists()
 
 
-def test_another_organizations_mail_cannot_be_touched(admin_client, org):
-    other = queue(make_org("globex", "Globex"), status="failed")
+def test_another_organizations_mail_cannot_be_touched(admin_client, org, app):
+    other = queue(app, make_org("globex", "Globex"), status="failed")
     assert admin_client.post(f"{MAIL_LOG}/{other.id}/discard").status_code == 404
     assert admin_client.post(f"/globex/platform/mail-log/{other.id}/discard").status_code == 404
     assert OutboxMessage.get_by_id(other.id).status == "failed"
     assert str(other.id) not in [i for i, _ in rows_of(admin_client.get(MAIL_LOG).get_data(as_text=True))]
 
 
-def test_retry_and_discard_need_the_csrf_token(tmp_path):
+def test_retry_and_discard_need_the_csrf_token(tmp_path, app):
     app = build_app(tmp_path, WTF_CSRF_ENABLED=True)
     with app.app_context():
         org = make_org()
         make_user(org, "admin", admin=True)
-        message = queue(org, status="failed")
+        message = queue(app, org, status="failed")
         client = app.test_client()
         login_page = client.get("/acme/login").get_data(as_text=True)
         client.post(
@@ -293,8 +302,8 @@ def test_only_this_orgs_admins_may_read_the_logs(client, auth, admin, plain_user
     assert client.get(path).status_code == 404
 
 
-def test_plain_user_cannot_retry_or_discard(client, auth, org, plain_user):
-    message = queue(org, status="failed")
+def test_plain_user_cannot_retry_or_discard(client, auth, org, plain_user, app):
+    message = queue(app, org, status="failed")
     assert client.post(f"{MAIL_LOG}/{message.id}/discard").status_code == 302
     auth.login("bob")
     assert client.post(f"{MAIL_LOG}/{message.id}/discard").status_code == 403

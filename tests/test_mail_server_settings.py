@@ -4,9 +4,8 @@ import re
 
 import pytest
 
-from exastro_mail.store import secretbox
 from exastro_mail.store.models import AuditEvent, MailServerSettings
-from tests.conftest import VALID_SETTINGS
+from tests.conftest import VALID_SETTINGS, unsealed
 
 URL = "/acme/platform/settings/mailserver"
 
@@ -64,7 +63,7 @@ def test_form_has_the_documented_labels_and_limits(admin_client):
     assert "Delete settings" not in html
 
 
-def test_register_saves_and_shows_the_message(admin_client):
+def test_register_saves_and_shows_the_message(admin_client, app):
     response = register(admin_client)
     assert response.status_code == 303
     page = admin_client.get(URL).get_data(as_text=True)
@@ -73,17 +72,17 @@ def test_register_saves_and_shows_the_message(admin_client):
     row = stored()
     assert (row.smtp_host, row.smtp_port, row.encryption) == ("smtp.example.com", 587, "starttls")
     assert row.authentication_user == "mailer"
-    assert secretbox.unseal(row.authentication_password_sealed) == "s3cret-SMTP-pass"
+    assert unsealed(app, row.authentication_password_sealed) == "s3cret-SMTP-pass"
     assert row.envelope_from == "bounces@example.com"
 
 
-def test_saving_again_updates_the_one_row(admin_client):
+def test_saving_again_updates_the_one_row(admin_client, app):
     register(admin_client)
     register(admin_client, smtp_host="relay.example.net", authentication_password="")
     assert MailServerSettings.select().count() == 1
     row = stored()
     assert row.smtp_host == "relay.example.net"
-    assert secretbox.unseal(row.authentication_password_sealed) == "s3cret-SMTP-pass"
+    assert unsealed(app, row.authentication_password_sealed) == "s3cret-SMTP-pass"
 
 
 def test_stored_password_is_never_sent_back(admin_client):

@@ -135,7 +135,7 @@ def test_three_instances_and_three_workers_deliver_everything_exactly_once(
     with app.app_context():
         organization = make_org()
         admin = make_user(organization, "admin", admin=True)
-        point_settings_at(organization, server)
+        point_settings_at(app, organization, server)
         _token, api_secret = issue_token(organization, admin, "load test")
         shared_hash = hash_password(DEFAULT_PASSWORD)  # one slow hash for every user
         User.insert_many(

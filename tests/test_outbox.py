@@ -20,12 +20,10 @@ from exastro_mail.store.models import MailServerSettings, OutboxMessage, ResetTo
 from tests.conftest import make_org
 from tests.outbox_helpers import SMTP_PASSWORD, SMTP_USER, deliver, point_settings_at
 
-pytest_plugins = ["tests.outbox_fixtures"]
-
 AUTH = {SMTP_USER: SMTP_PASSWORD}
 
 
-def queue(organization, count=1, **overrides):
+def queue(app, organization, count=1, **overrides):
     """Queue notifications the way callers do: inside their transaction."""
     fields = {
         "to": ["carol@example.net"],
@@ -34,7 +32,7 @@ def queue(organization, count=1, **overrides):
         "body_html": "<p>The nightly backup finished.</p>",
     }
     fields.update(overrides)
-    with db.atomic():
+    with app.app_context(), db.atomic():
         return [enqueue_mail(organization, "notification", **fields) for _ in range(count)]
 
 
@@ -50,8 +48,10 @@ def make_due(*messages):
 
 
 def test_a_mail_arrives_with_the_settings_headers_and_envelope(mail_app, acme, smtp_server):
-    point_settings_at(acme, smtp_server)
-    (message,) = queue(acme, to=["carol@example.net"], cc=["dave@example.net"], bcc=["erin@example.net"])
+    point_settings_at(mail_app, acme, smtp_server)
+    (message,) = queue(
+        mail_app, acme, to=["carol@example.net"], cc=["dave@example.net"], bcc=["erin@example.net"]
+    )
     assert deliver(mail_app) == 1
     received = smtp_server.wait_for(1)[0]
     assert received.envelope_from == "bounces@example.com"
@@ -74,8 +74,10 @@ def test_a_mail_arrives_with_the_settings_headers_and_envelope(mail_app, acme, s
 def test_without_envelope_from_the_envelope_sender_is_from_and_without_names_the_org(
     mail_app, acme, smtp_server
 ):
-    point_settings_at(acme, smtp_server, envelope_from=None, send_name=None, reply_to=None, reply_name=None)
-    queue(acme)
+    point_settings_at(
+        mail_app, acme, smtp_server, envelope_from=None, send_name=None, reply_to=None, reply_name=None
+    )
+    queue(mail_app, acme)
     deliver(mail_app)
     received = smtp_server.wait_for(1)[0]
     assert received.envelope_from == "noreply@example.com"
@@ -84,12 +86,12 @@ def test_without_envelope_from_the_envelope_sender_is_from_and_without_names_the
 
 
 def test_no_value_can_inject_a_header(mail_app, acme, smtp_server):
-    point_settings_at(acme, smtp_server)
+    point_settings_at(mail_app, acme, smtp_server)
     # Written past the form's rules, as a damaged or older row might hold them.
     MailServerSettings.update(
         send_name="ACME\r\nBcc: mallory@evil.example", reply_name="Support\nX-Evil: 1"
     ).execute()
-    queue(acme, subject="Hello")
+    queue(mail_app, acme, subject="Hello")
     OutboxMessage.update(subject="Hello\r\nBcc: mallory@evil.example\r\nX-Evil: 1").execute()
     deliver(mail_app)
     received = smtp_server.wait_for(1)[0]
@@ -100,8 +102,8 @@ def test_no_value_can_inject_a_header(mail_app, acme, smtp_server):
 
 def test_starttls_with_authentication(mail_app, acme, smtp_server_factory):
     server = smtp_server_factory(mode="starttls", auth=AUTH)
-    point_settings_at(acme, server)
-    queue(acme)
+    point_settings_at(mail_app, acme, server)
+    queue(mail_app, acme)
     deliver(mail_app)
     received = server.wait_for(1)[0]
     assert received.tls and received.authenticated_user == SMTP_USER
@@ -109,8 +111,8 @@ def test_starttls_with_authentication(mail_app, acme, smtp_server_factory):
 
 def test_implicit_tls_with_authentication(mail_app, acme, smtp_server_factory):
     server = smtp_server_factory(mode="implicit", auth=AUTH)
-    point_settings_at(acme, server)
-    queue(acme)
+    point_settings_at(mail_app, acme, server)
+    queue(mail_app, acme)
     deliver(mail_app)
     received = server.wait_for(1)[0]
     assert received.tls and received.authenticated_user == SMTP_USER
@@ -118,8 +120,8 @@ def test_implicit_tls_with_authentication(mail_app, acme, smtp_server_factory):
 
 def test_plain_smtp_never_tries_starttls(mail_app, acme, smtp_server_factory):
     server = smtp_server_factory(mode="starttls")  # offers STARTTLS; "None" must not take it
-    point_settings_at(acme, server, encryption="none")
-    queue(acme)
+    point_settings_at(mail_app, acme, server, encryption="none")
+    queue(mail_app, acme)
     deliver(mail_app)
     assert not server.wait_for(1)[0].tls
     assert "STARTTLS" not in server.commands
@@ -136,8 +138,8 @@ def test_starttls_that_cannot_happen_fails_without_auth_or_mail(
     mail_app, acme, smtp_server_factory, options, reason
 ):
     server = smtp_server_factory(mode="starttls", auth=AUTH, auth_require_tls=False, **options)
-    point_settings_at(acme, server)
-    (message,) = queue(acme)
+    point_settings_at(mail_app, acme, server)
+    (message,) = queue(mail_app, acme)
     deliver(mail_app)
     failed = reloaded(message)
     assert failed.status == status.FAILED
@@ -149,8 +151,8 @@ def test_starttls_that_cannot_happen_fails_without_auth_or_mail(
 @pytest.mark.parametrize("cert", ["self_signed", "wrong_host"])
 def test_an_unverifiable_certificate_fails_the_mail(mail_app, acme, smtp_server_factory, cert):
     server = smtp_server_factory(mode="implicit", cert=cert)
-    point_settings_at(acme, server)
-    (message,) = queue(acme)
+    point_settings_at(mail_app, acme, server)
+    (message,) = queue(mail_app, acme)
     deliver(mail_app)
     failed = reloaded(message)
     assert failed.status == status.FAILED
@@ -160,8 +162,8 @@ def test_an_unverifiable_certificate_fails_the_mail(mail_app, acme, smtp_server_
 
 def test_a_451_is_retried_later_with_the_same_message_id(mail_app, acme, smtp_server_factory):
     server = smtp_server_factory(replies={"MAIL": ("451 4.3.0 Try again later", 1)})
-    point_settings_at(acme, server)
-    (message,) = queue(acme)
+    point_settings_at(mail_app, acme, server)
+    (message,) = queue(mail_app, acme)
     deliver(mail_app)
     waiting = reloaded(message)
     assert waiting.status == status.QUEUED
@@ -188,13 +190,14 @@ def test_a_5xx_or_rejected_login_fails_at_once_with_the_reason(
 ):
     server = smtp_server_factory(**options)
     point_settings_at(
+        mail_app,
         acme,
         server,
         authentication_enable=bool(options.get("auth")),
         authentication_user=SMTP_USER,
         authentication_password=SMTP_PASSWORD,
     )
-    (message,) = queue(acme)
+    (message,) = queue(mail_app, acme)
     deliver(mail_app)
     failed = reloaded(message)
     assert (failed.status, failed.attempts) == (status.FAILED, 1)
@@ -203,8 +206,8 @@ def test_a_5xx_or_rejected_login_fails_at_once_with_the_reason(
 
 
 def test_a_refused_connection_is_retried(mail_app, acme, closed_port):
-    point_settings_at(acme, None, smtp_host="127.0.0.1", smtp_port=closed_port, encryption="none")
-    (message,) = queue(acme)
+    point_settings_at(mail_app, acme, None, smtp_host="127.0.0.1", smtp_port=closed_port, encryption="none")
+    (message,) = queue(mail_app, acme)
     deliver(mail_app)
     waiting = reloaded(message)
     assert waiting.status == status.QUEUED
@@ -212,8 +215,8 @@ def test_a_refused_connection_is_retried(mail_app, acme, closed_port):
 
 
 def test_a_stalling_server_is_given_up_on_within_the_timeout_and_retried(mail_app, acme, stalling_server):
-    point_settings_at(acme, stalling_server, encryption="none")
-    (message,) = queue(acme)
+    point_settings_at(mail_app, acme, stalling_server, encryption="none")
+    (message,) = queue(mail_app, acme)
     started = utcnow()
     deliver(mail_app)
     assert utcnow() - started < timedelta(seconds=5)  # SMTP_TIMEOUT is 1.5 s here
@@ -226,14 +229,14 @@ def test_a_drop_mid_message_is_retried_and_settings_edited_meanwhile_apply(
     mail_app, acme, smtp_server_factory
 ):
     dropping = smtp_server_factory(drop_after_data=True)
-    point_settings_at(acme, dropping)
-    (message,) = queue(acme)
+    point_settings_at(mail_app, acme, dropping)
+    (message,) = queue(mail_app, acme)
     deliver(mail_app)
     assert reloaded(message).status == status.QUEUED
     assert "closed the connection" in reloaded(message).last_error
 
     fixed = smtp_server_factory()
-    point_settings_at(acme, fixed, send_name="ACME mailer")
+    point_settings_at(mail_app, acme, fixed, send_name="ACME mailer")
     make_due(message)
     deliver(mail_app)
     received = fixed.wait_for(1)[0]
@@ -245,8 +248,8 @@ def test_when_a_connection_drops_the_rest_of_the_batch_waits_for_a_new_one(
     mail_app, acme, smtp_server_factory
 ):
     server = smtp_server_factory(drop_after_data=True)
-    point_settings_at(acme, server)
-    first, *rest = queue(acme, 3)
+    point_settings_at(mail_app, acme, server)
+    first, *rest = queue(mail_app, acme, 3)
     deliver(mail_app)
     assert reloaded(first).status == status.QUEUED and reloaded(first).attempts == 1
     for message in rest:  # given back untried: due now, no attempt counted, no error of their own
@@ -263,8 +266,10 @@ def test_retrying_gives_up_after_the_budget(tmp_path, smtp_ca, closed_port):
     app = build_app(tmp_path, OUTBOX_RETRY_BASE_SECONDS=60, OUTBOX_GIVE_UP_SECONDS=100)
     with app.app_context():
         organization = make_org()
-        point_settings_at(organization, None, smtp_host="127.0.0.1", smtp_port=closed_port, encryption="none")
-        (message,) = queue(organization)
+        point_settings_at(
+            app, organization, None, smtp_host="127.0.0.1", smtp_port=closed_port, encryption="none"
+        )
+        (message,) = queue(app, organization)
         deliver(app)  # waits 60 s (planned), still within 100
         make_due(message)
         deliver(app)  # the next wait would reach 60 + 120
@@ -274,8 +279,8 @@ def test_retrying_gives_up_after_the_budget(tmp_path, smtp_ca, closed_port):
 
 
 def test_without_settings_the_mail_fails_with_that_reason(mail_app, acme, smtp_server):
-    point_settings_at(acme, smtp_server)
-    (message,) = queue(acme)
+    point_settings_at(mail_app, acme, smtp_server)
+    (message,) = queue(mail_app, acme)
     delete_settings(acme, actor="admin")
     deliver(mail_app)
     assert (reloaded(message).status, reloaded(message).last_error) == (
@@ -286,18 +291,18 @@ def test_without_settings_the_mail_fails_with_that_reason(mail_app, acme, smtp_s
 
 def test_an_unreadable_smtp_password_keeps_the_mail_queued(mail_app, acme, smtp_server_factory):
     server = smtp_server_factory(mode="starttls", auth=AUTH)
-    point_settings_at(acme, server)
+    point_settings_at(mail_app, acme, server)
     MailServerSettings.update(authentication_password_sealed="gAAAAA-not-our-key").execute()
-    (message,) = queue(acme)
+    (message,) = queue(mail_app, acme)
     deliver(mail_app)
     assert reloaded(message).status == status.QUEUED
     assert "enter the password again" in reloaded(message).last_error
 
 
-def reset_mail(organization, user, *, now=None):
+def reset_mail(app, organization, user, *, now=None):
     now = now or utcnow()
     token = tokens.new_token()
-    with db.atomic():
+    with app.app_context(), db.atomic():
         row = tokens.issue(user, token, now=now, ttl_seconds=1800)
         return enqueue_mail(
             organization,
@@ -312,8 +317,10 @@ def reset_mail(organization, user, *, now=None):
 
 @pytest.mark.parametrize("how", ["expired", "used", "deleted"])
 def test_a_reset_mail_whose_link_died_is_never_sent(mail_app, acme, alice, smtp_server, how):
-    point_settings_at(acme, smtp_server)
-    message = reset_mail(acme, alice, now=utcnow() - timedelta(seconds=1801) if how == "expired" else None)
+    point_settings_at(mail_app, acme, smtp_server)
+    message = reset_mail(
+        mail_app, acme, alice, now=utcnow() - timedelta(seconds=1801) if how == "expired" else None
+    )
     if how == "used":
         ResetToken.update(used_at=utcnow()).execute()
     if how == "deleted":
@@ -329,8 +336,8 @@ def test_a_reset_mail_whose_link_died_is_never_sent(mail_app, acme, alice, smtp_
 def test_a_sent_reset_mail_keeps_recipient_status_and_times_but_not_its_body(
     mail_app, acme, alice, smtp_server
 ):
-    point_settings_at(acme, smtp_server)
-    message = reset_mail(acme, alice)
+    point_settings_at(mail_app, acme, smtp_server)
+    message = reset_mail(mail_app, acme, alice)
     deliver(mail_app)
     assert "link " in smtp_server.wait_for(1)[0].message.get_body(("plain",)).get_content()
     sent = reloaded(message)
@@ -340,8 +347,8 @@ def test_a_sent_reset_mail_keeps_recipient_status_and_times_but_not_its_body(
 
 
 def test_many_mails_to_one_server_share_one_connection(mail_app, acme, smtp_server):
-    point_settings_at(acme, smtp_server)
-    queue(acme, 5)
+    point_settings_at(mail_app, acme, smtp_server)
+    queue(mail_app, acme, 5)
     deliver(mail_app)
     assert len(smtp_server.wait_for(5)) == 5
     assert smtp_server.connections == 1
@@ -350,18 +357,18 @@ def test_many_mails_to_one_server_share_one_connection(mail_app, acme, smtp_serv
 def test_each_organization_sends_through_its_own_server(mail_app, acme, smtp_server_factory):
     globex = make_org("globex", "Globex")
     acme_server, globex_server = smtp_server_factory(), smtp_server_factory()
-    point_settings_at(acme, acme_server)
-    point_settings_at(globex, globex_server, send_from="noreply@globex.example", send_name="Globex")
-    queue(acme, 2)
-    queue(globex, 1)
+    point_settings_at(mail_app, acme, acme_server)
+    point_settings_at(mail_app, globex, globex_server, send_from="noreply@globex.example", send_name="Globex")
+    queue(mail_app, acme, 2)
+    queue(mail_app, globex, 1)
     assert deliver(mail_app) == 3
     assert len(acme_server.wait_for(2)) == 2
     assert globex_server.wait_for(1)[0].message["From"] == "Globex <noreply@globex.example>"
 
 
 def test_a_leased_message_is_left_alone_until_its_lease_runs_out(mail_app, acme, smtp_server):
-    point_settings_at(acme, smtp_server)
-    held, lost = queue(acme, 2)
+    point_settings_at(mail_app, acme, smtp_server)
+    held, lost = queue(mail_app, acme, 2)
     OutboxMessage.update(
         status=status.SENDING, leased_by="other", lease_until=utcnow() + timedelta(minutes=1), attempts=1
     ).where(OutboxMessage.id == held.id).execute()
@@ -377,8 +384,8 @@ def test_a_leased_message_is_left_alone_until_its_lease_runs_out(mail_app, acme,
 def test_the_smtp_password_never_reaches_the_log(mail_app, acme, smtp_server_factory, caplog):
     caplog.set_level(logging.DEBUG)
     server = smtp_server_factory(mode="starttls", auth=AUTH)
-    point_settings_at(acme, server)
-    queue(acme)
+    point_settings_at(mail_app, acme, server)
+    queue(mail_app, acme)
     deliver(mail_app)
     server.wait_for(1)
     assert "sent" in caplog.text
@@ -386,13 +393,13 @@ def test_the_smtp_password_never_reaches_the_log(mail_app, acme, smtp_server_fac
 
 
 def test_run_worker_delivers_until_told_to_stop(mail_app, acme, smtp_server):
-    point_settings_at(acme, smtp_server)
+    point_settings_at(mail_app, acme, smtp_server)
     mail_app.config["WORKER_POLL_SECONDS"] = 0.05
     stop = threading.Event()
     thread = threading.Thread(target=run_worker, args=(mail_app,), kwargs={"stop_event": stop})
     thread.start()
     try:
-        queue(acme, 2)
+        queue(mail_app, acme, 2)
         smtp_server.wait_for(2)
     finally:
         stop.set()
@@ -401,17 +408,17 @@ def test_run_worker_delivers_until_told_to_stop(mail_app, acme, smtp_server):
 
 
 def test_run_worker_once_delivers_what_is_due_and_returns(mail_app, acme, smtp_server):
-    point_settings_at(acme, smtp_server)
-    queue(acme, 5)
+    point_settings_at(mail_app, acme, smtp_server)
+    queue(mail_app, acme, 5)
     run_worker(mail_app, once=True, batch_size=2)
     assert len(smtp_server.messages) == 5
     assert deliver_due(mail_app) == 0
 
 
 def test_retry_now_and_discard(mail_app, acme, alice, closed_port):
-    point_settings_at(acme, None, smtp_host="127.0.0.1", smtp_port=closed_port, encryption="none")
-    notice, dropped = queue(acme, 2)
-    reset = reset_mail(acme, alice)
+    point_settings_at(mail_app, acme, None, smtp_host="127.0.0.1", smtp_port=closed_port, encryption="none")
+    notice, dropped = queue(mail_app, acme, 2)
+    reset = reset_mail(mail_app, acme, alice)
     deliver(mail_app)
     assert retry_now(reloaded(notice))
     again = reloaded(notice)
@@ -436,15 +443,15 @@ def test_enqueue_refuses_what_could_not_be_sent(mail_app, acme):
         {"subject": "x" * 256},
     ):
         with pytest.raises(ValueError):
-            queue(acme, **bad)
+            queue(mail_app, acme, **bad)
     with pytest.raises(ValueError):
         enqueue_mail(acme, "newsletter", to=["a@example.net"], subject="s", body_text="b")
     assert OutboxMessage.select().count() == 0
 
 
 def test_an_idempotency_key_queues_once(mail_app, acme):
-    (first,) = queue(acme, idempotency_key="job-42")
-    (second,) = queue(acme, idempotency_key="job-42", subject="Another subject")
+    (first,) = queue(mail_app, acme, idempotency_key="job-42")
+    (second,) = queue(mail_app, acme, idempotency_key="job-42", subject="Another subject")
     assert first.id == second.id
     assert OutboxMessage.select().count() == 1
 
@@ -489,8 +496,8 @@ def test_the_worker_outlives_a_database_without_schema_and_says_so_once(tmp_path
         with app.app_context():
             migrations.migrate()  # as `exastro-mail init-db` would
             organization = make_org()
-            point_settings_at(organization, smtp_server)
-            queue(organization)
+            point_settings_at(app, organization, smtp_server)
+            queue(app, organization)
         smtp_server.wait_for(1)
     finally:
         stop.set()

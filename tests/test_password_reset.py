@@ -15,8 +15,6 @@ from exastro_mail.store.models import AuditEvent, LoginSession, OutboxMessage, R
 from tests.conftest import DEFAULT_PASSWORD, AuthActions, build_app, csrf_token_from, make_org, make_user
 from tests.outbox_helpers import deliver, everything_stored, link_in, point_settings_at
 
-pytest_plugins = ["tests.outbox_fixtures"]
-
 ANSWER = "If an account matches, we have sent a link to its email address."
 INVALID = "This link is invalid or has expired"
 NEW_PASSWORD = "a brand new passphrase"
@@ -28,8 +26,8 @@ def client(mail_app):
 
 
 @pytest.fixture
-def server(smtp_server, acme):
-    point_settings_at(acme, smtp_server)
+def server(smtp_server, acme, mail_app):
+    point_settings_at(mail_app, acme, smtp_server)
     return smtp_server
 
 
@@ -132,7 +130,7 @@ def test_without_a_base_url_reset_is_unavailable_and_queues_nothing(tmp_path, sm
     with app.app_context():
         organization = make_org()
         make_user(organization, "alice")
-        point_settings_at(organization, smtp_server)
+        point_settings_at(app, organization, smtp_server)
         client = app.test_client()
         for response in (client.get("/acme/forgot-password"), ask(client, "alice")):
             page = response.get_data(as_text=True)
@@ -240,7 +238,7 @@ def test_a_bad_link_says_invalid_and_changes_nothing(client, mail_app, server, a
 
 def test_another_orgs_link_is_invalid(client, mail_app, server, alice):
     other = make_org("globex", "Globex")
-    point_settings_at(other, server)
+    point_settings_at(mail_app, other, server)
     ask(client, "alice")
     match = reset_mail_link(mail_app, server)
     response = client.get(f"/globex/reset-password/{match['token']}")
@@ -375,7 +373,7 @@ def test_with_csrf_on_the_forms_need_their_token_and_https_without_referer_works
     with app.app_context():
         organization = make_org()
         user = make_user(organization, "alice")
-        point_settings_at(organization, smtp_server)
+        point_settings_at(app, organization, smtp_server)
     # Requests run outside the test's app context, so each gets its own `g` as in production.
     client = app.test_client()
     assert ask(client, "alice").status_code == 400

@@ -54,7 +54,7 @@ def make_source_install(app, smtp) -> str:
     with app.app_context():
         organization = make_org()
         alice = make_user(organization, "alice", admin=True)
-        point_settings_at(organization, smtp)
+        point_settings_at(app, organization, smtp)
         with db.atomic():
             sent = enqueue_mail(
                 organization, "notification", to=["ops@example.com"], subject="Went out", body_text="x"

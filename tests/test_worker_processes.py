@@ -126,7 +126,7 @@ def statuses() -> Counter:
 
 def test_a_worker_killed_mid_batch_loses_nothing(instance, processes, smtp_server_factory):
     server = smtp_server_factory(delay=0.01)  # each reply a little late, so a batch takes a while
-    point_settings_at(instance.organization, server)
+    point_settings_at(instance, instance.organization, server)
     messages = queue_notifications(instance.organization, 60)
 
     first = processes.start([EXASTRO_MAIL, "worker"], instance.env)
@@ -149,7 +149,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(instance, processes, smtp_serve
 
 
 def test_requests_and_two_workers_side_by_side_never_collide(instance, processes, smtp_server):
-    point_settings_at(instance.organization, smtp_server)
+    point_settings_at(instance, instance.organization, smtp_server)
     password_hash = hash_password(DEFAULT_PASSWORD)  # one slow hash shared by every user
     User.insert_many(
         [
@@ -196,7 +196,7 @@ def free_port() -> int:
 
 
 def test_serve_delivers_through_its_outbox_worker_and_stops_it(instance, processes, smtp_server):
-    point_settings_at(instance.organization, smtp_server)
+    point_settings_at(instance, instance.organization, smtp_server)
     User.create(
         organization=instance.organization,
         username="alice",

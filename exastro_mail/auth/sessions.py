@@ -3,7 +3,6 @@
 import hashlib
 import secrets
 
-from flask import g
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import UserMixin, current_user, login_user, logout_user
 
@@ -83,9 +82,3 @@ def init_app(app) -> None:
     # for every page) and ask has_login() first: for an anonymous visitor, loading the user runs
     # Flask-Login's session protection, which writes into the session, and so a new cookie, each time.
     app.jinja_env.globals.update(current_user=current_user, has_login=has_login)
-
-    @app.before_request
-    def _forget_cached_user():
-        # g outlives a request when an app context is held open around requests (tests, CLI),
-        # and a session ended elsewhere must not survive in that cache.
-        g.pop("_login_user", None)

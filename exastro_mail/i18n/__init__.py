@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from flask import g, request
+from flask import request
 from flask_babel import format_datetime, get_locale
 
 from ..config import ConfigError
@@ -46,12 +46,6 @@ def init_app(app) -> None:
         timezone_selector=timezone_for_request,
     )
     app.jinja_env.filters["local_datetime"] = local_datetime
-
-    @app.before_request
-    def _choose_afresh():
-        # Flask-Babel keeps its choice in g, which outlives a request when an app context is held
-        # open around requests (tests, CLI): every request chooses again.
-        g.pop("_flask_babel", None)
 
     @app.context_processor
     def _languages():

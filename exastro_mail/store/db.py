@@ -15,7 +15,6 @@ import threading
 import weakref
 from urllib.parse import urlsplit
 
-from flask import current_app
 from peewee import DatabaseProxy, MySQLDatabase, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import parse
 from playhouse.pool import PooledDatabase, PooledMySQLDatabase, PooledPostgresqlDatabase
@@ -242,7 +241,7 @@ def _insert_sql(database, model, fields) -> str:
 
 def engine(database=None) -> str:
     """sqlite, postgresql or mysql: the engine of the database in use (or of the one given)."""
-    target = current_app.extensions[EXTENSION_KEY] if database is None or database is db else database
+    target = db.obj if database is None or database is db else database
     if isinstance(target, SqliteDatabase):
         return SQLITE
     if isinstance(target, PostgresqlDatabase):
