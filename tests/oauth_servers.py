@@ -621,10 +621,10 @@ class XOAuth2SmtpServer:
         return "250 2.0.0 OK queued"
 
 
-def service_account_key_json(private_key: rsa.RSAPrivateKey, token_uri: str, **overrides) -> str:
+def service_account_key_json(rsa_key: rsa.RSAPrivateKey, token_uri: str, /, **overrides) -> str:
     """A service-account JSON key as the Google Cloud console downloads it; overrides replace fields
     (None removes one)."""
-    pem = private_key.private_bytes(
+    pem = rsa_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     key = {
