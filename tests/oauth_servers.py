@@ -492,6 +492,8 @@ class SmtpReceived:
 
 
 class _XOAuth2Protocol(SMTP):
+    line_length_limit = 12288 + 2
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # RFC 4954 lets an AUTH command line be 12288 octets, as Exchange and Gmail take; a bearer token
