@@ -379,7 +379,7 @@ class GraphServer(_HttpsPeer):
     """Microsoft Graph's sendMail; takes tokens the token endpoint issued for Graph's scope.
 
     .messages (GraphReceived); .requests, how many POSTs arrived; .granted_mailboxes (None: every
-    mailbox; else Mail.Send reaches only these, and others get 403); fail_next(status, ...).
+    mailbox; else Mail.Send reaches only these, and others get 403); fail_next(status, ...); .stall.
     """
 
     def __init__(self, certificate, token_endpoint: TokenEndpoint):
@@ -388,6 +388,7 @@ class GraphServer(_HttpsPeer):
         self.messages: list[GraphReceived] = []
         self.requests = 0
         self.granted_mailboxes: set[str] | None = None
+        self.stall = False
         self._injected: _Injected | None = None
 
     @property
@@ -416,6 +417,9 @@ class GraphServer(_HttpsPeer):
                 injected.times -= 1
                 if injected.times <= 0:
                     self._injected = None
+        if self.stall:
+            self._stopping.wait(30)
+            return 500, {}, b""
         if injected is not None:
             headers = {"request-id": request_id}
             if injected.retry_after:
