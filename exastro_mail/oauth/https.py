@@ -80,26 +80,26 @@ def https_url(url: str, *, allow_query: bool = True) -> SplitResult:
         parts = urlsplit(url)
         port = parts.port
     except (ValueError, AttributeError):
-        raise _not_https("it is not a valid URL") from None
+        raise _not_https("not a valid URL") from None
     if parts.scheme.lower() != "https":
         raise _not_https("only https URLs are allowed")
     if not parts.hostname:
-        raise _not_https("it has no host")
+        raise _not_https("the URL has no host")
     if parts.username is not None or parts.password is not None:
-        raise _not_https("it must not contain a user name or password")
+        raise _not_https("the URL must not contain a user name or password")
     if parts.fragment:
-        raise _not_https("it must not contain a fragment (#...)")
+        raise _not_https("the URL must not contain a fragment (#...)")
     if parts.query and not allow_query:
-        raise _not_https("it must not contain a query (?...)")
+        raise _not_https("the URL must not contain a query (?...)")
     if port == 0:
         raise _not_https("port 0 is not a port")
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        raise _not_https("it contains spaces or control characters")
+        raise _not_https("the URL contains spaces or control characters")
     return parts
 
 
 def _not_https(why: str) -> HttpsFailure:
-    return HttpsFailure(f"the URL is refused: {why}", kind="not_https", permanent=True)
+    return HttpsFailure(why, kind="not_https", permanent=True)
 
 
 class _Deadline:
