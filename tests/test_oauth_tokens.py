@@ -456,3 +456,26 @@ def test_the_oauth_package_needs_no_flask():
     )
 
     assert json.loads(result.stdout.replace("'", '"')) == []
+
+
+def test_a_late_drop_of_an_old_token_leaves_its_replacement_alone(token_endpoint, https_client):
+    cache, source = TokenCache(), client_credentials(token_endpoint)
+    old = cache.get("acme", source, https_client)
+    cache.drop("acme", source, old)
+    new = cache.get("acme", source, https_client)
+
+    cache.drop("acme", source, old)  # another thread, refused with the old token, drops it late
+
+    assert cache.get("acme", source, https_client) == new
+    assert len(token_endpoint.requests) == 2
+
+
+def test_forgetting_an_organization_drops_only_its_tokens(token_endpoint, https_client):
+    cache, source = TokenCache(), client_credentials(token_endpoint)
+    acme, globex = cache.get("acme", source, https_client), cache.get("globex", source, https_client)
+
+    cache.forget_organization("acme")
+
+    assert cache.get("globex", source, https_client) == globex
+    assert cache.get("acme", source, https_client) != acme
+    assert len(token_endpoint.requests) == 3
