@@ -2,6 +2,7 @@
 
 import json
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -479,3 +480,31 @@ def test_forgetting_an_organization_drops_only_its_tokens(token_endpoint, https_
     assert cache.get("globex", source, https_client) == globex
     assert cache.get("acme", source, https_client) != acme
     assert len(token_endpoint.requests) == 3
+
+
+def test_the_address_checked_is_the_address_connected_to(token_endpoint, smtp_ca, monkeypatch):
+    """A name resolving elsewhere the second time (DNS rebinding) is still reached where it was checked."""
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["127.0.0.1", "127.0.0.2"])  # the second answer would find nothing listening
+    lookups = []
+
+    def rebinding_getaddrinfo(host, *args, **kwargs):
+        if host != "localhost":
+            return real_getaddrinfo(host, *args, **kwargs)
+        lookups.append(host)
+        return real_getaddrinfo(next(answers), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
+    checked = []
+
+    def policy(address):
+        checked.append(address)
+        return None if address == "127.0.0.1" else "not the checked address"
+
+    client = HttpsClient(trust_context(ca_file=smtp_ca.ca_file), timeout=3, host_policy=policy)
+    url = token_endpoint.entra_url().replace("127.0.0.1", "localhost")
+
+    token = fetch_token(client_credentials(token_endpoint, token_url=url), client)
+
+    assert lookups == ["localhost"] and checked == ["127.0.0.1"]
+    assert token_endpoint.accepts(token.access_token, {SMTP_SCOPE})
