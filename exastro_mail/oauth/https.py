@@ -184,10 +184,8 @@ class HttpsClient:
                 try:
                     try:
                         connection.connect()
-                    except ssl.SSLError:
-                        raise
                     except OSError as error:
-                        if deadline.fired:
+                        if deadline.fired or isinstance(error, ssl.SSLError):
                             raise
                         last_error = error  # nothing was sent to this address: try the next one
                         continue

@@ -57,6 +57,7 @@ class ClientCredentials:
         return _digest("client_credentials", self.token_url, self.client_id, secret, self.scope)
 
     def form(self) -> dict[str, str]:
+        """The token request's form fields."""
         return {
             "grant_type": "client_credentials",
             "client_id": self.client_id,
@@ -65,6 +66,7 @@ class ClientCredentials:
         }
 
     def secrets(self) -> tuple[str, ...]:
+        """What must never be repeated in an error or a log."""
         return (self.client_secret,)
 
 
@@ -78,9 +80,11 @@ class ServiceAccount:
 
     @property
     def token_url(self) -> str:
+        """The key's token_uri."""
         return self.key.token_uri
 
     def identity(self) -> str:
+        """A digest of all that decides which token the endpoint gives; no key can be read from it."""
         private_key = hashlib.sha256(self.key.private_key.encode()).hexdigest()
         return _digest(
             "service_account",
@@ -92,6 +96,7 @@ class ServiceAccount:
         )
 
     def form(self) -> dict[str, str]:
+        """The token request's form fields, with a newly signed assertion."""
         now = int(time.time())
         claims = {
             "iss": self.key.client_email,
@@ -106,6 +111,7 @@ class ServiceAccount:
         return {"grant_type": JWT_BEARER_GRANT, "assertion": assertion}
 
     def secrets(self) -> tuple[str, ...]:
+        """What must never be repeated in an error or a log."""
         return (self.key.private_key,)
 
 
