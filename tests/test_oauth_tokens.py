@@ -126,13 +126,13 @@ def test_one_token_serves_many_uses_until_shortly_before_it_expires(token_endpoi
 
 
 def test_a_token_is_renewed_once_it_nears_expiry(token_endpoint, https_client):
-    token_endpoint.expires_in = 1
+    token_endpoint.expires_in = 2
     cache = TokenCache()
     source = client_credentials(token_endpoint)
     first = cache.get("acme", source, https_client)
     assert cache.get("acme", source, https_client) == first
 
-    time.sleep(0.6)  # past half of its one second: renewed before it lapses
+    time.sleep(1.1)  # past half of its two seconds: renewed before it lapses
     second = cache.get("acme", source, https_client)
 
     assert second.access_token != first.access_token
