@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.engine_fixtures",
     "tests.api_fixtures",
     "tests.outbox_fixtures",
+    "tests.oauth_fixtures",
 ]
 
 DEFAULT_PASSWORD = "correct horse battery"
