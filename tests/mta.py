@@ -255,9 +255,11 @@ class MailServer:
     """A running Postfix and Dovecot instance; see the module docstring.
 
     .host and .ports[service]; .user and .password of the one SASL account; .ca_file, the CA that
-    issued the servers' certificate; .delivered() and .wait_for(count) read the Maildirs;
-    .postfix_log(), .dovecot_log() and .wait_for_log() read what was logged since the last reset();
-    .refuse_recipient(address, reply) and .accept_recipient(address) change what RCPT TO answers.
+    issued the servers' certificate; .delivered(recipient=None) and .wait_for(count, recipient=None)
+    read the Maildir (Delivered items); .postfix_log(), .dovecot_log() and .wait_for_log(pattern)
+    read what was logged since the last reset(); .refuse_recipient(address, reply) and
+    .accept_recipient(address) change what RCPT TO answers; .wait_until_idle() waits for Postfix's
+    queue to empty; .rate_limit and .rate_time_unit describe the rate_limited service.
     """
 
     host = HOST
@@ -503,6 +505,19 @@ class MailServer:
                 raise AssertionError(f"Postfix's queue did not empty in {timeout} s:\n{self.postfix_log()}")
             time.sleep(0.05)
 
+    def wait_until_sessions_end(self, timeout: float = 15) -> None:
+        """Wait until smtpd logged the end of every connection it logged, so that no line of a
+        session still closing lands in the next test's log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self._read("postfix")
+            opened = len(re.findall(r"\]: connect from ", log))
+            if opened == len(re.findall(r"\]: disconnect from ", log)):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{opened} SMTP sessions, not all of them ended in {timeout} s:\n{log}")
+            time.sleep(0.05)
+
     def postfix_log(self) -> str:
         """What Postfix logged since the last reset()."""
         return self._read("postfix")[self._log_offsets["postfix"] :]
@@ -528,8 +543,9 @@ class MailServer:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def reset(self) -> None:
-        """Let queued mail finish, empty the Maildirs, take every recipient again, forget failed logins,
-        and start the logs afresh."""
+        """Let sessions end and queued mail finish, empty the Maildirs, take every recipient again,
+        forget failed logins, and start the logs afresh."""
+        self.wait_until_sessions_end()
         self.wait_until_idle()
         if "Password mismatch" in self.dovecot_log() or "authentication failed" in self.postfix_log():
             self.restart_dovecot()
