@@ -271,8 +271,10 @@ class MailServer:
 
     def __init__(self, certificate_chain_file: str, ca_file: str):
         self.ca_file = ca_file
-        self.root = Path(tempfile.mkdtemp(prefix="exastro-mta-"))
-        self.root.chmod(0o755)  # the postfix and dovecot users walk through it
+        # In /tmp whatever TMPDIR says: the postfix, dovecot and nobody users must walk the whole
+        # path, and UNIX socket paths must stay under 108 bytes.
+        self.root = Path(tempfile.mkdtemp(prefix="exastro-mta-", dir="/tmp"))
+        self.root.chmod(0o755)
         self.ports: dict[str, int] = {}
         self._replies: dict[str, str] = {}
         self._replies_mtime = 0
