@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.api_fixtures",
     "tests.outbox_fixtures",
     "tests.oauth_fixtures",
+    "tests.mta",
 ]
 
 DEFAULT_PASSWORD = "correct horse battery"

@@ -1,6 +1,6 @@
 """A real mail server for tests: Debian's Postfix, with Dovecot for SASL, as an instance of their own.
 
-Load with pytest_plugins = ["tests.mta"] (it needs tests.smtp_servers, loaded by tests/conftest.py, for
+Registered by tests/conftest.py (it needs tests.smtp_servers, loaded by tests/conftest.py, for
 the trustme CA). Fixtures: mta_instance (started once per pytest process, stopped at its end) and mta
 (the same instance, emptied before and after each test).
 

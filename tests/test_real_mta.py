@@ -17,13 +17,11 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from exastro_mail.api.tokens import issue_token
-from exastro_mail.models import OutboxMessage
+from exastro_mail.api_tokens.tokens import issue_token
+from exastro_mail.store.models import OutboxMessage
 from tests.api_helpers import NOTIFICATIONS, SETTINGS, ApiClient, bearer
 from tests.conftest import VALID_SETTINGS, AuthActions, build_app, make_org, make_user
 from tests.outbox_helpers import deliver
-
-pytest_plugins = ["tests.api_fixtures", "tests.mta"]
 
 # A real server's pace: Dovecot delays a failed login by 2 s and every later one from the same
 # address by more, so the app gets its default timeout.
