@@ -10,6 +10,7 @@ from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
 from ..store.models import ApiToken
 from ..web.forms import Form, PostOnlyForm
+from ..web.htmx import page_or_fragment
 from .tokens import NAME_MAX_LENGTH, issue_token, revoke_token, token_name_problem, tokens_of
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/<org_id>/platform/api-tokens")
@@ -76,8 +77,10 @@ def revoke(token_id):
                 "success",
             )
         return redirect(url_for(".index"), code=303)
-    as_fragment = request.headers.get("HX-Target") == "revoke-dialog"
-    template = "api_tokens/_revoke_dialog.html" if as_fragment else "api_tokens/revoke.html"
-    response = make_response(render_template(template, form=PostOnlyForm(), token=token))
-    response.vary.add("HX-Target")
-    return response
+    return page_or_fragment(
+        "revoke-dialog",
+        "api_tokens/revoke.html",
+        "api_tokens/_revoke_dialog.html",
+        form=PostOnlyForm(),
+        token=token,
+    )

@@ -2,18 +2,15 @@
 
 from functools import wraps
 
-from flask import abort, g, make_response, redirect, request, url_for
+from flask import abort, g, request, url_for
 from flask_login import current_user
+
+from ..web.htmx import redirect_page
 
 
 def _to_login():
     target = request.full_path if request.method == "GET" else None
-    if request.headers.get("HX-Request") == "true":
-        # htmx must load the login page as a page, not swap it into a dialog.
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = url_for("auth.login", next=target)
-        return response
-    return redirect(url_for("auth.login", next=target))
+    return redirect_page(url_for("auth.login", next=target), code=302)
 
 
 def is_member() -> bool:

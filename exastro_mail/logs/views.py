@@ -1,12 +1,13 @@
 """Delivery log and audit log of an organization."""
 
-from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
 from ..web.forms import PostOnlyForm
+from ..web.htmx import asks_for, page_or_fragment
 from .audit_trail import audit_page
 from .delivery import STATUS_LABELS, STATUSES, delivery_page, discard_message, find_message, retry_message
 from .paging import page_number
@@ -35,21 +36,18 @@ def _status_filter(value: str | None) -> str | None:
 
 def _mail_log_response(status_filter, number, notice=None, status=200):
     """The delivery log as a page, or only its table when htmx asks for #mail-log."""
-    as_fragment = request.headers.get("HX-Target") == "mail-log"
-    response = make_response(
-        render_template(
-            "logs/_mail_log.html" if as_fragment else "logs/mail_log.html",
-            page=delivery_page(g.org, status_filter, number),
-            status_filter=status_filter,
-            statuses=STATUSES,
-            status_labels=STATUS_LABELS,
-            form=PostOnlyForm(),
-            notice=notice,
-        ),
-        status,
+    return page_or_fragment(
+        "mail-log",
+        "logs/mail_log.html",
+        "logs/_mail_log.html",
+        status=status,
+        page=delivery_page(g.org, status_filter, number),
+        status_filter=status_filter,
+        statuses=STATUSES,
+        status_labels=STATUS_LABELS,
+        form=PostOnlyForm(),
+        notice=notice,
     )
-    response.vary.add("HX-Target")
-    return response
 
 
 @bp.get("/mail-log")
@@ -74,7 +72,7 @@ def operate(message_id, operation):
     notice = (str(done_text if done else refused_text), "success" if done else "warning")
     status_filter = _status_filter(request.form.get("status"))
     number = page_number(request.form.get("page"))
-    if request.headers.get("HX-Target") == "mail-log":
+    if asks_for("mail-log"):
         return _mail_log_response(status_filter, number, notice=notice)
     flash(*notice)
     return redirect(url_for(".mail_log", status=status_filter, page=number), code=303)
@@ -83,12 +81,9 @@ def operate(message_id, operation):
 @bp.get("/audit-log")
 @admin_required
 def audit_log():
-    as_fragment = request.headers.get("HX-Target") == "audit-log"
-    response = make_response(
-        render_template(
-            "logs/_audit_log.html" if as_fragment else "logs/audit_log.html",
-            page=audit_page(g.org, page_number(request.args.get("page"))),
-        )
+    return page_or_fragment(
+        "audit-log",
+        "logs/audit_log.html",
+        "logs/_audit_log.html",
+        page=audit_page(g.org, page_number(request.args.get("page"))),
     )
-    response.vary.add("HX-Target")
-    return response

@@ -18,6 +18,7 @@ from flask_login import current_user
 from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
 from ..store.secretbox import SecretUnreadable
+from ..web.htmx import asks_for, page_or_fragment, redirect_page, vary_on_target
 from .forms import DeleteForm, MailServerForm, confirmation_word
 from .rules import DEFAULT_PORTS, check_address, describe_certificates, port_warning
 from .store import delete_settings, save_settings, settings_for
@@ -26,16 +27,6 @@ from .testmail import SmtpOptions, send_test_mail, shown_test_detail
 bp = Blueprint("mailserver", __name__, url_prefix="/<org_id>/platform/settings/mailserver")
 scope_to_organization(bp)
 bp.add_app_template_filter(shown_test_detail, "test_detail")
-
-
-def _htmx_redirect(endpoint: str):
-    """Send htmx to a full page load (so flashed messages and the fresh page show), else 303."""
-    target = url_for(endpoint)
-    if request.headers.get("HX-Request") == "true":
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
 
 
 def _render_settings(form, stored, *, warning=None, test_outcome=None, test_problems=None, status=200):
@@ -102,7 +93,7 @@ def test_mail():
             form.authentication_password.errors = [str(problem)]
     problems = [(field.id, field.label.text, field.errors[0]) for field in form if field.errors]
     status = 200 if outcome else 422
-    if request.headers.get("HX-Target") == "test-mail-result":
+    if asks_for("test-mail-result"):
         status_changed = outcome is not None and outcome.status_updated
         response = make_response(
             render_template(
@@ -124,15 +115,14 @@ def test_mail():
                 status=status,
             )
         )
-    response.vary.add("HX-Target")
-    return response
+    return vary_on_target(response)
 
 
 @bp.route("/delete", methods=["GET", "POST"])
 @admin_required
 def delete():
     if settings_for(g.org) is None:
-        return _htmx_redirect(".settings")
+        return redirect_page(url_for(".settings"))
     form = DeleteForm()
     locale = str(get_locale())
     error = None
@@ -141,14 +131,16 @@ def delete():
         if form.validate_on_submit() and form.confirmation.data == form.asked_word(locale):
             delete_settings(g.org, current_user.username)
             flash(_("The mail sending server settings have been deleted."), "success")
-            return _htmx_redirect(".settings")
+            return redirect_page(url_for(".settings"))
         error = _("Type %(word)s exactly to delete the settings.", word=confirmation_word(locale))
         status = 422
     form.dialog_locale.data = locale
-    as_fragment = request.headers.get("HX-Target") == "delete-dialog"
-    template = "mailserver/_delete_dialog.html" if as_fragment else "mailserver/delete.html"
-    response = make_response(
-        render_template(template, form=form, error=error, word=confirmation_word(locale)), status
+    return page_or_fragment(
+        "delete-dialog",
+        "mailserver/delete.html",
+        "mailserver/_delete_dialog.html",
+        status=status,
+        form=form,
+        error=error,
+        word=confirmation_word(locale),
     )
-    response.vary.add("HX-Target")
-    return response
