@@ -14,14 +14,14 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from .auth import accounts
-from .backup import transfer
+from .backup.commands import COMMANDS as BACKUP_COMMANDS
 from .store import migrations
 from .store.models import Organization, User
 
 
 def init_app(app) -> None:
     """Register the commands on the app (so `flask --app exastro_mail` has them too)."""
-    for command in (init_db, create_org, create_user, serve, quickstart, worker, *transfer.COMMANDS):
+    for command in (init_db, create_org, create_user, serve, quickstart, worker, *BACKUP_COMMANDS):
         app.cli.add_command(command)
 
 

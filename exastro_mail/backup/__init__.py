@@ -1,1 +1,1 @@
-"""backup."""
+"""Moving an install between engines (export and import) and backing up an SQLite file."""
