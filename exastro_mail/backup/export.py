@@ -9,9 +9,7 @@ from flask import current_app
 
 from ..store import migrations
 from ..store.db import POSTGRESQL, SQLITE, db, engine
-from ..store.models import (
-    utcnow,
-)
+from ..store.models import utcnow
 from .export_file import (
     ENGINE_NAMES,
     EXPORTED,
