@@ -47,6 +47,18 @@ class ServiceAccountKey:
 
 def parse_service_account_key(text: str | bytes) -> ServiceAccountKey:
     """Check a service-account JSON key and return its parts; raise ServiceAccountKeyError if unusable."""
+    data = _json_object(text)
+    _check_type(data.get("type"))
+    return ServiceAccountKey(
+        client_email=_client_email(data.get("client_email")),
+        private_key=_private_key(data.get("private_key")),
+        token_uri=_token_uri(data.get("token_uri")),
+        private_key_id=_optional_text(data.get("private_key_id")),
+        project_id=_optional_text(data.get("project_id")),
+    )
+
+
+def _json_object(text: str | bytes) -> dict:
     if isinstance(text, bytes):
         if len(text) > MAX_KEY_BYTES:
             raise ServiceAccountKeyError("too_large", "the key is larger than a service account key can be")
@@ -67,8 +79,10 @@ def parse_service_account_key(text: str | bytes) -> ServiceAccountKey:
         raise ServiceAccountKeyError("not_json", "the key is not JSON a key file holds") from None
     if not isinstance(data, dict):
         raise ServiceAccountKeyError("not_an_object", "the key is JSON but not an object ({...})")
+    return data
 
-    key_type = data.get("type")
+
+def _check_type(key_type) -> None:
     if key_type is None:
         raise ServiceAccountKeyError(
             "wrong_type", "the key has no type; a service account key's is 'service_account'"
@@ -79,13 +93,16 @@ def parse_service_account_key(text: str | bytes) -> ServiceAccountKey:
             "wrong_type", f"the key's type{shown} is not 'service_account': download a service account key"
         )
 
-    client_email = data.get("client_email")
+
+def _client_email(client_email) -> str:
     if not isinstance(client_email, str) or not client_email.strip():
         raise ServiceAccountKeyError("client_email_missing", "the key has no client_email")
     if not _EMAIL.fullmatch(client_email) or not client_email.isascii():
         raise ServiceAccountKeyError("client_email_invalid", "the key's client_email is not a mail address")
+    return client_email
 
-    private_key = data.get("private_key")
+
+def _private_key(private_key) -> str:
     if not isinstance(private_key, str) or not private_key.strip():
         raise ServiceAccountKeyError("private_key_missing", "the key has no private_key")
     try:
@@ -98,24 +115,18 @@ def parse_service_account_key(text: str | bytes) -> ServiceAccountKey:
         raise ServiceAccountKeyError(
             "private_key_not_rsa", "the key's private_key is not an RSA key, which RS256 signing needs"
         )
+    return private_key
 
-    token_uri = data.get("token_uri")
+
+def _token_uri(token_uri) -> str:
     if not isinstance(token_uri, str) or not token_uri.strip():
         raise ServiceAccountKeyError("token_uri_missing", "the key has no token_uri")
     try:
         https_url(token_uri)
     except HttpsFailure as failure:
-        raise ServiceAccountKeyError(
-            "token_uri_not_https", f"the key's token_uri: {failure.reason}"
-        ) from None
-
-    return ServiceAccountKey(
-        client_email=client_email,
-        private_key=private_key,
-        token_uri=token_uri,
-        private_key_id=_optional_text(data.get("private_key_id")),
-        project_id=_optional_text(data.get("project_id")),
-    )
+        reason = f"the key's token_uri: {failure.reason}"
+        raise ServiceAccountKeyError("token_uri_not_https", reason) from None
+    return token_uri
 
 
 def _optional_text(value) -> str | None:
