@@ -70,8 +70,8 @@ db = AppDatabaseProxy()
 class SqliteFileDatabase(SqliteDatabase):
     """SQLite with one connection per thread kept open across requests.
 
-    Closing the last connection to a WAL database makes SQLite checkpoint it, which cost every write
-    request ~17 ms. Connections open until their thread ends or close_all() (at the app's end).
+    Closing the last connection to a WAL database makes SQLite checkpoint it, which would cost every
+    write request ~17 ms. Connections stay open until their thread ends or close_all() (at the app's end).
     """
 
     def __init__(self, *args, **kwargs):

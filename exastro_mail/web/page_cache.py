@@ -2,7 +2,7 @@
 and the answer to a forgot-password request.
 
 They are the pages end users hit most, and rendering them (Jinja, WTForms widgets, a gettext per
-string) was half of what each one cost. They are rendered once per organization, language and what
+string) is half of what each one costs. They are rendered once per organization, language and what
 the view passes (whether the login page links to Forgot password), and each answer gets only its own
 CSRF token. The key is read afresh on every request (the organization row, the language), so a
 rename, deleted settings or another language show at once, on every instance.
