@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..mailserver.hints import STEP_NAMES
 from ..mailserver.rules import EXTRA_FIELDS, FIELDS
-from ..smtp.diagnose import STEP_NAMES
 from ..store.models import AuditEvent
 from .delivery import KIND_LABELS
 from .paging import PAGE_SIZE, Page, last_page

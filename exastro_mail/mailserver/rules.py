@@ -16,14 +16,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..smtp import hosts
+from ..smtp.endpoint import ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS
+from .ports import DEFAULT_PORTS, port_warning
 
-ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS = "none", "ssl", "starttls"
 ENCRYPTION_CHOICES = [
     (ENCRYPTION_NONE, _l("None")),
     (ENCRYPTION_SSL, "SSL/TLS"),
     (ENCRYPTION_STARTTLS, "STARTTLS"),
 ]
-DEFAULT_PORTS = {ENCRYPTION_NONE: 25, ENCRYPTION_SSL: 465, ENCRYPTION_STARTTLS: 587}
 
 
 @dataclass(frozen=True)
@@ -255,15 +255,6 @@ def check_port(value) -> int:
     if not 1 <= port <= 65535:
         raise _Invalid(_("Enter a whole number from 1 to 65535."))
     return port
-
-
-def port_warning(port: int, encryption: str) -> str | None:
-    """A warning for port and encryption pairs that are usually a mistake."""
-    if port == 465 and encryption == ENCRYPTION_STARTTLS:
-        return _("Port 465 is usually used with SSL/TLS, not STARTTLS. Check that this is intended.")
-    if port == 587 and encryption == ENCRYPTION_SSL:
-        return _("Port 587 is usually used with STARTTLS, not SSL/TLS. Check that this is intended.")
-    return None
 
 
 def check_address(value, required: bool) -> str | None:

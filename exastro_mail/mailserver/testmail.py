@@ -13,26 +13,26 @@ from email.utils import format_datetime, make_msgid
 
 from flask_babel import gettext as _
 
-from ..smtp.diagnose import STEP_NAMES, Diagnosis, diagnose
+from ..smtp.diagnose import STEPS_IN_ORDER, diagnose
 from ..smtp.transport import SmtpEndpoint
 from ..store import audit, secretbox
 from ..store.db import db
 from ..store.models import MailServerSettings, utcnow
+from .hints import STEP_NAMES, MailTestReport, explain
 from .store import STORED_FIELDS, settings_for
 
 # The page answers within SMTP_TIMEOUT plus this, however the server behaves.
 DEADLINE_SLACK_SECONDS = 2.0
 STATUS_UNTESTED, STATUS_ACCEPTED, STATUS_FAILED = "untested", "accepted", "failed"
-# The steps of a delivery in order; used to show where a failure stopped.
-_STEPS_IN_ORDER = ("resolve", "connect", "tls", "ehlo", "auth", "mail", "rcpt", "data", "accepted")
-STEP_ORDER = tuple(STEP_NAMES[step] for step in _STEPS_IN_ORDER)
+# The steps' names in order; used to show where a failure stopped.
+STEP_ORDER = tuple(STEP_NAMES[step] for step in STEPS_IN_ORDER)
 
 
 @dataclass(frozen=True)
 class MailTestOutcome:
     """What a test mail did, and whether the saved settings' status took its result."""
 
-    diagnosis: Diagnosis
+    diagnosis: MailTestReport
     recipient: str
     tested_saved: bool
     status_updated: bool
@@ -145,13 +145,15 @@ def send_test_mail(
     password = password_to_use(values, stored)
     tested_saved = matches_saved(values, stored, password)
     envelope_from = values.get("envelope_from") or values["send_from"]
-    diagnosis = diagnose(
-        endpoint_for(values, password, options),
+    endpoint = endpoint_for(values, password, options)
+    facts = diagnose(
+        endpoint,
         compose_test_mail(values, recipient, organization, actor),
         envelope_from,
         [recipient],
         deadline_seconds=options.timeout + DEADLINE_SLACK_SECONDS,
     )
+    diagnosis = explain(facts, endpoint)
     with db.atomic():
         status_updated = tested_saved and _record_status(stored, diagnosis)
         audit.record(
@@ -168,7 +170,7 @@ def send_test_mail(
     return MailTestOutcome(diagnosis, recipient, tested_saved, status_updated)
 
 
-def _record_status(stored: MailServerSettings, diagnosis: Diagnosis) -> bool:
+def _record_status(stored: MailServerSettings, diagnosis: MailTestReport) -> bool:
     # Guarded by updated_at: settings saved while the test ran were not the ones tested.
     detail = diagnosis.reply if diagnosis.ok else f"{diagnosis.failed_step}: {diagnosis.reply}"
     updated = (
