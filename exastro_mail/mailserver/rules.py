@@ -16,45 +16,25 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..smtp import hosts
-from ..smtp.endpoint import ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS
-from .ports import DEFAULT_PORTS, port_warning
+from .fields import (
+    ADDRESS,
+    BOOL,
+    CHOICE,
+    DISPLAY_NAME,
+    FIELDS,
+    HOST,
+    MAX_ADDRESS_LENGTH,
+    MAX_CA_PEM_LENGTH,
+    PEM,
+    PORT,
+    SECRET,
+    TEXT,
+    Field,
+)
+from .ports import port_warning
 
-ENCRYPTION_CHOICES = [
-    (ENCRYPTION_NONE, _l("None")),
-    (ENCRYPTION_SSL, "SSL/TLS"),
-    (ENCRYPTION_STARTTLS, "STARTTLS"),
-]
-
-
-@dataclass(frozen=True)
-class FieldRule:
-    label: str  # a lazy string: shown in the language of the request that shows it
-    max_length: int | None = None
-    required: bool = False  # required in every case (HTML `required`)
-
-
-FIELDS: dict[str, FieldRule] = {
-    "smtp_host": FieldRule(_l("SMTP server host"), 253, required=True),
-    "encryption": FieldRule(_l("Encryption method"), required=True),
-    "smtp_port": FieldRule(_l("SMTP server port"), 5, required=True),
-    "authentication_enable": FieldRule(_l("With authentication")),
-    "authentication_user": FieldRule(_l("Authentication user"), 255),
-    "authentication_password": FieldRule(_l("Authentication password"), 255),
-    "send_from": FieldRule(_l("Source mail address (From)"), 255, required=True),
-    "send_name": FieldRule(_l("Source display name"), 100),
-    "reply_to": FieldRule(_l("Reply mail address (Reply-to)"), 255),
-    "reply_name": FieldRule(_l("Reply display name"), 100),
-    "envelope_from": FieldRule(_l("Sender mail address (Envelope-From)"), 255),
-}
-# Fields of this product beyond Exastro's: the settings API leaves them alone unless it sends them.
-MAX_CA_PEM_LENGTH = 64 * 1024
-EXTRA_FIELDS: dict[str, FieldRule] = {
-    "trusted_ca_pem": FieldRule(_l("Trusted CA certificate (PEM)"), MAX_CA_PEM_LENGTH),
-}
-ADDRESS_FIELDS = ("send_from", "reply_to", "envelope_from")
 # How long the save-time check of EXASTRO_MAIL_SMTP_DENY_PRIVATE_HOSTS may wait for DNS.
 RESOLVE_TIMEOUT_SECONDS = 5.0
-DISPLAY_NAME_FIELDS = ("send_name", "reply_name")
 
 
 @dataclass
@@ -77,45 +57,33 @@ class _Invalid(ValueError):
 def check_settings(
     data: Mapping[str, object],
     *,
-    password_stored: bool,
+    password_stored: bool = False,
+    secrets_stored: tuple[str, ...] = (),
     deny_private_hosts: bool = False,
     resolve: Callable[[str], list[str]] | None = None,
 ) -> Checked:
     """Check submitted settings. A blank password with authentication on keeps the stored one:
-    values["authentication_password"] is then None. trusted_ca_pem is checked (and so saved) only
-    when data holds it. deny_private_hosts refuses hosts in private ranges, looked up with resolve."""
+    values["authentication_password"] is then None (so for any write-only field named in
+    secrets_stored). A field beyond Exastro's (trusted_ca_pem) is checked, and so saved, only when data
+    holds it. deny_private_hosts refuses hosts in private ranges, looked up with resolve."""
+    stored = {*secrets_stored, *(["authentication_password"] if password_stored else [])}
     checked = Checked()
-
-    def run(name, check, *args):
+    for declared in FIELDS.values():
+        if not declared.api_writable and declared.name not in data:
+            continue  # beyond Exastro's: left as stored unless sent
+        if declared.when and not checked.values.get(declared.when):
+            checked.values[declared.name] = None
+            continue
         try:
-            checked.values[name] = check(data.get(name), *args)
+            checked.values[declared.name] = _CHECKS[declared.kind](data.get(declared.name), declared, stored)
         except _Invalid as problem:
-            checked.errors[name] = str(problem)
-
-    run("smtp_host", check_host)
+            checked.errors[declared.name] = str(problem)
     if deny_private_hosts and "smtp_host" in checked.values:
         try:
             check_public_host(checked.values["smtp_host"], resolve or _resolve_with_timeout)
         except _Invalid as problem:
             del checked.values["smtp_host"]
             checked.errors["smtp_host"] = str(problem)
-    run("encryption", check_encryption)
-    run("smtp_port", check_port)
-    for name in ADDRESS_FIELDS:
-        run(name, check_address, FIELDS[name].required)
-    for name in DISPLAY_NAME_FIELDS:
-        run(name, check_display_name, FIELDS[name].max_length)
-    run("authentication_enable", check_flag)
-
-    if checked.values.get("authentication_enable"):
-        run("authentication_user", check_auth_user)
-        run("authentication_password", check_auth_password, password_stored)
-    else:
-        checked.values["authentication_user"] = None
-        checked.values["authentication_password"] = None
-
-    if "trusted_ca_pem" in data:
-        run("trusted_ca_pem", check_trusted_ca)
 
     if "smtp_port" in checked.values and "encryption" in checked.values:
         warning = port_warning(checked.values["smtp_port"], checked.values["encryption"])
@@ -231,12 +199,14 @@ def _resolve_with_timeout(host: str) -> list[str]:
     return hosts.resolve(host, timeout=RESOLVE_TIMEOUT_SECONDS)
 
 
-def check_encryption(value) -> str:
-    """One of none, ssl or starttls."""
-    encryption = _text(value, FIELDS["encryption"].label)
-    if encryption not in DEFAULT_PORTS:
-        raise _Invalid(_("Choose None, SSL/TLS or STARTTLS."))
-    return encryption
+def check_choice(value, declared: Field) -> str:
+    """One of the declared choices' values."""
+    chosen = _text(value, declared.label)
+    if chosen not in dict(declared.choices):
+        labels = [str(label) for _value, label in declared.choices]
+        listed = _(", ").join(labels[:-1]) + _(" or ") + labels[-1]
+        raise _Invalid(_("Choose %(choices)s.", choices=listed))
+    return chosen
 
 
 def check_port(value) -> int:
@@ -264,8 +234,8 @@ def check_address(value, required: bool) -> str | None:
         if required:
             raise _Invalid(_("Enter a mail address."))
         return None
-    if len(name_free) > 255:
-        raise _Invalid(_("Use at most %(max)d characters.", max=255))
+    if len(name_free) > MAX_ADDRESS_LENGTH:
+        raise _Invalid(_("Use at most %(max)d characters.", max=MAX_ADDRESS_LENGTH))
     if "\r" in name_free or "\n" in name_free:
         raise _Invalid(_("A mail address must be on one line."))
     if "," in name_free or ";" in name_free:
@@ -338,7 +308,7 @@ _PEM_LABEL = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
 
 def check_trusted_ca(value, now: datetime | None = None) -> str | None:
     """Optional PEM certificates to trust for TLS, stored re-encoded; refuses keys, garbage, expired ones."""
-    text = _text(value, EXTRA_FIELDS["trusted_ca_pem"].label)
+    text = _text(value, FIELDS["trusted_ca_pem"].label)
     if not text:
         return None
     if len(text.encode("utf-8")) > MAX_CA_PEM_LENGTH:
@@ -405,3 +375,17 @@ def describe_certificates(pem: str | None, now: datetime | None = None) -> list[
 
 def _subject(certificate) -> str:
     return certificate.subject.rfc4514_string() or _("(no subject)")
+
+
+# How each kind of field is checked: (value, its declaration, the write-only fields with a stored value).
+_CHECKS = {
+    HOST: lambda value, declared, stored: check_host(value),
+    CHOICE: lambda value, declared, stored: check_choice(value, declared),
+    PORT: lambda value, declared, stored: check_port(value),
+    ADDRESS: lambda value, declared, stored: check_address(value, declared.required),
+    DISPLAY_NAME: lambda value, declared, stored: check_display_name(value, declared.max_length),
+    BOOL: lambda value, declared, stored: check_flag(value),
+    TEXT: lambda value, declared, stored: check_auth_user(value),
+    SECRET: lambda value, declared, stored: check_auth_password(value, declared.name in stored),
+    PEM: lambda value, declared, stored: check_trusted_ca(value),
+}

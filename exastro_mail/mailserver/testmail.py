@@ -18,8 +18,9 @@ from ..smtp.transport import SmtpEndpoint
 from ..store import audit, secretbox
 from ..store.db import db
 from ..store.models import MailServerSettings, utcnow
+from .fields import STORED_FIELDS
 from .hints import STEP_NAMES, MailTestReport, explain
-from .store import STORED_FIELDS, settings_for
+from .store import settings_for
 
 # The page answers within SMTP_TIMEOUT plus this, however the server behaves.
 DEADLINE_SLACK_SECONDS = 2.0

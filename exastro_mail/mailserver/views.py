@@ -19,7 +19,8 @@ from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
 from ..store.secretbox import SecretUnreadable
 from .forms import DeleteForm, MailServerForm, confirmation_word
-from .rules import DEFAULT_PORTS, check_address, describe_certificates, port_warning
+from .ports import DEFAULT_PORTS, port_warning
+from .rules import check_address, describe_certificates
 from .store import delete_settings, save_settings, settings_for
 from .testmail import SmtpOptions, send_test_mail, shown_test_detail
 
