@@ -14,10 +14,10 @@ from email.utils import format_datetime, make_msgid
 from flask_babel import gettext as _
 
 from ..smtp.diagnose import STEPS_IN_ORDER, diagnose
-from ..smtp.transport import SmtpEndpoint
 from ..store import audit, secretbox
 from ..store.db import db
 from ..store.models import MailServerSettings, utcnow
+from .endpoint import SmtpOptions, endpoint_for
 from .fields import STORED_FIELDS
 from .hints import STEP_NAMES, MailTestReport, explain
 from .store import settings_for
@@ -50,20 +50,6 @@ class MailTestOutcome:
         return [name for name in STEP_ORDER[failed_at + 1 :] if name not in seen]
 
 
-@dataclass(frozen=True)
-class SmtpOptions:
-    """The install-wide SMTP configuration a test mail (like any delivery) runs under."""
-
-    timeout: float
-    ca_file: str | None = None
-    deny_private_hosts: bool = False
-
-    @classmethod
-    def from_config(cls, config) -> "SmtpOptions":
-        """Read EXASTRO_MAIL_SMTP_TIMEOUT, _SMTP_CA_FILE and _SMTP_DENY_PRIVATE_HOSTS."""
-        return cls(config["SMTP_TIMEOUT"], config.get("SMTP_CA_FILE"), config["SMTP_DENY_PRIVATE_HOSTS"])
-
-
 def password_to_use(values: dict, stored: MailServerSettings | None) -> str | None:
     """The password typed in the form, else the stored one (SecretUnreadable if it cannot be opened)."""
     if not values.get("authentication_enable"):
@@ -73,21 +59,6 @@ def password_to_use(values: dict, stored: MailServerSettings | None) -> str | No
     if stored is not None and stored.authentication_password_sealed:
         return secretbox.unseal(stored.authentication_password_sealed)
     return None
-
-
-def endpoint_for(values: dict, password: str | None, options: SmtpOptions) -> SmtpEndpoint:
-    """Where and how to connect for checked settings values."""
-    return SmtpEndpoint(
-        host=values["smtp_host"],
-        port=values["smtp_port"],
-        encryption=values["encryption"],
-        username=values["authentication_user"] if values.get("authentication_enable") else None,
-        password=password,
-        timeout=options.timeout,
-        ca_file=options.ca_file,
-        ca_pem=values.get("trusted_ca_pem"),
-        deny_private_hosts=options.deny_private_hosts,
-    )
 
 
 def compose_test_mail(values: dict, recipient: str, organization, actor: str) -> EmailMessage:
