@@ -44,6 +44,7 @@ class Field:
     api_name: str | None = None
     api_flags: tuple[tuple[str, str], ...] = ()
     api_writable: bool = True  # False: ours beyond Exastro's, shown by the API, set on the page only
+    missing: object = None  # the message for a blank value, where one is needed (a lazy string)
     choices: tuple[tuple[str, object], ...] = ()  # a choice's (value, label); the first is the default
 
     @property
@@ -89,9 +90,21 @@ _DECLARED = (
     ),
     Field("smtp_port", _l("SMTP server port"), PORT, 5, required=True),
     Field("authentication_enable", _l("With authentication"), BOOL),
-    Field("authentication_user", _l("Authentication user"), TEXT, 255, when="authentication_enable"),
     Field(
-        "authentication_password", _l("Authentication password"), SECRET, 255, when="authentication_enable"
+        "authentication_user",
+        _l("Authentication user"),
+        TEXT,
+        255,
+        when="authentication_enable",
+        missing=_l("Enter the authentication user."),
+    ),
+    Field(
+        "authentication_password",
+        _l("Authentication password"),
+        SECRET,
+        255,
+        when="authentication_enable",
+        missing=_l("Enter the authentication password."),
     ),
     Field("send_from", _l("Source mail address (From)"), ADDRESS, MAX_ADDRESS_LENGTH, required=True),
     Field("send_name", _l("Source display name"), DISPLAY_NAME, 100),

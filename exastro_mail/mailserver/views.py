@@ -18,9 +18,10 @@ from flask_login import current_user
 from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
 from ..store.secretbox import SecretUnreadable
+from .certificates import describe_certificates
 from .forms import DeleteForm, MailServerForm, confirmation_word
 from .ports import DEFAULT_PORTS, port_warning
-from .rules import check_address, describe_certificates
+from .rules import check_address
 from .store import delete_settings, save_settings, settings_for
 from .testmail import SmtpOptions, send_test_mail, shown_test_detail
 
