@@ -11,20 +11,14 @@ from flask_babel import lazy_gettext as _l
 from ..i18n import N_
 from ..smtp.diagnose import NOT_USED, Diagnosis
 from ..smtp.endpoint import ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS, SmtpEndpoint
-from ..smtp.errors import DeliveryError
+from ..smtp.errors import STEP_LABELS, DeliveryError
 from .ports import port_hint
 
 # In English wherever they are kept (the audit log, the saved test result); shown with _(name).
 STEP_NAMES = {
+    **STEP_LABELS,
     "resolve": N_("Name resolution"),
     "connect": N_("TCP connect"),
-    "tls": "TLS",
-    "ehlo": "EHLO",
-    "auth": "AUTH",
-    "mail": "MAIL FROM",
-    "rcpt": "RCPT TO",
-    "data": "DATA",
-    "rset": "RSET",
     "accepted": N_("Accepted"),
 }
 # The one detail of a step that is ours (smtp.diagnose.NOT_USED); the others are the server's words or

@@ -11,6 +11,8 @@ import time
 from email.generator import BytesGenerator
 from email.message import EmailMessage
 
+from .errors import STEP_LABELS, DeliveryError, text
+
 
 class Client(smtplib.SMTP):
     """smtplib.SMTP over a socket the session connected itself, so it reaches only checked addresses."""
@@ -97,3 +99,44 @@ def message_bytes(message: EmailMessage, international: bool) -> bytes:
     with io.BytesIO() as buffer:
         BytesGenerator(buffer, policy=policy).flatten(message, linesep="\r\n")
         return buffer.getvalue()
+
+
+def check_addresses(envelope_from: str, recipients: list[str]) -> None:
+    """Refuse what no SMTP command may carry: no recipients, or an address with brackets or spaces."""
+    if not recipients:
+        raise DeliveryError("there are no recipients", permanent=True, step="rcpt", kind="invalid")
+    for step, address in [("mail", envelope_from), *(("rcpt", recipient) for recipient in recipients)]:
+        if any(char in address for char in "<>\r\n") or any(char.isspace() for char in address):
+            raise DeliveryError(
+                f"invalid address {address!r} ({STEP_LABELS[step]})",
+                permanent=True,
+                step=step,
+                kind="invalid",
+            )
+
+
+def mail_options(client: smtplib.SMTP, payload: bytes, international: bool) -> list[str]:
+    """The MAIL FROM parameters this message needs, as far as the server offers them."""
+    options = []
+    if client.has_extn("size"):
+        options.append(f"SIZE={len(payload)}")
+    if international:
+        options += ["SMTPUTF8", "BODY=8BITMIME"]
+    elif not payload.isascii() and client.has_extn("8bitmime"):
+        options.append("BODY=8BITMIME")
+    return options
+
+
+def send_recipients(client: smtplib.SMTP, recipients: list[str]) -> tuple[list, list]:
+    """RCPT TO each recipient: (accepted, refused), each a list of (address, code, reply); stops at 421."""
+    accepted, refused = [], []
+    for address in recipients:
+        code, reply = client.rcpt(address)
+        outcome = (address, code, f"{code} {text(reply)}")
+        if code in (250, 251):
+            accepted.append(outcome)
+        else:
+            refused.append(outcome)
+        if code == 421:
+            break
+    return accepted, refused

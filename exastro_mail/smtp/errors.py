@@ -46,63 +46,32 @@ class DeliveryError(Exception):
 def classify(error: Exception, step: str, label: str, endpoint) -> dict:
     """What a low-level failure at step means: DeliveryError's reason, permanent, step and kind."""
     if isinstance(error, ssl.SSLCertVerificationError):
-        return _facts(
-            f"certificate verify failed: {error.verify_message}",
-            permanent=True,
-            step="tls",
-            kind=_certificate_kind(error.verify_code),
-        )
+        kind = _certificate_kind(error.verify_code)
+        return _facts("tls", kind, True, f"certificate verify failed: {error.verify_message}")
     if _caused_by(error, TimeoutError):
-        return _facts(
-            f"timed out after {endpoint.timeout:g} s ({label})",
-            permanent=False,
-            step=step,
-            kind="timeout",
-        )
+        return _facts(step, "timeout", False, f"timed out after {endpoint.timeout:g} s ({label})")
     if isinstance(error, ssl.SSLError) and step == "tls":
-        return _facts(
-            f"TLS handshake failed: {error.reason or error}",
-            permanent=True,
-            step=step,
-            kind="tls_handshake",
-        )
+        return _facts(step, "tls_handshake", True, f"TLS handshake failed: {error.reason or error}")
     if isinstance(error, ConnectionRefusedError):
-        return _facts(
-            f"connection refused by {endpoint.host} port {endpoint.port}",
-            permanent=False,
-            step=step,
-            kind="refused",
-        )
+        return _facts(step, "refused", False, f"connection refused by {endpoint.host} port {endpoint.port}")
     if isinstance(error, socket.gaierror):
-        return _facts(
-            f"could not resolve {endpoint.host}: {error.strerror}",
-            permanent=False,
-            step=step,
-            kind="resolve",
-        )
+        return _facts(step, "resolve", False, f"could not resolve {endpoint.host}: {error.strerror}")
     if isinstance(error, smtplib.SMTPServerDisconnected | ssl.SSLError | ConnectionError):
-        return _facts(
-            f"the server closed the connection ({label})", permanent=False, step=step, kind="disconnected"
-        )
+        return _facts(step, "disconnected", False, f"the server closed the connection ({label})")
     if isinstance(error, smtplib.SMTPException):
         kind = "auth_unavailable" if step == "auth" else "unsupported"
-        return _facts(f"{error} ({label})", permanent=True, step=step, kind=kind)
+        return _facts(step, kind, True, f"{error} ({label})")
     if isinstance(error, UnicodeError):
         # The message of a UnicodeError quotes the text it choked on, which may be the password.
         what = "the user name or password" if step == "auth" else "an address or the message"
-        return _facts(
-            f"{what} contains characters that cannot be sent ({label})",
-            permanent=True,
-            step=step,
-            kind="encoding",
-        )
+        return _facts(step, "encoding", True, f"{what} contains characters that cannot be sent ({label})")
     if isinstance(error, ValueError | MessageError):
-        return _facts(f"{error} ({label})", permanent=True, step=step, kind="invalid")
-    return _facts(f"{error.strerror or error} ({label})", permanent=False, step=step, kind="network")
+        return _facts(step, "invalid", True, f"{error} ({label})")
+    return _facts(step, "network", False, f"{error.strerror or error} ({label})")
 
 
-def _facts(reason: str, **details) -> dict:
-    return {"reason": reason, **details}
+def _facts(step: str, kind: str, permanent: bool, reason: str) -> dict:
+    return {"reason": reason, "permanent": permanent, "step": step, "kind": kind}
 
 
 def _certificate_kind(verify_code: int) -> str:

@@ -9,7 +9,16 @@ from email.errors import MessageError
 from email.message import EmailMessage
 
 from . import hosts
-from .connection import Client, Watchdog, describe_extensions, describe_tls, message_bytes
+from .connection import (
+    Client,
+    Watchdog,
+    check_addresses,
+    describe_extensions,
+    describe_tls,
+    mail_options,
+    message_bytes,
+    send_recipients,
+)
 from .endpoint import ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS, SmtpEndpoint, tls_context
 from .errors import STEP_LABELS, DeliveryError, classify, text
 
@@ -67,7 +76,7 @@ class SmtpSession:
             with self._step("rset"):
                 self._expect("rset", *client.rset())
             self._transaction_open = False
-        _check_addresses(envelope_from, recipients)
+        check_addresses(envelope_from, recipients)
         international = not all(address.isascii() for address in (envelope_from, *recipients))
         if international and not client.has_extn("smtputf8"):
             raise DeliveryError(
@@ -82,12 +91,12 @@ class SmtpSession:
         self._transaction_open = True
         with self._step("mail"):
             reply = self._expect(
-                "mail", *client.mail(envelope_from, self._mail_options(payload, international))
+                "mail", *client.mail(envelope_from, mail_options(client, payload, international))
             )
         self._report("mail", reply)
 
         with self._step("rcpt"):
-            accepted, refused = self._recipients(recipients)
+            accepted, refused = send_recipients(client, recipients)
         self._report("rcpt", "; ".join(f"{address}: {reply}" for address, _, reply in accepted + refused))
         if not accepted:
             self._recipients_refused(refused)
@@ -208,30 +217,6 @@ class SmtpSession:
             return sock
         raise last_error or OSError(f"{self.endpoint.host} has no addresses")
 
-    def _mail_options(self, payload: bytes, international: bool) -> list[str]:
-        client = self._client
-        options = []
-        if client.has_extn("size"):
-            options.append(f"SIZE={len(payload)}")
-        if international:
-            options += ["SMTPUTF8", "BODY=8BITMIME"]
-        elif not payload.isascii() and client.has_extn("8bitmime"):
-            options.append("BODY=8BITMIME")
-        return options
-
-    def _recipients(self, recipients):
-        accepted, refused = [], []
-        for address in recipients:
-            code, reply = self._client.rcpt(address)
-            outcome = (address, code, f"{code} {text(reply)}")
-            if code in (250, 251):
-                accepted.append(outcome)
-            else:
-                refused.append(outcome)
-            if code == 421:
-                break
-        return accepted, refused
-
     def _recipients_refused(self, refused):
         codes = [code for _, code, _ in refused]
         if 421 in codes:
@@ -314,16 +299,3 @@ class SmtpSession:
             self._client.close()
             self._client = None
         self._watchdog.stop()
-
-
-def _check_addresses(envelope_from: str, recipients: list[str]) -> None:
-    if not recipients:
-        raise DeliveryError("there are no recipients", permanent=True, step="rcpt", kind="invalid")
-    for step, address in [("mail", envelope_from), *(("rcpt", recipient) for recipient in recipients)]:
-        if any(char in address for char in "<>\r\n") or any(char.isspace() for char in address):
-            raise DeliveryError(
-                f"invalid address {address!r} ({STEP_LABELS[step]})",
-                permanent=True,
-                step=step,
-                kind="invalid",
-            )
