@@ -1,12 +1,15 @@
 """The mail sending server settings fields, declared once.
 
-The form (forms.py), the store (store.py), the rules (rules.py), the settings API (api/settings.py),
-the HTML attributes (maxlength, required) and the audit log's field names all read FIELDS. Adding a
-field means adding it here and to MailServerSettings in store/models.py, with a numbered migration;
-nothing else: the form gets an input of its kind, the rules check it by its kind, the store saves
-and audits it, the API takes and shows it under its api_name. A write-only secret (kind SECRET) is
-stored sealed in the column <name>_sealed, a blank value keeps the stored one, it is never shown,
-and the API's GET says only <api_name>_set. A field with `when` is used only while that flag is on.
+The form and the settings page (forms.py, templates/mailserver/settings.html), the rules (rules.py),
+the store (store.py), the settings API (api/settings.py), the HTML attributes (maxlength, required)
+and the audit log's field names all read FIELDS. Adding a field means adding it here and to
+MailServerSettings in store/models.py, with a numbered migration; nothing else: the page gets an
+input of its kind with its hint, the rules check it by its kind, the store saves and audits it, and
+the API takes and shows it under its api_name. A write-only secret (kind SECRET) is stored sealed in
+the column <name>_sealed; a blank value keeps the stored one, it is never shown, and the API's GET
+says only <api_name>_set. A field with `when` is used only while that flag is on (and its row is
+shown only then). Only what a connection does with a new field is written where the connection is
+made (mailserver/endpoint.py).
 """
 
 from dataclasses import dataclass
@@ -45,6 +48,9 @@ class Field:
     api_flags: tuple[tuple[str, str], ...] = ()
     api_writable: bool = True  # False: ours beyond Exastro's, shown by the API, set on the page only
     missing: object = None  # the message for a blank value, where one is needed (a lazy string)
+    hint: object = None  # shown under the input (a lazy string)
+    stored_hint: object = None  # shown instead when a write-only value is stored
+    controls: str | None = None  # a flag: the HTML id of the rows of the fields used only while it is on
     choices: tuple[tuple[str, object], ...] = ()  # a choice's (value, label); the first is the default
 
     @property
@@ -79,7 +85,14 @@ ENCRYPTION_CHOICES = (
 )
 
 _DECLARED = (
-    Field("smtp_host", _l("SMTP server host"), HOST, 253, required=True),
+    Field(
+        "smtp_host",
+        _l("SMTP server host"),
+        HOST,
+        253,
+        required=True,
+        hint=_l("A host name or an IP address, without smtp:// and without a port."),
+    ),
     Field(
         "encryption",
         _l("Encryption method"),
@@ -89,7 +102,7 @@ _DECLARED = (
         api_flags=((ENCRYPTION_SSL, "ssl_enable"), (ENCRYPTION_STARTTLS, "start_tls_enable")),
     ),
     Field("smtp_port", _l("SMTP server port"), PORT, 5, required=True),
-    Field("authentication_enable", _l("With authentication"), BOOL),
+    Field("authentication_enable", _l("With authentication"), BOOL, controls="auth-rows"),
     Field(
         "authentication_user",
         _l("Authentication user"),
@@ -105,13 +118,30 @@ _DECLARED = (
         255,
         when="authentication_enable",
         missing=_l("Enter the authentication password."),
+        stored_hint=_l("A password is stored: leave blank to keep the current password."),
     ),
     Field("send_from", _l("Source mail address (From)"), ADDRESS, MAX_ADDRESS_LENGTH, required=True),
     Field("send_name", _l("Source display name"), DISPLAY_NAME, 100),
     Field("reply_to", _l("Reply mail address (Reply-to)"), ADDRESS, MAX_ADDRESS_LENGTH),
     Field("reply_name", _l("Reply display name"), DISPLAY_NAME, 100),
-    Field("envelope_from", _l("Sender mail address (Envelope-From)"), ADDRESS, MAX_ADDRESS_LENGTH),
-    Field("trusted_ca_pem", _l("Trusted CA certificate (PEM)"), PEM, MAX_CA_PEM_LENGTH, api_writable=False),
+    Field(
+        "envelope_from",
+        _l("Sender mail address (Envelope-From)"),
+        ADDRESS,
+        MAX_ADDRESS_LENGTH,
+        hint=_l("Used as the SMTP envelope sender (MAIL FROM). Leave blank to use the source address."),
+    ),
+    Field(
+        "trusted_ca_pem",
+        _l("Trusted CA certificate (PEM)"),
+        PEM,
+        MAX_CA_PEM_LENGTH,
+        api_writable=False,
+        hint=_l(
+            "Optional. For a server whose certificate comes from a private CA: paste that CA's certificate "
+            "(-----BEGIN CERTIFICATE-----). Certificates are always verified."
+        ),
+    ),
 )
 FIELDS: dict[str, Field] = {field.name: field for field in _DECLARED}
 # Stored as they are (compared, audited by name); secrets are audited as "changed" only.
@@ -119,6 +149,18 @@ STORED_FIELDS = tuple(field.name for field in _DECLARED if not field.write_only)
 # Exastro's fields, as its manual lists them; the API takes these.
 EXASTRO_FIELDS = {name: field for name, field in FIELDS.items() if field.api_writable}
 SECRET_FIELDS = tuple(field.name for field in _DECLARED if field.write_only)
+
+
+def runs_of_rows() -> list[tuple[str | None, list[Field]]]:
+    """The fields in order, in runs that share a flag: (the id of the flag's rows, or None; the fields)."""
+    runs: list[tuple[str | None, list[Field]]] = []
+    for declared in _DECLARED:
+        rows_id = FIELDS[declared.when].controls if declared.when else None
+        if runs and runs[-1][0] == rows_id:
+            runs[-1][1].append(declared)
+        else:
+            runs.append((rows_id, [declared]))
+    return runs
 
 
 def stored_values(settings) -> dict:

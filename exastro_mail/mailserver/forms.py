@@ -5,7 +5,20 @@ from wtforms import BooleanField, HiddenField, PasswordField, RadioField, String
 from wtforms.fields.choices import SelectChoice
 
 from ..web.forms import Form
-from .fields import ADDRESS, BOOL, CHOICE, DISPLAY_NAME, FIELDS, HOST, PEM, PORT, SECRET, TEXT, Field
+from .fields import (
+    ADDRESS,
+    BOOL,
+    CHOICE,
+    DISPLAY_NAME,
+    FIELDS,
+    HOST,
+    PEM,
+    PORT,
+    SECRET,
+    TEXT,
+    Field,
+    runs_of_rows,
+)
 from .ports import DEFAULT_PORTS
 from .rules import check_settings
 
@@ -42,6 +55,11 @@ class MailServerForm(Form):
 
     # Only "Send test mail" reads it; it sits in this form so the test takes the values beside it.
     test_recipient = StringField(_l("Send the test mail to"), render_kw={**_ADDRESS, "maxlength": 255})
+
+    @staticmethod
+    def runs_of_rows():
+        """The declared fields in the order the page shows them, in runs that share a flag."""
+        return runs_of_rows()
 
     def check(self, *, password_stored: bool, deny_private_hosts: bool = False):
         """Check CSRF and the rules; put each problem on its field. Returns the rules' outcome."""
