@@ -4,6 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from ..smtp.endpoint import ENCRYPTION_NONE
 from ..web.forms import Form
 from .fields import (
     ADDRESS,
@@ -46,7 +47,7 @@ def _input(declared: Field):
             validate_choice=False,
         )
     field_class, attrs = _INPUTS[declared.kind]
-    default = str(DEFAULT_PORTS[FIELDS["encryption"].choices[0][0]]) if declared.kind == PORT else None
+    default = str(DEFAULT_PORTS[ENCRYPTION_NONE]) if declared.kind == PORT else None  # the default choice's
     return field_class(declared.label, default=default, render_kw=declared.html_attributes(**attrs))
 
 
@@ -61,12 +62,15 @@ class MailServerForm(Form):
         """The declared fields in the order the page shows them, in runs that share a flag."""
         return runs_of_rows()
 
-    def check(self, *, password_stored: bool, deny_private_hosts: bool = False):
+    def check(
+        self, *, password_stored: bool = False, secrets_stored: tuple[str, ...] = (), deny_private_hosts=False
+    ):
         """Check CSRF and the rules; put each problem on its field. Returns the rules' outcome."""
         csrf_ok = super().validate()
         checked = check_settings(
             {name: self[name].data for name in FIELDS},
             password_stored=password_stored,
+            secrets_stored=secrets_stored,
             deny_private_hosts=deny_private_hosts,
         )
         for name, message in checked.errors.items():
