@@ -2,7 +2,8 @@
 
 import pytest
 
-from exastro_mail.mailserver.rules import FIELDS, check_settings, port_warning
+from exastro_mail.mailserver.fields import EXASTRO_FIELDS
+from exastro_mail.mailserver.rules import check_settings, port_warning
 from tests.conftest import VALID_SETTINGS
 
 
@@ -185,7 +186,7 @@ def test_non_text_values_get_a_message_not_a_crash(field):
 
 
 def test_every_field_has_a_label_from_the_manual():
-    labels = [rule.label for rule in FIELDS.values()]
+    labels = [rule.label for rule in EXASTRO_FIELDS.values()]
     assert labels == [
         "SMTP server host",
         "Encryption method",

@@ -1,13 +1,9 @@
 """Getting OAuth 2.0 tokens from a real HTTPS token endpoint: both grants, the cache, failures, trust."""
 
-import json
 import logging
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import jwt
 import pytest
@@ -25,6 +21,7 @@ from exastro_mail.oauth import (
     with_token,
 )
 from exastro_mail.smtp.hosts import forbidden_address
+from tests.import_helpers import modules_pulled_in
 from tests.oauth_servers import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -442,19 +439,8 @@ def test_secrets_never_reach_errors_or_logs(token_endpoint, https_client, servic
 
 
 def test_the_oauth_package_needs_no_flask():
-    code = (
-        "import sys, types; package = types.ModuleType('exastro_mail'); package.__path__ = ['exastro_mail'];"
-        "sys.modules['exastro_mail'] = package; import exastro_mail.oauth;"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in"
-        " ('flask', 'flask_babel', 'peewee', 'werkzeug') or m.startswith('exastro_mail.') and"
-        " not m.startswith('exastro_mail.oauth')))"
-    )
-    root = Path(__file__).resolve().parents[1]
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
-    )
-
-    assert json.loads(result.stdout.replace("'", '"')) == []
+    # smtp/ is Flask-free too (tests/test_smtp_is_flask_free.py): oauth shares its host policy and watchdog.
+    assert modules_pulled_in("exastro_mail.oauth", "exastro_mail.oauth", "exastro_mail.smtp") == []
 
 
 def test_a_late_drop_of_an_old_token_leaves_its_replacement_alone(token_endpoint, https_client):

@@ -5,8 +5,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from exastro_mail.smtp.diagnose import diagnose, hint
-from exastro_mail.smtp.transport import DeliveryError, SmtpEndpoint
+from exastro_mail.mailserver.hints import explain, hint
+from exastro_mail.smtp.diagnose import diagnose
+from exastro_mail.smtp.endpoint import SmtpEndpoint
+from exastro_mail.smtp.errors import DeliveryError
 
 PASSWORD = "s3cret-SMTP-pass"
 SENDER = "bounces@example.com"
@@ -24,7 +26,7 @@ def make_test_mail() -> EmailMessage:
 
 
 def run_test_mail(endpoint, deadline_seconds=5.0, recipients=(RECIPIENT,)):
-    return diagnose(endpoint, make_test_mail(), SENDER, list(recipients), deadline_seconds)
+    return explain(diagnose(endpoint, make_test_mail(), SENDER, list(recipients), deadline_seconds), endpoint)
 
 
 def step_names(diagnosis) -> list[str]:

@@ -6,8 +6,10 @@ from email.message import EmailMessage
 
 import pytest
 
+from exastro_mail.smtp.endpoint import SmtpEndpoint, tls_context
+from exastro_mail.smtp.errors import DeliveryError
 from exastro_mail.smtp.hosts import ForbiddenHost, check_host, forbidden_address
-from exastro_mail.smtp.transport import DeliveryError, SmtpEndpoint, SmtpSession, deliver, tls_context
+from exastro_mail.smtp.transport import SmtpSession
 
 PASSWORD = "s3cret-SMTP-pass"
 SENDER = "bounces@example.com"
@@ -23,6 +25,12 @@ def make_message(**headers) -> EmailMessage:
         message[name] = value
     message.set_content("Hello,\nthe report is ready.\n.\nA line with a single dot above.\n")
     return message
+
+
+def deliver(endpoint, message, envelope_from, recipients, *, deadline=None) -> str:
+    """One message on a session of its own, as the outbox worker sends it; the server's reply to DATA."""
+    with SmtpSession(endpoint, deadline=deadline) as session:
+        return session.send(message, envelope_from, recipients)
 
 
 def deliver_expecting_failure(endpoint, message=None, recipients=(RECIPIENT,)) -> DeliveryError:

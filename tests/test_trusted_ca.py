@@ -10,7 +10,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from exastro_mail.mailserver.rules import MAX_CA_PEM_LENGTH, check_settings, describe_certificates
+from exastro_mail.mailserver.certificates import describe_certificates
+from exastro_mail.mailserver.fields import MAX_CA_PEM_LENGTH
+from exastro_mail.mailserver.rules import check_settings
 from exastro_mail.store.models import MailServerSettings
 from tests.conftest import VALID_SETTINGS, build_app
 

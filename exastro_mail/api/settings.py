@@ -2,72 +2,74 @@
 
 from flask_babel import gettext as _
 
-from ..mailserver.rules import (
-    ENCRYPTION_NONE,
-    ENCRYPTION_SSL,
-    ENCRYPTION_STARTTLS,
-    EXTRA_FIELDS,
-    FIELDS,
-    Checked,
-    check_settings,
-)
+from ..mailserver.fields import BOOL, CHOICE, FIELDS, PORT, secret_stored
+from ..mailserver.rules import Checked, check_settings
 
-SSL_FLAG, STARTTLS_FLAG = "ssl_enable", "start_tls_enable"
-# Fields beyond Exastro's that the API shows but does not take: the settings page sets them, and
-# the rules leave them stored as they are when the data does not hold them.
-READ_ONLY_FIELDS = tuple(EXTRA_FIELDS)
-FLAG_FIELDS = (SSL_FLAG, STARTTLS_FLAG, "authentication_enable")
+# A choice shown as one boolean per value (encryption: ssl_enable, start_tls_enable): which flag
+# names which value, and which field it belongs to.
+CHOICE_FLAGS = {flag: (name, value) for name, f in FIELDS.items() for value, flag in f.api_flags}
+FLAG_FIELDS = (*CHOICE_FLAGS, *(f.api_key for f in FIELDS.values() if f.kind == BOOL))
+# Fields sent as JSON strings, with the length docs/openapi.yaml states.
 TEXT_FIELDS = tuple(
-    name for name in FIELDS if name not in ("encryption", "smtp_port", "authentication_enable")
+    name for name, f in FIELDS.items() if f.api_writable and f.kind not in (CHOICE, PORT, BOOL)
 )
 
 
 def settings_json(settings) -> dict:
-    """Stored settings as the API shows them: never the password, only whether one is stored."""
+    """Stored settings as the API shows them: never a write-only secret, only whether one is stored."""
     if settings is None:
         return {}
-    data = {
-        "smtp_host": settings.smtp_host,
-        "smtp_port": str(settings.smtp_port),  # a string, as Exastro's API gives it
-        "send_from": settings.send_from,
-        "send_name": settings.send_name,
-        "reply_to": settings.reply_to,
-        "reply_name": settings.reply_name,
-        "envelope_from": settings.envelope_from,
-        SSL_FLAG: settings.encryption == ENCRYPTION_SSL,
-        STARTTLS_FLAG: settings.encryption == ENCRYPTION_STARTTLS,
-        "authentication_enable": bool(settings.authentication_enable),
-        "authentication_user": settings.authentication_user,
-        "authentication_password_set": bool(settings.authentication_password_sealed),
-    }
-    for name in READ_ONLY_FIELDS:
-        data[name] = getattr(settings, name)
+    data = {}
+    for declared in FIELDS.values():
+        value = getattr(settings, declared.column)
+        if declared.write_only:
+            data[f"{declared.api_key}_set"] = bool(value)
+        elif declared.api_flags:
+            data.update({flag: value == chosen for chosen, flag in declared.api_flags})
+        elif declared.kind == PORT:
+            data[declared.api_key] = str(value)  # a string, as Exastro's API gives it
+        elif declared.kind == BOOL:
+            data[declared.api_key] = bool(value)
+        else:
+            data[declared.api_key] = value
     return data
 
 
 def check_api_settings(body: dict, stored, *, deny_private_hosts: bool = False) -> Checked:
     """Check an API body (Exastro's names) with the form's rules; errors use the API's names."""
     shape_errors = _shape_errors(body)
-    ssl, starttls = body.get(SSL_FLAG) is True, body.get(STARTTLS_FLAG) is True
-    if ssl and starttls:
-        both = _("Enable either SSL/TLS (ssl_enable) or STARTTLS (start_tls_enable), not both.")
-        shape_errors.update({SSL_FLAG: both, STARTTLS_FLAG: both})
-    data = {name: body.get(name) for name in FIELDS}
-    data["encryption"] = ENCRYPTION_SSL if ssl else ENCRYPTION_STARTTLS if starttls else ENCRYPTION_NONE
-    data["authentication_enable"] = body.get("authentication_enable") is True
+    data = {}
+    for name, declared in FIELDS.items():
+        if not declared.api_writable:
+            continue
+        if declared.api_flags:
+            data[name] = _chosen(body, declared, shape_errors)
+        elif declared.kind == BOOL:
+            data[name] = body.get(declared.api_key) is True
+        else:
+            data[name] = body.get(declared.api_key)
 
-    password_stored = bool(stored and stored.authentication_password_sealed)
-    checked = check_settings(data, password_stored=password_stored, deny_private_hosts=deny_private_hosts)
+    secrets = tuple(
+        name for name, declared in FIELDS.items() if declared.write_only and secret_stored(stored, name)
+    )
+    checked = check_settings(data, secrets_stored=secrets, deny_private_hosts=deny_private_hosts)
     errors = {}
     for name, message in checked.errors.items():
-        if name == "encryption":
-            errors.setdefault(SSL_FLAG, message)
-            errors.setdefault(STARTTLS_FLAG, message)
-        else:
-            errors[name] = message
+        flags = [flag for _value, flag in FIELDS[name].api_flags]
+        for key in flags or [FIELDS[name].api_key]:
+            errors.setdefault(key, message)
     errors.update(shape_errors)
     checked.errors = errors
     return checked
+
+
+def _chosen(body: dict, declared, shape_errors: dict) -> str:
+    """The value a choice's flags pick (its first value when none is true); two true flags are an error."""
+    on = [(value, flag) for value, flag in declared.api_flags if body.get(flag) is True]
+    if len(on) > 1:
+        both = _("Enable either SSL/TLS (ssl_enable) or STARTTLS (start_tls_enable), not both.")
+        shape_errors.update({flag: both for _value, flag in on})
+    return on[0][0] if on else declared.choices[0][0]
 
 
 def _shape_errors(body: dict) -> dict[str, str]:
@@ -81,13 +83,14 @@ def _shape_errors(body: dict) -> dict[str, str]:
         if body.get(name) is not None and not isinstance(body[name], bool):
             errors[name] = _("Must be true or false.")
     for name in TEXT_FIELDS:
-        value = body.get(name)
+        key, limit = FIELDS[name].api_key, FIELDS[name].max_length
+        value = body.get(key)
         if value is None:
             continue
         if not isinstance(value, str):
-            errors[name] = _("Must be text (a JSON string).")
-        elif len(value) > FIELDS[name].max_length:
-            errors[name] = _("Use at most %(max)d characters.", max=FIELDS[name].max_length)
+            errors[key] = _("Must be text (a JSON string).")
+        elif len(value) > limit:
+            errors[key] = _("Use at most %(max)d characters.", max=limit)
     port = body.get("smtp_port")
     port_as_text = isinstance(port, str) and port.isascii() and port.isdigit()
     port_as_number = isinstance(port, int) and not isinstance(port, bool)

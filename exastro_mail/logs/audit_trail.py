@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..mailserver.rules import EXTRA_FIELDS, FIELDS
-from ..smtp.diagnose import STEP_NAMES
+from ..mailserver.fields import FIELDS
+from ..mailserver.hints import STEP_NAMES
 from ..store.models import AuditEvent
 from .delivery import KIND_LABELS
 from .paging import PAGE_SIZE, Page, last_page
@@ -60,7 +60,7 @@ VALUE_LABELS = {
 }
 # Details are written without secrets; these names are dropped anyway, should one ever slip in.
 _NEVER_SHOWN = {"password", "authentication_password", "token", "secret", "api_token", "reset_link", "body"}
-_FIELD_LABELS = {name: rule.label for name, rule in {**FIELDS, **EXTRA_FIELDS}.items()}
+_FIELD_LABELS = {name: declared.label for name, declared in FIELDS.items()}
 _STEP_NAMES = set(STEP_NAMES.values())
 
 

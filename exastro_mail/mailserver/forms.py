@@ -4,66 +4,73 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from ..smtp.endpoint import ENCRYPTION_NONE
 from ..web.forms import Form
-from .rules import DEFAULT_PORTS, ENCRYPTION_CHOICES, ENCRYPTION_NONE, EXTRA_FIELDS, FIELDS, check_settings
-
-FORM_FIELDS = {**FIELDS, **EXTRA_FIELDS}
-
-
-def _attrs(name: str, **extra) -> dict:
-    rule = FORM_FIELDS[name]
-    attrs = dict(extra)
-    if rule.max_length:
-        attrs["maxlength"] = rule.max_length
-    if rule.required:
-        attrs["required"] = True
-    return attrs
-
+from .fields import (
+    ADDRESS,
+    BOOL,
+    CHOICE,
+    DISPLAY_NAME,
+    FIELDS,
+    HOST,
+    PEM,
+    PORT,
+    SECRET,
+    TEXT,
+    Field,
+    runs_of_rows,
+)
+from .ports import DEFAULT_PORTS
+from .rules import check_settings
 
 _ADDRESS = {"inputmode": "email", "autocomplete": "off", "spellcheck": "false"}
+# The input each kind of field gets, and the HTML attributes beside the declared maxlength and required.
+_INPUTS = {
+    HOST: (StringField, {"autocomplete": "off", "spellcheck": "false"}),
+    PORT: (StringField, {"inputmode": "numeric", "pattern": "[0-9]*"}),
+    ADDRESS: (StringField, _ADDRESS),
+    DISPLAY_NAME: (StringField, {}),
+    TEXT: (StringField, {"autocomplete": "off"}),
+    SECRET: (PasswordField, {"autocomplete": "new-password"}),
+    PEM: (TextAreaField, {"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
+}
+
+
+def _input(declared: Field):
+    if declared.kind == BOOL:
+        return BooleanField(declared.label)
+    if declared.kind == CHOICE:
+        return RadioField(
+            declared.label,
+            choices=[SelectChoice(value, label) for value, label in declared.choices],
+            default=declared.choices[0][0],
+            validate_choice=False,
+        )
+    field_class, attrs = _INPUTS[declared.kind]
+    default = str(DEFAULT_PORTS[ENCRYPTION_NONE]) if declared.kind == PORT else None  # the default choice's
+    return field_class(declared.label, default=default, render_kw=declared.html_attributes(**attrs))
 
 
 class MailServerForm(Form):
-    smtp_host = StringField(
-        FIELDS["smtp_host"].label, render_kw=_attrs("smtp_host", autocomplete="off", spellcheck="false")
-    )
-    encryption = RadioField(
-        FIELDS["encryption"].label,
-        choices=[SelectChoice(value, label) for value, label in ENCRYPTION_CHOICES],
-        default=ENCRYPTION_NONE,
-        validate_choice=False,
-    )
-    smtp_port = StringField(
-        FIELDS["smtp_port"].label,
-        default=str(DEFAULT_PORTS[ENCRYPTION_NONE]),
-        render_kw=_attrs("smtp_port", inputmode="numeric", pattern="[0-9]*"),
-    )
-    authentication_enable = BooleanField(FIELDS["authentication_enable"].label)
-    authentication_user = StringField(
-        FIELDS["authentication_user"].label, render_kw=_attrs("authentication_user", autocomplete="off")
-    )
-    authentication_password = PasswordField(
-        FIELDS["authentication_password"].label,
-        render_kw=_attrs("authentication_password", autocomplete="new-password"),
-    )
-    send_from = StringField(FIELDS["send_from"].label, render_kw=_attrs("send_from", **_ADDRESS))
-    send_name = StringField(FIELDS["send_name"].label, render_kw=_attrs("send_name"))
-    reply_to = StringField(FIELDS["reply_to"].label, render_kw=_attrs("reply_to", **_ADDRESS))
-    reply_name = StringField(FIELDS["reply_name"].label, render_kw=_attrs("reply_name"))
-    envelope_from = StringField(FIELDS["envelope_from"].label, render_kw=_attrs("envelope_from", **_ADDRESS))
-    trusted_ca_pem = TextAreaField(
-        EXTRA_FIELDS["trusted_ca_pem"].label,
-        render_kw=_attrs("trusted_ca_pem", rows=6, spellcheck="false", autocomplete="off"),
-    )
+    """One input per declared field (added below), and the test mail's recipient."""
+
     # Only "Send test mail" reads it; it sits in this form so the test takes the values beside it.
     test_recipient = StringField(_l("Send the test mail to"), render_kw={**_ADDRESS, "maxlength": 255})
 
-    def check(self, *, password_stored: bool, deny_private_hosts: bool = False):
+    @staticmethod
+    def runs_of_rows():
+        """The declared fields in the order the page shows them, in runs that share a flag."""
+        return runs_of_rows()
+
+    def check(
+        self, *, password_stored: bool = False, secrets_stored: tuple[str, ...] = (), deny_private_hosts=False
+    ):
         """Check CSRF and the rules; put each problem on its field. Returns the rules' outcome."""
         csrf_ok = super().validate()
         checked = check_settings(
-            {name: self[name].data for name in FORM_FIELDS},
+            {name: self[name].data for name in FIELDS},
             password_stored=password_stored,
+            secrets_stored=secrets_stored,
             deny_private_hosts=deny_private_hosts,
         )
         for name, message in checked.errors.items():
@@ -76,10 +83,14 @@ class MailServerForm(Form):
 
     def fill_from(self, settings) -> None:
         """Show stored settings; the password is never sent back."""
-        for name in FORM_FIELDS:
-            if name != "authentication_password":
+        for name, declared in FIELDS.items():
+            if not declared.write_only:
                 value = getattr(settings, name)
-                self[name].data = str(value) if name == "smtp_port" else value
+                self[name].data = str(value) if declared.kind == PORT else value
+
+
+for _declared in FIELDS.values():
+    setattr(MailServerForm, _declared.name, _input(_declared))
 
 
 # The word the delete dialog asks for, in the dialog's language (as in Exastro).

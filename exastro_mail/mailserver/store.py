@@ -3,21 +3,7 @@
 from ..store import audit, secretbox
 from ..store.db import db
 from ..store.models import MailServerSettings, utcnow
-
-# Fields whose change is audited by name; the password is audited as "changed" only.
-STORED_FIELDS = (
-    "smtp_host",
-    "smtp_port",
-    "encryption",
-    "authentication_enable",
-    "authentication_user",
-    "send_from",
-    "send_name",
-    "reply_to",
-    "reply_name",
-    "envelope_from",
-    "trusted_ca_pem",
-)
+from .fields import FIELDS, SECRET_FIELDS, STORED_FIELDS
 
 
 def settings_for(organization) -> MailServerSettings | None:
@@ -38,14 +24,7 @@ def save_settings(organization, values: dict, actor: str) -> tuple[MailServerSet
         ]
         for name in changed:
             setattr(settings, name, values[name])
-        new_password = values.get("authentication_password")
-        if not values.get("authentication_enable"):
-            if settings.authentication_password_sealed:
-                changed.append("authentication_password")
-            settings.authentication_password_sealed = None
-        elif new_password is not None:
-            settings.authentication_password_sealed = secretbox.seal(new_password)
-            changed.append("authentication_password")
+        changed += _save_secrets(settings, values)
         if changed:
             settings.updated_at = utcnow()
             settings.test_status, settings.test_at, settings.test_detail = "untested", None, None
@@ -57,6 +36,21 @@ def save_settings(organization, values: dict, actor: str) -> tuple[MailServerSet
                 fields=changed,
             )
     return settings, created, changed
+
+
+def _save_secrets(settings: MailServerSettings, values: dict) -> list[str]:
+    """Seal each new secret; a blank one keeps the stored value, one whose flag is off is cleared."""
+    changed = []
+    for name in SECRET_FIELDS:
+        column, when = FIELDS[name].column, FIELDS[name].when
+        if when and not values.get(when):
+            if getattr(settings, column):
+                changed.append(name)
+            setattr(settings, column, None)
+        elif values.get(name) is not None:
+            setattr(settings, column, secretbox.seal(values[name]))
+            changed.append(name)
+    return changed
 
 
 def delete_settings(organization, actor: str) -> bool:

@@ -13,26 +13,27 @@ from email.utils import format_datetime, make_msgid
 
 from flask_babel import gettext as _
 
-from ..smtp.diagnose import STEP_NAMES, Diagnosis, diagnose
-from ..smtp.transport import SmtpEndpoint
+from ..smtp.diagnose import STEPS_IN_ORDER, diagnose
 from ..store import audit, secretbox
 from ..store.db import db
 from ..store.models import MailServerSettings, utcnow
-from .store import STORED_FIELDS, settings_for
+from .endpoint import SmtpOptions, endpoint_for
+from .fields import STORED_FIELDS
+from .hints import STEP_NAMES, MailTestReport, explain
+from .store import settings_for
 
 # The page answers within SMTP_TIMEOUT plus this, however the server behaves.
 DEADLINE_SLACK_SECONDS = 2.0
 STATUS_UNTESTED, STATUS_ACCEPTED, STATUS_FAILED = "untested", "accepted", "failed"
-# The steps of a delivery in order; used to show where a failure stopped.
-_STEPS_IN_ORDER = ("resolve", "connect", "tls", "ehlo", "auth", "mail", "rcpt", "data", "accepted")
-STEP_ORDER = tuple(STEP_NAMES[step] for step in _STEPS_IN_ORDER)
+# The steps' names in order; used to show where a failure stopped.
+STEP_ORDER = tuple(STEP_NAMES[step] for step in STEPS_IN_ORDER)
 
 
 @dataclass(frozen=True)
 class MailTestOutcome:
     """What a test mail did, and whether the saved settings' status took its result."""
 
-    diagnosis: Diagnosis
+    diagnosis: MailTestReport
     recipient: str
     tested_saved: bool
     status_updated: bool
@@ -49,20 +50,6 @@ class MailTestOutcome:
         return [name for name in STEP_ORDER[failed_at + 1 :] if name not in seen]
 
 
-@dataclass(frozen=True)
-class SmtpOptions:
-    """The install-wide SMTP configuration a test mail (like any delivery) runs under."""
-
-    timeout: float
-    ca_file: str | None = None
-    deny_private_hosts: bool = False
-
-    @classmethod
-    def from_config(cls, config) -> "SmtpOptions":
-        """Read EXASTRO_MAIL_SMTP_TIMEOUT, _SMTP_CA_FILE and _SMTP_DENY_PRIVATE_HOSTS."""
-        return cls(config["SMTP_TIMEOUT"], config.get("SMTP_CA_FILE"), config["SMTP_DENY_PRIVATE_HOSTS"])
-
-
 def password_to_use(values: dict, stored: MailServerSettings | None) -> str | None:
     """The password typed in the form, else the stored one (SecretUnreadable if it cannot be opened)."""
     if not values.get("authentication_enable"):
@@ -72,21 +59,6 @@ def password_to_use(values: dict, stored: MailServerSettings | None) -> str | No
     if stored is not None and stored.authentication_password_sealed:
         return secretbox.unseal(stored.authentication_password_sealed)
     return None
-
-
-def endpoint_for(values: dict, password: str | None, options: SmtpOptions) -> SmtpEndpoint:
-    """Where and how to connect for checked settings values."""
-    return SmtpEndpoint(
-        host=values["smtp_host"],
-        port=values["smtp_port"],
-        encryption=values["encryption"],
-        username=values["authentication_user"] if values.get("authentication_enable") else None,
-        password=password,
-        timeout=options.timeout,
-        ca_file=options.ca_file,
-        ca_pem=values.get("trusted_ca_pem"),
-        deny_private_hosts=options.deny_private_hosts,
-    )
 
 
 def compose_test_mail(values: dict, recipient: str, organization, actor: str) -> EmailMessage:
@@ -145,13 +117,15 @@ def send_test_mail(
     password = password_to_use(values, stored)
     tested_saved = matches_saved(values, stored, password)
     envelope_from = values.get("envelope_from") or values["send_from"]
-    diagnosis = diagnose(
-        endpoint_for(values, password, options),
+    endpoint = endpoint_for(values, password, options)
+    facts = diagnose(
+        endpoint,
         compose_test_mail(values, recipient, organization, actor),
         envelope_from,
         [recipient],
         deadline_seconds=options.timeout + DEADLINE_SLACK_SECONDS,
     )
+    diagnosis = explain(facts, endpoint)
     with db.atomic():
         status_updated = tested_saved and _record_status(stored, diagnosis)
         audit.record(
@@ -168,7 +142,7 @@ def send_test_mail(
     return MailTestOutcome(diagnosis, recipient, tested_saved, status_updated)
 
 
-def _record_status(stored: MailServerSettings, diagnosis: Diagnosis) -> bool:
+def _record_status(stored: MailServerSettings, diagnosis: MailTestReport) -> bool:
     # Guarded by updated_at: settings saved while the test ran were not the ones tested.
     detail = diagnosis.reply if diagnosis.ok else f"{diagnosis.failed_step}: {diagnosis.reply}"
     updated = (

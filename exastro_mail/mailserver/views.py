@@ -19,8 +19,10 @@ from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
 from ..store.secretbox import SecretUnreadable
 from ..web.htmx import asks_for, page_or_fragment, redirect_page, vary_on_target
+from .certificates import describe_certificates
 from .forms import DeleteForm, MailServerForm, confirmation_word
-from .rules import DEFAULT_PORTS, check_address, describe_certificates, port_warning
+from .ports import DEFAULT_PORTS, port_warning
+from .rules import check_address
 from .store import delete_settings, save_settings, settings_for
 from .testmail import SmtpOptions, send_test_mail, shown_test_detail
 

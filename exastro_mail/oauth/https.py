@@ -1,27 +1,22 @@
 """POST over HTTPS with verified certificates, a deadline, and a host policy checked before connecting."""
 
-import contextlib
 import email.utils
 import http.client
-import ipaddress
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
+
+from ..smtp import hosts
+from ..smtp.connection import Watchdog
 
 # A token or Graph answer is a few kilobytes; anything far larger is not one.
 MAX_ANSWER_BYTES = 1 << 20
 
 HostPolicy = Callable[[str], str | None]
 """Given an IP address, the reason a connection must not reach it, or None (like hosts.forbidden_address)."""
-
-# getaddrinfo cannot be interrupted, so lookups run here and are abandoned when late. (The same as
-# exastro_mail.smtp.hosts.resolve, which cannot be imported without the smtp package pulling in Flask-Babel.)
-_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="oauth-resolve")
 
 
 class HttpsFailure(Exception):
@@ -102,43 +97,6 @@ def _not_https(why: str) -> HttpsFailure:
     return HttpsFailure(why, kind="not_https", permanent=True)
 
 
-class _Deadline:
-    """Shuts the connection down when the request's time is up, waking a read or write blocked on it."""
-
-    def __init__(self, seconds: float):
-        self.fired = False
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            if self._sock is not None:
-                self._sock.close()
-            self._sock = sock.dup()
-            if self.fired:
-                self._shut_down()
-
-    def stop(self) -> None:
-        self._timer.cancel()
-        with self._lock:
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
-
-    def _fire(self):
-        with self._lock:
-            self.fired = True
-            self._shut_down()
-
-    def _shut_down(self):
-        if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
-
-
 class _Connection(http.client.HTTPSConnection):
     """An HTTPS connection to one checked address that verifies the certificate for the URL's host."""
 
@@ -173,7 +131,7 @@ class HttpsClient:
         host, port = parts.hostname, parts.port or 443
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         started = time.monotonic()
-        deadline = _Deadline(self.timeout)
+        deadline = Watchdog(started + self.timeout)
         try:
             addresses = self._addresses(host)
             last_error: Exception | None = None
@@ -217,7 +175,7 @@ class HttpsClient:
 
     def _addresses(self, host: str) -> list[str]:
         try:
-            addresses = _resolve(host, self.timeout)
+            addresses = hosts.resolve(host, self.timeout)
         except TimeoutError:
             raise HttpsFailure(f"resolving {host} timed out", kind="timeout", permanent=False) from None
         except OSError as error:
@@ -235,22 +193,6 @@ class HttpsClient:
 
     def _time_left(self, started: float) -> float:
         return max(0.001, self.timeout - (time.monotonic() - started))
-
-
-def _resolve(host: str, timeout: float) -> list[str]:
-    try:
-        ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        pass
-    else:
-        return [host]
-    lookup = _resolver.submit(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
-    try:
-        infos = lookup.result(timeout)
-    except TimeoutError:
-        lookup.cancel()
-        raise
-    return list(dict.fromkeys(info[4][0] for info in infos))
 
 
 def _describe(error: Exception) -> str:

@@ -23,6 +23,8 @@ import threading
 import time
 from datetime import timedelta
 
+from ..mailserver import endpoint as mail_endpoint
+from ..mailserver.fields import stored_values
 from ..mailserver.store import settings_for
 from ..password_reset import flow
 from ..password_reset.tokens import token_problem
@@ -128,22 +130,8 @@ def retry_delay(attempts: int, *, base: float, cap: float, give_up: float, rng=r
 
 def endpoint_for(settings, config) -> SmtpEndpoint:
     """The SMTP endpoint of an organization's settings, with the stored password opened."""
-    username = password = None
-    if settings.authentication_enable and settings.authentication_user:
-        username = settings.authentication_user
-        if settings.authentication_password_sealed:
-            password = secretbox.unseal(settings.authentication_password_sealed)
-    return SmtpEndpoint(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        encryption=settings.encryption,
-        username=username,
-        password=password,
-        timeout=float(config["SMTP_TIMEOUT"]),
-        ca_file=config.get("SMTP_CA_FILE"),
-        ca_pem=settings.trusted_ca_pem,
-        deny_private_hosts=bool(config.get("SMTP_DENY_PRIVATE_HOSTS")),
-    )
+    password, options = mail_endpoint.stored_password(settings), mail_endpoint.SmtpOptions.from_config(config)
+    return mail_endpoint.endpoint_for(stored_values(settings), password, options)
 
 
 class LeaseLost(Exception):

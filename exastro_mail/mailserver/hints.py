@@ -1,0 +1,198 @@
+"""The test mail in words: each step named in the reader's language, and a hint where one fits.
+
+smtp/ reports facts (the step, the kind of failure, the server's code); HINTS maps them to advice.
+"""
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from ..i18n import N_
+from ..smtp.diagnose import NOT_USED, Diagnosis
+from ..smtp.endpoint import ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS, SmtpEndpoint
+from ..smtp.errors import STEP_LABELS, DeliveryError
+from .ports import port_hint
+
+# In English wherever they are kept (the audit log, the saved test result); shown with _(name).
+STEP_NAMES = {
+    **STEP_LABELS,
+    "resolve": N_("Name resolution"),
+    "connect": N_("TCP connect"),
+    "accepted": N_("Accepted"),
+}
+# The one detail of a step that is ours (smtp.diagnose.NOT_USED); the others are the server's words or
+# technical values, shown as they are.
+NOT_USED_SHOWN = N_("not used")
+
+_NOT_SSL = (ENCRYPTION_NONE, ENCRYPTION_STARTTLS)
+# Failures that mean the client and server disagree about when TLS starts.
+_WRONG_TLS_KINDS = (
+    "timeout",
+    "disconnected",
+    "tls_handshake",
+    "reply",
+    "unsupported",
+    "starttls_unavailable",
+    "starttls_refused",
+)
+
+
+@dataclass(frozen=True)
+class Hint:
+    """Advice for the failures that match every condition given (None: any)."""
+
+    advice: object  # a lazy string with %(host)s and %(port)s, or a function of the endpoint
+    kinds: tuple[str, ...] | None = None
+    steps: tuple[str, ...] | None = None
+    encryptions: tuple[str, ...] | None = None
+    permanent: bool | None = None
+    smtp_code: int | None = None
+
+    def matches(self, endpoint: SmtpEndpoint, error: DeliveryError) -> bool:
+        """Whether this failure meets every condition."""
+        wanted = (
+            (self.kinds, error.kind),
+            (self.steps, error.step),
+            (self.encryptions, endpoint.encryption),
+        )
+        if any(allowed is not None and value not in allowed for allowed, value in wanted):
+            return False
+        if self.permanent is not None and error.permanent != self.permanent:
+            return False
+        return self.smtp_code is None or error.smtp_code == self.smtp_code
+
+    def text(self, endpoint: SmtpEndpoint) -> str | None:
+        """The advice in the request's language."""
+        if callable(self.advice):
+            return self.advice(endpoint)
+        return str(self.advice) % {"host": endpoint.host, "port": endpoint.port}
+
+
+def _port_advice(endpoint: SmtpEndpoint) -> str | None:
+    return port_hint(endpoint.port, endpoint.encryption)
+
+
+# The first hint that matches (and has something to say) is given.
+HINTS = (
+    Hint(_l("This installation only allows SMTP servers on public addresses."), kinds=("forbidden_host",)),
+    Hint(_l("The host name %(host)s could not be found; check the SMTP server host."), kinds=("resolve",)),
+    Hint(
+        _l("Nothing accepted connections on port %(port)s of %(host)s; check the host and port."),
+        kinds=("refused",),
+    ),
+    Hint(_l("The Trusted CA certificate could not be read; paste it in PEM format."), kinds=("ca",)),
+    Hint(_l("The certificate's names do not include the host %(host)s."), kinds=("certificate_name",)),
+    Hint(
+        _l(
+            "The server's certificate is self-signed or issued by an unknown CA; "
+            "add that CA certificate as the Trusted CA certificate."
+        ),
+        kinds=("certificate_untrusted",),
+    ),
+    Hint(
+        _l("The server's certificate has expired; its administrator must renew it."),
+        kinds=("certificate_expired",),
+    ),
+    Hint(_port_advice, kinds=_WRONG_TLS_KINDS, steps=("ehlo", "tls")),
+    Hint(
+        _l("The server did not answer with TLS; it may expect STARTTLS or no encryption on this port."),
+        kinds=("tls_handshake", "timeout"),
+        steps=("tls",),
+        encryptions=(ENCRYPTION_SSL,),
+    ),
+    Hint(
+        _l(
+            "The server does not start TLS on request on this port; choose SSL/TLS if it expects TLS "
+            "from the start (usually port 465), or ask its administrator to enable STARTTLS."
+        ),
+        kinds=("starttls_unavailable", "starttls_refused"),
+    ),
+    Hint(
+        _l("The server sent no greeting; if it expects TLS from the start, choose SSL/TLS."),
+        kinds=("timeout",),
+        steps=("ehlo",),
+        encryptions=_NOT_SSL,
+    ),
+    Hint(
+        _l("The server did not answer in time; check the host, the port and any firewall in between."),
+        kinds=("timeout",),
+        steps=("resolve", "connect"),
+    ),
+    Hint(_l("The server rejected the user name or password."), kinds=("auth_rejected",), permanent=True),
+    Hint(
+        _l("The server offers no authentication without encryption; choose STARTTLS or SSL/TLS."),
+        kinds=("auth_unavailable",),
+        encryptions=(ENCRYPTION_NONE,),
+    ),
+    Hint(
+        _l("The server does not offer authentication; clear the user name or check the server settings."),
+        kinds=("auth_unavailable",),
+    ),
+    Hint(_l("The server requires authentication; set a user name and password."), smtp_code=530),
+    Hint(_l("The server cannot take addresses with non-ASCII characters."), kinds=("smtputf8_unsupported",)),
+    Hint(
+        _l(
+            "The server refused the sender; check the envelope From address and what the account may send as."
+        ),
+        kinds=("reply",),
+        steps=("mail",),
+        permanent=True,
+    ),
+    Hint(
+        _l("The server refused the recipient; check the address, or whether the server relays mail to it."),
+        kinds=("reply",),
+        steps=("rcpt",),
+        permanent=True,
+    ),
+)
+
+
+def hint(endpoint: SmtpEndpoint, error: DeliveryError) -> str | None:
+    """Advice in plain words (the request's language) for a failed delivery, when one fits."""
+    for candidate in HINTS:
+        if candidate.matches(endpoint, error):
+            advice = candidate.text(endpoint)
+            if advice:
+                return advice
+    return None
+
+
+@dataclass
+class ShownStep:
+    """One step as the test result shows it: its English name (translated with _(name))."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class MailTestReport:
+    """What a test delivery did, in words: its steps, where it failed, the server's reply and a hint."""
+
+    steps: list[ShownStep]
+    ok: bool
+    failed_step: str | None
+    smtp_code: int | None
+    reply: str
+    hint: str | None
+
+
+def explain(diagnosis: Diagnosis, endpoint: SmtpEndpoint) -> MailTestReport:
+    """The diagnosis's facts with step names and, for a failure, a hint."""
+    steps = [
+        ShownStep(
+            STEP_NAMES[step.step], step.ok, _(NOT_USED_SHOWN) if step.detail == NOT_USED else step.detail
+        )
+        for step in diagnosis.steps
+    ]
+    failure = diagnosis.failure
+    return MailTestReport(
+        steps=steps,
+        ok=diagnosis.ok,
+        failed_step=STEP_NAMES[failure.step] if failure else None,
+        smtp_code=diagnosis.smtp_code,
+        reply=diagnosis.reply,
+        hint=hint(endpoint, failure) if failure else None,
+    )

@@ -1,0 +1,107 @@
+"""The SMTP server host as the settings take it: a DNS name, IPv4 or IPv6, and the private-host policy."""
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+import idna
+from flask_babel import gettext as _
+
+from ..smtp import hosts
+from .checks import Invalid, text_value, too_long
+from .fields import FIELDS
+
+# How long the save-time check of EXASTRO_MAIL_SMTP_DENY_PRIVATE_HOSTS may wait for DNS.
+RESOLVE_TIMEOUT_SECONDS = 5.0
+
+
+def check_host(value) -> str:
+    """An SMTP host: a DNS name (IDN stored as punycode), an IPv4 or an IPv6 address."""
+    host = text_value(value, FIELDS["smtp_host"].label)
+    if not host:
+        raise Invalid(_("Enter the SMTP server host."))
+    too_long(host, FIELDS["smtp_host"])
+    if "://" in host or re.match(r"(?i)smtps?:", host):
+        raise Invalid(_("Enter the host name only, without a scheme such as smtp://."))
+    if any(character.isspace() for character in host):
+        raise Invalid(_("The host must not contain spaces."))
+    if "/" in host or "@" in host:
+        raise Invalid(_("Enter a host name or an IP address only, without a path or user."))
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return ipaddress.ip_address(literal).compressed
+    except ValueError:
+        pass
+    if ":" in host:
+        raise Invalid(
+            _("Enter the port in SMTP server port, not in the host (or enter a valid IPv6 address).")
+        )
+    if re.fullmatch(r"[0-9.]+", host):
+        raise Invalid(_("This is not a valid IPv4 address."))
+    return _dns_name(host)
+
+
+def _dns_name(host: str) -> str:
+    name = host[:-1] if host.endswith(".") else host
+    for label in name.split("."):
+        if not label:
+            raise Invalid(_("The host name has an empty part between dots."))
+        if len(label) > 63:
+            raise Invalid(_("Each part of the host name between dots may have 1 to 63 characters."))
+        bad = sorted({c for c in label if not (c.isalnum() or c == "-")})
+        if bad:
+            raise Invalid(
+                _(
+                    "The host name may contain only letters, digits and hyphens; not allowed: %(characters)s",
+                    characters=" ".join(bad),
+                )
+            )
+        if label.startswith("-") or label.endswith("-"):
+            raise Invalid(_("A part of the host name must not begin or end with a hyphen."))
+    try:
+        ascii_name = idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError as error:
+        raise Invalid(_("This is not a valid internationalized host name: %(error)s.", error=error)) from None
+    if len(ascii_name) > 253:
+        raise Invalid(_("The host name is longer than 253 characters once encoded."))
+    if any(len(label) > 63 for label in ascii_name.split(".")):
+        raise Invalid(_("Each part of the host name between dots may have 1 to 63 characters."))
+    return ascii_name.lower()
+
+
+def check_public_host(host: str, resolve: Callable[[str], list[str]]) -> None:
+    """A checked host that is not, and does not resolve to, a loopback, private, link-local or
+    metadata address. A name that does not resolve now passes: sending checks again after DNS."""
+    try:
+        addresses = [ipaddress.ip_address(host).compressed]
+    except ValueError:
+        try:
+            addresses = resolve(host)
+        except OSError:
+            return
+    for address in addresses:
+        reason = hosts.forbidden_address(address)
+        if reason:
+            if address == host:
+                raise Invalid(
+                    _(
+                        "This installation only allows SMTP servers on public addresses: "
+                        "%(host)s is %(reason)s.",
+                        host=host,
+                        reason=reason,
+                    )
+                )
+            raise Invalid(
+                _(
+                    "This installation only allows SMTP servers on public addresses: "
+                    "%(host)s resolves to %(address)s, %(reason)s.",
+                    host=host,
+                    address=address,
+                    reason=reason,
+                )
+            )
+
+
+def resolve_with_timeout(host: str) -> list[str]:
+    """The host's addresses, waiting at most RESOLVE_TIMEOUT_SECONDS."""
+    return hosts.resolve(host, timeout=RESOLVE_TIMEOUT_SECONDS)

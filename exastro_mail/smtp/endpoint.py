@@ -1,0 +1,39 @@
+"""Where and how to connect to an SMTP server, and the TLS it insists on: always verified, 1.2 or newer."""
+
+import ssl
+from dataclasses import dataclass, field
+
+ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS = "none", "ssl", "starttls"
+ENCRYPTIONS = (ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS)
+
+
+@dataclass(frozen=True)
+class SmtpEndpoint:
+    """Where and how to connect: host, port, encryption, credentials and what to trust."""
+
+    host: str
+    port: int
+    encryption: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 10.0
+    ca_file: str | None = None
+    ca_pem: str | None = None
+    deny_private_hosts: bool = False
+
+    def __post_init__(self):
+        if self.encryption not in ENCRYPTIONS:
+            raise ValueError(f"encryption must be one of {', '.join(ENCRYPTIONS)}, not {self.encryption!r}")
+
+
+def tls_context(endpoint: SmtpEndpoint) -> ssl.SSLContext:
+    """A client TLS context that verifies the server's certificate and host name, TLS 1.2 or newer."""
+    context = ssl.create_default_context()
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if endpoint.ca_file:
+        context.load_verify_locations(cafile=endpoint.ca_file)
+    if endpoint.ca_pem:
+        context.load_verify_locations(cadata=endpoint.ca_pem)
+    return context
