@@ -28,7 +28,7 @@ from ..mailserver.fields import stored_values
 from ..mailserver.store import settings_for
 from ..password_reset import flow
 from ..password_reset.tokens import token_problem
-from ..smtp.transport import DeliveryError, SmtpEndpoint, SmtpSession
+from ..smtp.transport import DeliveryError, SmtpEndpoint
 from ..store import secretbox
 from ..store.db import db, is_sqlite
 from ..store.models import Organization, OutboxMessage, ResetToken, User, utcnow
@@ -129,9 +129,15 @@ def retry_delay(attempts: int, *, base: float, cap: float, give_up: float, rng=r
 
 
 def endpoint_for(settings, config) -> SmtpEndpoint:
-    """The SMTP endpoint of an organization's settings, with the stored password opened."""
-    password, options = mail_endpoint.stored_password(settings), mail_endpoint.SmtpOptions.from_config(config)
-    return mail_endpoint.endpoint_for(stored_values(settings), password, options)
+    """The endpoint of an organization's settings, with its stored secrets opened and the process's
+    token cache for OAuth 2.0."""
+    return mail_endpoint.delivery_endpoint(
+        stored_values(settings),
+        mail_endpoint.stored_secrets(settings),
+        mail_endpoint.SmtpOptions.from_config(config),
+        organization_id=settings.organization_id,
+        cache=mail_endpoint.process_token_cache(),
+    )
 
 
 class LeaseLost(Exception):
@@ -193,8 +199,11 @@ class Claim:
         self._finish(message, status.EXPIRED, last_error=reason)
         log.info("outbox message %s expired: %s", message.id, reason)
 
-    def fail(self, message: OutboxMessage, reason: str, *, permanent: bool, config) -> None:
-        """Record a failed attempt: failed for good, or queued again after a backoff."""
+    def fail(
+        self, message: OutboxMessage, reason: str, *, permanent: bool, config, retry_after: int | None = None
+    ) -> None:
+        """Record a failed attempt: failed for good, or queued again after a backoff (no sooner than
+        the retry_after seconds a server asked for)."""
         delay = None
         if not permanent:
             delay = retry_delay(
@@ -203,6 +212,8 @@ class Claim:
                 cap=float(config["OUTBOX_RETRY_MAX_SECONDS"]),
                 give_up=float(config["OUTBOX_GIVE_UP_SECONDS"]),
             )
+            if delay is not None and retry_after:
+                delay = max(delay, float(retry_after))
         if delay is None:
             if not permanent:
                 reason = f"gave up after {message.attempts} attempts: {reason}"
@@ -348,17 +359,31 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
     deadline = time.monotonic() + endpoint.timeout * (OPEN_STEPS + MESSAGE_STEPS * (1 + len(waiting)))
     with contextlib.ExitStack() as stack:
         try:
-            session = stack.enter_context(SmtpSession(endpoint, _local_hostname(), deadline))
+            session = stack.enter_context(
+                mail_endpoint.open_session(endpoint, deadline, local_hostname=_local_hostname())
+            )
         except DeliveryError as error:
             for message in [ready[0], *waiting]:
-                claim.fail(message, error.reason, permanent=error.permanent, config=config)
+                claim.fail(
+                    message,
+                    error.reason,
+                    permanent=error.permanent,
+                    config=config,
+                    retry_after=error.retry_after,
+                )
             return
         while ready is not None:
             message, outgoing = ready
             try:
                 reply = session.send(outgoing.message, outgoing.envelope_from, outgoing.recipients)
             except DeliveryError as error:
-                claim.fail(message, error.reason, permanent=error.permanent, config=config)
+                claim.fail(
+                    message,
+                    error.reason,
+                    permanent=error.permanent,
+                    config=config,
+                    retry_after=error.retry_after,
+                )
                 if error.kind in _CONNECTION_LOST or error.smtp_code == 421:
                     claim.release(waiting)
                     return

@@ -20,6 +20,10 @@ class SmtpEndpoint:
     ca_file: str | None = None
     ca_pem: str | None = None
     deny_private_hosts: bool = False
+    # OAuth 2.0 (oauth.delivery.Bearer): AUTH XOAUTH2 with its token instead of the password.
+    bearer: object | None = field(default=None, repr=False)
+    # Microsoft Graph's base URL: send through Graph sendMail (host and port are then Graph's).
+    graph_url: str | None = None
 
     def __post_init__(self):
         if self.encryption not in ENCRYPTIONS:

@@ -16,6 +16,8 @@ STEP_LABELS = {
     "rcpt": "RCPT TO",
     "data": "DATA",
     "rset": "RSET",
+    "token": "token",
+    "sendmail": "Graph sendMail",
 }
 
 # OpenSSL verify codes that get a kind of their own.
@@ -29,11 +31,23 @@ class DeliveryError(Exception):
 
     .reason is shown to people and logged, so it never contains the password. .step is where the
     conversation stopped ('resolve', 'connect', 'tls', 'ehlo', 'auth', 'mail', 'rcpt', 'data', 'rset')
-    and .kind what went wrong there ('reply', 'timeout', 'refused', 'certificate_name', ...).
+    and .kind what went wrong there ('reply', 'timeout', 'refused', 'certificate_name', ...). With OAuth
+    2.0 the step may be 'token' (or 'sendmail', Microsoft Graph), .provider_code the provider's error
+    code (AADSTS7000215, unauthorized_client, ErrorAccessDenied), .http_status its HTTP status and
+    .retry_after the seconds it asked to wait.
     """
 
     def __init__(
-        self, reason: str, *, permanent: bool, step: str, smtp_code: int | None = None, kind: str = "reply"
+        self,
+        reason: str,
+        *,
+        permanent: bool,
+        step: str,
+        smtp_code: int | None = None,
+        kind: str = "reply",
+        provider_code: str | None = None,
+        http_status: int | None = None,
+        retry_after: int | None = None,
     ):
         super().__init__(reason)
         self.reason = reason
@@ -41,6 +55,9 @@ class DeliveryError(Exception):
         self.step = step
         self.smtp_code = smtp_code
         self.kind = kind
+        self.provider_code = provider_code
+        self.http_status = http_status
+        self.retry_after = retry_after
 
 
 def classify(error: Exception, step: str, label: str, endpoint) -> dict:

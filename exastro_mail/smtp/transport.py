@@ -8,6 +8,7 @@ from collections.abc import Callable
 from email.errors import MessageError
 from email.message import EmailMessage
 
+from ..oauth.xoauth2 import XOAuth2Refused, authenticate_xoauth2
 from . import hosts
 from .connection import (
     Client,
@@ -48,6 +49,7 @@ class SmtpSession:
         self._started = time.monotonic()
         self._transaction_open = False
         self._greeting = ""
+        self._token = None
 
     def __enter__(self) -> "SmtpSession":
         self._started = time.monotonic()
@@ -123,6 +125,9 @@ class SmtpSession:
                     kind="ca",
                 ) from error
 
+        if endpoint.bearer is not None:
+            self._token = self._fetch_token()
+
         with self._step("resolve"):
             if endpoint.deny_private_hosts:
                 addresses = hosts.check_host(endpoint.host, timeout=self._time_left())
@@ -195,9 +200,29 @@ class SmtpSession:
                 step="auth",
                 kind="auth_unavailable",
             )
+        if self.endpoint.bearer is not None:
+            self._login_xoauth2()
+            return
         with self._step("auth"):
             client.login(self.endpoint.username, self.endpoint.password or "")
         self._report("auth", f"accepted for {self.endpoint.username}")
+
+    def _login_xoauth2(self):
+        """AUTH XOAUTH2; a refused token is dropped and a new one tried once."""
+        client, mailbox = self._client, self.endpoint.username
+        with self._step("auth"):
+            try:
+                authenticate_xoauth2(client, mailbox, self._token)
+            except XOAuth2Refused:
+                self.endpoint.bearer.refused(self._token)
+                self._token = self._fetch_token()
+                authenticate_xoauth2(client, mailbox, self._token)
+        self._report("auth", f"XOAUTH2 accepted for {mailbox}")
+
+    def _fetch_token(self):
+        token, detail = self.endpoint.bearer.token()  # DeliveryError at step "token"
+        self._report("token", detail)
+        return token
 
     def _connect(self, addresses: list[str]) -> socket.socket:
         last_error = None
@@ -265,7 +290,7 @@ class SmtpSession:
         if isinstance(error, smtplib.SMTPResponseException):
             failure = self._reply_error(step, error.smtp_code, error.smtp_error, label=label)
             if isinstance(error, smtplib.SMTPAuthenticationError):
-                failure.kind = "auth_rejected"
+                failure.kind = "xoauth2_rejected" if isinstance(error, XOAuth2Refused) else "auth_rejected"
             return failure
         return self._error(**classify(error, step, label, endpoint))
 
