@@ -38,7 +38,7 @@ class Bearer:
             token = self.cache.get(self.organization, self.source, self.client)
         except OAuthError as error:
             raise token_failure(error) from None
-        minutes = max(0, round((token.expires_at() - time.monotonic()) / 60))
+        minutes = max(0, int((token.expires_at() - time.monotonic()) // 60))
         if token.obtained_at >= asked_at:
             return token, f"asked {self.token_url} for a token: got one, valid {minutes} min"
         return token, f"a token from {self.token_url}, obtained earlier, valid {minutes} min more"
