@@ -28,9 +28,8 @@ URL = "/acme/platform/settings/mailserver"
 @pytest.fixture
 def app(tmp_path, smtp_ca):
     """The app trusting the test CA install-wide (SMTP, token endpoints and Graph alike)."""
-    app = build_app(tmp_path, SMTP_TIMEOUT=2.0, SMTP_CA_FILE=smtp_ca.ca_file)
-    with app.app_context():
-        yield app
+    # No app context held around requests: each request has its own, and so its own language.
+    return build_app(tmp_path, SMTP_TIMEOUT=2.0, SMTP_CA_FILE=smtp_ca.ca_file)
 
 
 @pytest.fixture
@@ -97,8 +96,9 @@ def api_body(token_endpoint, **changes):
     return body
 
 
-def stored() -> MailServerSettings:
-    return MailServerSettings.get()
+def stored(app) -> MailServerSettings:
+    with app.app_context():
+        return MailServerSettings.get()
 
 
 def hint_of(html):
@@ -186,7 +186,7 @@ def test_with_graph_the_smtp_fields_may_be_left_out_and_the_scope_is_graphs(
 
 
 def test_an_exastro_body_without_the_new_fields_works_as_before_and_switches_back_to_a_password(
-    api, token_endpoint
+    app, api, token_endpoint
 ):
     assert api.post(SETTINGS, json=api_body(token_endpoint)).status_code == 200
     response = api.post(SETTINGS, json=EXASTRO_SETTINGS)
@@ -197,7 +197,7 @@ def test_an_exastro_body_without_the_new_fields_works_as_before_and_switches_bac
     assert data["authentication_password_set"] is True
     assert data["oauth2_client_secret_set"] is False
     assert data["oauth2_token_url"] is None
-    assert stored().oauth2_client_secret_sealed is None
+    assert stored(app).oauth2_client_secret_sealed is None
 
 
 def test_the_stored_client_secret_does_not_follow_a_new_token_url(api, token_endpoint):
@@ -219,13 +219,13 @@ def test_the_stored_client_secret_does_not_follow_a_new_token_url(api, token_end
 @pytest.mark.parametrize(
     "change", [{"smtp_host": "evil.example"}, {"smtp_port": "2525"}, {"authentication_user": "other"}]
 )
-def test_the_stored_password_does_not_follow_a_new_host_port_or_user(api, change):
+def test_the_stored_password_does_not_follow_a_new_host_port_or_user(app, api, change):
     api.post(SETTINGS, json=EXASTRO_SETTINGS)
     response = api.post(SETTINGS, json={**EXASTRO_SETTINGS, "authentication_password": "", **change})
 
     assert response.status_code == 400
     assert list(response.json["errors"]) == ["authentication_password"]
-    assert stored().smtp_host == "smtp.example.com"
+    assert stored(app).smtp_host == "smtp.example.com"
 
 
 def test_auth_without_encryption_is_saved_with_a_warning(api):
@@ -247,10 +247,8 @@ def test_the_page_registers_oauth_and_never_shows_the_secret_or_key(
     html = admin_client.get(URL).get_data(as_text=True)
     assert CLIENT_SECRET not in html
     assert "A client secret is stored: leave blank to keep it." in html
-    assert (
-        'data-shown-when=\'[["authentication_enable", []], ["authentication_method", ["oauth2_client_credentials"]]]'
-        in html
-    )
+    shown_when = '[["authentication_enable", []], ["authentication_method", ["oauth2_client_credentials"]]]'
+    assert f"data-shown-when='{shown_when}'" in html
 
     key = service_account_key_json(service_account_rsa_key, token_endpoint.google_url)
     bad = admin_client.post(
@@ -267,7 +265,7 @@ def test_the_page_registers_oauth_and_never_shows_the_secret_or_key(
     assert "PRIVATE KEY" not in bad.get_data(as_text=True)  # a pasted key is not sent back
 
 
-def test_switching_to_a_password_clears_the_oauth_secret(admin_client, token_endpoint):
+def test_switching_to_a_password_clears_the_oauth_secret(app, admin_client, token_endpoint):
     admin_client.post(URL, data=oauth_form(token_endpoint, None))
     switched = oauth_form(
         token_endpoint,
@@ -278,18 +276,19 @@ def test_switching_to_a_password_clears_the_oauth_secret(admin_client, token_end
     )
     assert admin_client.post(URL, data=switched).status_code == 303
 
-    row = stored()
+    row = stored(app)
     assert (row.authentication_method, row.oauth2_client_secret_sealed, row.oauth2_token_url) == (
         "password",
         None,
         None,
     )
     assert row.authentication_password_sealed is not None
-    changed = AuditEvent.select().order_by(AuditEvent.id.desc()).first()
+    with app.app_context():
+        changed = AuditEvent.select().order_by(AuditEvent.id.desc()).first()
     assert "oauth2_client_secret" in changed.detail and CLIENT_SECRET not in changed.detail
 
 
-def test_the_page_asks_for_the_password_again_when_the_host_changes(admin_client):
+def test_the_page_asks_for_the_password_again_when_the_host_changes(app, admin_client):
     from tests.conftest import VALID_SETTINGS
 
     admin_client.post(URL, data=VALID_SETTINGS)
@@ -300,7 +299,7 @@ def test_the_page_asks_for_the_password_again_when_the_host_changes(admin_client
 
     assert response.status_code == 422
     assert re.search(r'id="authentication_password-error">The host, port or user changed', html)
-    assert stored().smtp_host == "smtp.example.com"
+    assert stored(app).smtp_host == "smtp.example.com"
 
 
 def test_auth_without_encryption_shows_a_warning_on_the_page(admin_client):
@@ -372,8 +371,13 @@ def test_a_wrong_client_secret_fails_at_the_token_step_with_the_providers_words_
         ("no_tenant", "Token", "There is no such tenant", "テナント"),
         ("no_app", "Token", "There is no app with this client ID", "クライアント ID"),
         ("no_delegation", "Token", "Domain-wide delegation", "ドメイン全体の委任"),
-        ("smtp_auth_off", "AUTH", "SMTP AUTH is disabled for the mailbox", "SMTP AUTH"),
-        ("no_mail_send", "Graph sendMail", "Mail.Send was not granted", "Mail.Send"),
+        (
+            "smtp_auth_off",
+            "AUTH",
+            "SMTP AUTH is disabled for the mailbox",
+            "メールボックスで SMTP AUTH が無効",
+        ),
+        ("no_mail_send", "Graph sendMail", "Mail.Send was not granted", "Mail.Send が許可されていません"),
     ],
 )
 @pytest.mark.parametrize("locale", ["en", "ja"])
@@ -441,7 +445,9 @@ def basic_auth_disabled_server():
     controller.stop()
 
 
-@pytest.mark.parametrize("locale, words", [("en", "OAuth 2.0 (client credentials)"), ("ja", "OAuth 2.0")])
+@pytest.mark.parametrize(
+    "locale, words", [("en", "OAuth 2.0 (client credentials)"), ("ja", "OAuth 2.0 (クライアント資格情報)")]
+)
 def test_a_password_refused_by_microsoft_365_points_to_oauth(
     admin_client, basic_auth_disabled_server, locale, words
 ):

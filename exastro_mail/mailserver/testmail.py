@@ -136,7 +136,9 @@ def send_test_mail(
     envelope_from = values.get("envelope_from") or values["send_from"]
     try:
         # A cache of its own: the test always asks the token endpoint, as the step then says.
-        endpoint = delivery_endpoint(values, secrets, options, organization_id=organization.id, cache=TokenCache())
+        endpoint = delivery_endpoint(
+            values, secrets, options, organization_id=organization.id, cache=TokenCache()
+        )
     except ValueError as problem:
         plain = endpoint_for(values, None, options)
         diagnosis = explain_unusable(str(problem), plain, transport=values.get("transport"))
