@@ -35,6 +35,8 @@ DEFAULTS = {
     "SESSION_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": None,
+    # Every form fits in 1 MiB (the trusted CA field, the largest, takes 64 KiB); the API sets its own.
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
 
 
