@@ -57,7 +57,7 @@ def load(app, overrides: dict | None) -> None:
     if overrides:
         app.config.update(overrides)
     instance = Path(app.instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the keys and the SQLite file
 
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _key_file(instance / "secret_key", lambda: secrets.token_hex(32))
