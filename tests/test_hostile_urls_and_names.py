@@ -1,0 +1,30 @@
+"""What an attacker types into URLs, hidden fields and names gets a 404 or stays on the site, never a 500."""
+
+import pytest
+
+HUGE_IDS = ["99999999999999999999999999", str(2**63), "0"]
+HOSTILE_NEXT = [
+    "/acme/platform/\r\nSet-Cookie: session=stolen",
+    "/\r\n/evil.example/",
+    "/\n\n<html>",
+    "/\t/evil.example/",
+]
+
+
+@pytest.fixture
+def admin_client(client, admin, auth):
+    auth.login()
+    return client
+
+
+@pytest.mark.parametrize("row_id", HUGE_IDS)
+def test_an_id_no_row_can_have_is_a_404_on_every_id_route(admin_client, row_id):
+    assert admin_client.get(f"/acme/platform/api-tokens/{row_id}/revoke").status_code == 404
+    assert admin_client.post(f"/acme/platform/api-tokens/{row_id}/revoke").status_code == 404
+    assert admin_client.post(f"/acme/platform/mail-log/{row_id}/retry").status_code == 404
+    assert admin_client.post(f"/acme/platform/mail-log/{row_id}/discard").status_code == 404
+
+
+def test_a_page_number_no_log_can_have_shows_a_page(admin_client):
+    for path in ("/acme/platform/mail-log", "/acme/platform/audit-log"):
+        assert admin_client.get(f"{path}?page={HUGE_IDS[0]}").status_code == 200
