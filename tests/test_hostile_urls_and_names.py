@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.conftest import DEFAULT_PASSWORD
+
 HUGE_IDS = ["99999999999999999999999999", str(2**63), "0"]
 HOSTILE_NEXT = [
     "/acme/platform/\r\nSet-Cookie: session=stolen",
@@ -28,3 +30,20 @@ def test_an_id_no_row_can_have_is_a_404_on_every_id_route(admin_client, row_id):
 def test_a_page_number_no_log_can_have_shows_a_page(admin_client):
     for path in ("/acme/platform/mail-log", "/acme/platform/audit-log"):
         assert admin_client.get(f"{path}?page={HUGE_IDS[0]}").status_code == 200
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_a_line_break_in_next_at_login_lands_on_the_menu(client, admin, target):
+    response = client.post(
+        "/acme/login", data={"username": "admin", "password": DEFAULT_PASSWORD, "next": target}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/acme/platform/"
+    assert "Set-Cookie: session=stolen" not in str(response.headers)
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_a_line_break_in_next_when_choosing_a_language_lands_on_the_site(client, target):
+    response = client.post("/language", data={"locale": "ja", "next": target})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
