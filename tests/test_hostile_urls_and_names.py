@@ -2,6 +2,8 @@
 
 import pytest
 
+from exastro_mail.auth.accounts import AccountError, create_organization
+from exastro_mail.store.models import Organization
 from tests.conftest import DEFAULT_PASSWORD
 
 HUGE_IDS = ["99999999999999999999999999", str(2**63), "0"]
@@ -47,3 +49,27 @@ def test_a_line_break_in_next_when_choosing_a_language_lands_on_the_site(client,
     response = client.post("/language", data={"locale": "ja", "next": target})
     assert response.status_code == 303
     assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize(
+    "name", ["ACME\r\nBcc: victim@example.net", "ACME\nCorp", "ACME\x00", "ACME\u2028Corp", "x" * 256]
+)
+def test_an_organization_name_with_line_breaks_or_controls_is_refused(app, name):
+    with app.app_context(), pytest.raises(AccountError, match="without line breaks or control characters"):
+        create_organization("globex", name)
+    with app.app_context():
+        assert Organization.select().where(Organization.org_id == "globex").count() == 0
+
+
+def test_create_org_on_the_command_line_refuses_a_line_break_in_the_name(app):
+    result = app.test_cli_runner().invoke(args=["create-org", "globex", "--name", "Globex\nX-Injected: yes"])
+    assert result.exit_code != 0
+    assert "without line breaks or control characters" in result.output
+    with app.app_context():
+        assert Organization.select().count() == 0
+
+
+def test_a_name_in_any_script_is_still_taken(app):
+    name = "グローベックス\u200d株式会社"  # a zero-width joiner is a format character, not a control
+    with app.app_context():
+        assert create_organization("globex", f"  {name}  ").name == name
