@@ -1,19 +1,14 @@
 """Server-side login sessions: the cookie carries a random token, the database its hash."""
 
-import hashlib
 import secrets
 
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import UserMixin, current_user, login_user, logout_user
 
 from ..extensions import login_manager
+from ..store.hashed_tokens import token_hash
 from ..store.models import LoginSession, User
 from ..web.login_state import has_login
-
-
-def token_hash(token: str) -> str:
-    """The stored form of a random token."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class SessionUser(UserMixin):
