@@ -54,7 +54,9 @@ def _refuse_after_too_many_failures():
 
 @bp.after_request
 def _count_failures(response):
-    if response.status_code == 401:  # wrong or missing credentials
+    # Whatever stopped a caller before authentication counts: wrong credentials (401), another
+    # organization's (404), an unknown organization (404), a user who is not an administrator (403).
+    if "caller" not in g and response.status_code in (401, 403, 404):
         count_for_this_client(AUTH_LIMIT, AUTH_LIMIT_SCOPE)
     return response
 
