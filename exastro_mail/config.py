@@ -18,7 +18,7 @@ DEFAULTS = {
     "SMTP_TIMEOUT": 10.0,
     "SMTP_CA_FILE": None,
     "SMTP_DENY_PRIVATE_HOSTS": False,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STORAGE_URI": "database://",  # see web/rate_limits.py
     "PROXY_FIX_X_FOR": 0,  # proxies in front whose X-Forwarded-For / -Proto to trust (see proxy.py)
     "PROXY_FIX_X_PROTO": 0,
     "RESET_LIMIT_PER_ACCOUNT": "3 per 15 minutes",

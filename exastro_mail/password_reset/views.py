@@ -22,8 +22,8 @@ from ..auth.orgs import scope_to_organization
 from ..auth.passwords import MIN_PASSWORD_LENGTH
 from ..extensions import csrf
 from ..store.models import utcnow
+from ..web import rate_limits
 from ..web.page_cache import render_anonymous_page
-from ..web.rate_limits import limit_this_client
 from . import flow, tokens
 from .forms import ForgotPasswordForm, NewPasswordForm
 
@@ -41,7 +41,7 @@ def forgot():
         return render_template("password_reset/unavailable.html")
     if request.method != "POST":
         return render_anonymous_page("password_reset/forgot.html", ForgotPasswordForm)
-    limit_this_client("RESET_LIMIT_PER_CLIENT", "forgot-password")
+    rate_limits.FORGOT_PASSWORD.hit()
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         flow.request_reset(g.org, form.identifier.data, send_from=g.org.mail_from)
