@@ -31,6 +31,8 @@ DEFAULTS = {
     "OUTBOX_RETRY_BASE_SECONDS": 30,
     "OUTBOX_RETRY_MAX_SECONDS": 3600,
     "OUTBOX_GIVE_UP_SECONDS": 86400,
+    "SESSION_IDLE_TIMEOUT": 1800,  # seconds without a request after which a login ends (auth/sessions.py)
+    "SESSION_MAX_AGE": 43200,  # seconds after which a login ends, however active
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_HTTPONLY": True,
@@ -80,6 +82,8 @@ def load(app, overrides: dict | None) -> None:
         app.config["SESSION_COOKIE_SECURE"] = base_url.startswith("https://")
     for name in ("PASSWORD_RESET_TTL", "OUTBOX_LEASE_SECONDS"):
         app.config[name] = int(app.config[name])
+    for name in ("SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE"):
+        app.config[name] = _positive_seconds(name, app.config[name])
     app.config["SMTP_TIMEOUT"] = float(app.config["SMTP_TIMEOUT"])
     app.config["SMTP_DENY_PRIVATE_HOSTS"] = _flag(app.config["SMTP_DENY_PRIVATE_HOSTS"])
     for name in RATE_LIMITS:
@@ -113,6 +117,16 @@ def _check_password_hash_method(method) -> None:
             f"EXASTRO_MAIL_PASSWORD_HASH_METHOD must be scrypt or pbkdf2 (werkzeug's method string), "
             f"not {method!r}."
         )
+
+
+def _positive_seconds(name: str, value) -> int:
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        seconds = 0
+    if seconds < 1:
+        raise ConfigError(f"EXASTRO_MAIL_{name} must be a number of seconds (1 or more), not {value!r}.")
+    return seconds
 
 
 def _flag(value) -> bool:
