@@ -290,6 +290,23 @@ def test_the_reset_ends_every_session_of_the_user(mail_app, server, alice):
     assert LoginSession.select().where(LoginSession.user == alice).count() == 0
 
 
+def test_a_reset_in_a_browser_where_someone_else_is_logged_in_ends_that_login_on_the_server(
+    mail_app, server, acme, alice
+):
+    bob = make_user(acme, "bob", email="bob@example.com")
+    browser = mail_app.test_client()
+    AuthActions(browser).login("bob")
+    thief = mail_app.test_client()
+    thief.set_cookie("session", browser.get_cookie("session").value)  # bob's cookie, copied
+    assert thief.get("/acme/platform/").status_code == 200
+    ask(browser, "alice")
+    open_link(browser, reset_mail_link(mail_app, server))
+    browser.post("/acme/reset-password", data={"password": NEW_PASSWORD, "confirmation": NEW_PASSWORD})
+    assert browser.get("/acme/platform/").status_code == 302
+    assert thief.get("/acme/platform/").status_code == 302
+    assert LoginSession.select().where(LoginSession.user == bob).count() == 0
+
+
 def test_past_the_account_limit_the_answer_is_the_same_and_no_mail_is_sent(client, mail_app, server, alice):
     answers = {ask(client, "alice").get_data(as_text=True) for _ in range(5)}
     assert len(answers) == 1

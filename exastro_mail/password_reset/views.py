@@ -14,12 +14,13 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, logout_user
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from .. import password_reset
 from ..auth.orgs import scope_to_organization
 from ..auth.passwords import MIN_PASSWORD_LENGTH
+from ..auth.sessions import end_session
 from ..extensions import csrf
 from ..store.models import utcnow
 from ..web import rate_limits
@@ -81,7 +82,7 @@ def reset():
                 return _invalid()
             session.pop(SESSION_KEY, None)
             if current_user.is_authenticated:
-                logout_user()  # whoever was logged in here, the new password is not a login
+                end_session(current_user)  # whoever was logged in here, the new password is not a login
             flash(_("Your password has been changed. Log in with your new password."), "success")
             return _private(redirect(url_for("auth.login"), code=303))
         csrf_field = getattr(form, "csrf_token", None)
