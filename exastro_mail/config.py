@@ -13,8 +13,9 @@ ENV_PREFIX = "EXASTRO_MAIL"
 DEFAULTS = {
     "DATABASE_URL": None,  # None: SQLite file in the instance folder
     "BASE_URL": None,
-    "PASSWORD_RESET_TTL": 1800,
-    "PASSWORD_HASH_METHOD": "scrypt",  # werkzeug's method string: scrypt[:n:r:p] or pbkdf2[:hash:iterations]
+    "PASSWORD_RESET_TTL": 1800,  # nosec B105  # a lifetime in seconds, not a password
+    # werkzeug's method string: scrypt[:n:r:p] or pbkdf2[:hash:iterations]
+    "PASSWORD_HASH_METHOD": "scrypt",  # nosec B105  # the name of a hash function, not a password
     "SMTP_TIMEOUT": 10.0,
     "SMTP_CA_FILE": None,
     "SMTP_DENY_PRIVATE_HOSTS": False,

@@ -12,7 +12,7 @@ from ..store.db import db
 from ..store.hashed_tokens import token_hash
 from ..store.models import ApiToken, User, utcnow
 
-TOKEN_PREFIX = "exm_"  # noqa: S105 (a prefix, not a secret)
+TOKEN_PREFIX = "exm_"  # noqa: S105  # nosec B105  # a prefix, not a secret
 # The prefix makes a leaked token recognisable (secret scanners, logs); 32 random bytes follow.
 TOKEN_PATTERN = re.compile(r"exm_[A-Za-z0-9_-]{43}")
 NAME_MAX_LENGTH = 100
