@@ -142,6 +142,10 @@ def test_a_login_idle_past_the_timeout_ends_on_the_server(tmp_path):
     assert browser.get(SETTINGS).status_code == 302
     with app.app_context():
         assert LoginSession.select().count() == 0
+    login_page = browser.get("/acme/login")
+    assert login_page.status_code == 200 and "Log in to ACME Corp" in login_page.get_data(as_text=True)
+    again = browser.post("/acme/login", data={"username": "admin", "password": DEFAULT_PASSWORD})
+    assert again.status_code == 302 and browser.get(SETTINGS).status_code == 200  # a new login works
 
 
 def test_the_default_idle_timeout_is_half_an_hour_and_activity_keeps_a_login(app):
