@@ -12,7 +12,15 @@ from exastro_mail.mailserver.store import delete_settings
 from exastro_mail.outbox import status
 from exastro_mail.password_reset.tokens import token_hash
 from exastro_mail.store.models import AuditEvent, LoginSession, OutboxMessage, ResetToken, User, utcnow
-from tests.conftest import DEFAULT_PASSWORD, AuthActions, build_app, csrf_token_from, make_org, make_user
+from tests.conftest import (
+    DEFAULT_PASSWORD,
+    AuthActions,
+    build_app,
+    csrf_token_from,
+    make_org,
+    make_user,
+    without_csrf_tokens,
+)
 from tests.outbox_helpers import deliver, everything_stored, link_in, point_settings_at
 
 ANSWER = "If an account matches, we have sent a link to its email address."
@@ -67,7 +75,7 @@ def test_every_identifier_gets_the_same_answer_and_no_smtp_during_the_request(
     User.update(is_enabled=False).where(User.username == "dora").execute()
     answers = [ask(client, who) for who in ("alice", "nobody-here", "dora", "alice@example.com")]
     assert {response.status_code for response in answers} == {200}
-    bodies = {response.get_data(as_text=True) for response in answers}
+    bodies = {without_csrf_tokens(response.get_data(as_text=True)) for response in answers}
     assert len(bodies) == 1
     assert ANSWER in bodies.pop()
     assert server.connections == 0  # the request only queued; the worker talks SMTP
