@@ -12,8 +12,8 @@ from ..store.db import db, insert_row
 from ..store.models import MailServerSettings, OutboxMessage, utcnow
 from . import status
 
-KIND_PASSWORD_RESET = "password_reset"  # noqa: S105 (a kind of mail)
-KIND_PASSWORD_CHANGED = "password_changed"  # noqa: S105
+KIND_PASSWORD_RESET = "password_reset"  # noqa: S105  # nosec B105  # a kind of mail
+KIND_PASSWORD_CHANGED = "password_changed"  # noqa: S105  # nosec B105  # a kind of mail
 KIND_NOTIFICATION = "notification"
 KINDS = (KIND_PASSWORD_RESET, KIND_PASSWORD_CHANGED, KIND_NOTIFICATION)
 # A reset mail is not retried by hand: its link may be dead, and the user can simply ask again.
