@@ -10,8 +10,9 @@ import pytest
 from exastro_mail import create_app
 from exastro_mail.auth.accounts import create_user
 from exastro_mail.config import ConfigError
+from exastro_mail.outbox.claim import Claim
 from exastro_mail.outbox.enqueue import enqueue_mail
-from exastro_mail.outbox.worker import Claim, _resolve_reset_request
+from exastro_mail.outbox.worker import _resolve_reset_request
 from exastro_mail.password_reset.flow import request_reset
 from exastro_mail.store.db import EXTENSION_KEY, db, engine
 from exastro_mail.store.models import AuditEvent, OutboxMessage, ResetToken, User
