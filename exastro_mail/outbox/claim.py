@@ -21,8 +21,7 @@ from flask import current_app
 
 from ..store.db import db, is_sqlite
 from ..store.models import Organization, OutboxMessage, utcnow
-from . import status
-from .enqueue import KIND_PASSWORD_RESET
+from . import kinds, status
 from .retry import after_failure
 
 log = logging.getLogger(__name__)
@@ -79,13 +78,13 @@ class Claim:
         return list(groups.values())
 
     def sent(self, message: OutboxMessage, reply: str) -> None:
-        """Record that the server took the message (a reset mail's body, with its link, is erased)."""
+        """Record that the server took the message (a secret body, such as a reset link, is erased)."""
         log.info("outbox message %s sent: %s", message.id, reply)
         # At once, before the next message: a worker killed later must not leave this one to be re-sent.
         self._finish(message, status.SENT, sent_at=utcnow())
 
     def expired(self, message: OutboxMessage, reason: str) -> None:
-        """Record that a reset mail will never be sent because its link no longer works."""
+        """Record that a message will never be sent because what it carries no longer works (a link)."""
         self._finish(message, status.EXPIRED, last_error=reason)
         log.info("outbox message %s expired: %s", message.id, reason)
 
@@ -157,8 +156,7 @@ class Claim:
 
     def _finish(self, message: OutboxMessage, final_status: str, **fields) -> None:
         fields.update(status=final_status, lease_until=None, leased_by=None)
-        if message.kind == KIND_PASSWORD_RESET:
-            fields.update(body_text=None, body_html=None, reset_request=None)
+        fields.update(kinds.when_done(message, final_status))
         self._record(message, **fields)
 
     def _record(self, message: OutboxMessage, **fields) -> int:

@@ -16,15 +16,12 @@ import time
 from ..mailserver import endpoint as mail_endpoint
 from ..mailserver.fields import stored_values
 from ..mailserver.store import settings_for
-from ..password_reset import flow
-from ..password_reset.tokens import token_problem
 from ..smtp.transport import DeliveryError, SmtpEndpoint, SmtpSession
 from ..store import secretbox
 from ..store.db import db
-from ..store.models import ResetToken, User, utcnow
-from .claim import Claim, LeaseLost
+from . import kinds
+from .claim import Claim
 from .compose import Outgoing, compose
-from .enqueue import KIND_PASSWORD_RESET, enqueue_mail, seal_body, stored_recipients
 
 log = logging.getLogger(__name__)
 
@@ -104,28 +101,16 @@ def endpoint_for(settings, config) -> SmtpEndpoint:
 
 
 def _deliver_organization(config, claim: Claim, organization, messages, stop_event) -> None:
-    settings = settings_for(organization)  # read now, so edits made after queuing apply
-    if settings is None:
-        for message in messages:
-            claim.fail(message, NO_SETTINGS, permanent=True)
+    opened = _endpoint(config, claim, organization, messages)
+    if opened is None:
         return
-    try:
-        endpoint = endpoint_for(settings, config)
-    except secretbox.SecretUnreadable as error:
-        # Retried: once the administrator enters the password again, the queued mail goes out.
-        for message in messages:
-            claim.fail(message, str(error), permanent=False)
-        return
-    except ValueError as error:
-        for message in messages:
-            claim.fail(message, f"the settings cannot be used: {error}", permanent=True)
-        return
-
-    # Each message is made ready (a reset request resolved, its mail written) just before it is sent,
-    # so the worker's writes come one at a time between SMTP exchanges: a burst of them would keep
-    # web requests waiting for SQLite's write lock. The connection opens once one is ready.
+    settings, endpoint = opened
+    # Each message is made ready (its kind's prepare, then compose) just before it is sent, so the
+    # worker's writes come one at a time between SMTP exchanges: a burst of them (reset requests
+    # resolved, say) would keep web requests waiting for SQLite's write lock. The connection opens once
+    # one is ready.
     waiting = list(messages)
-    ready = _next_to_send(config, claim, waiting, settings, organization)
+    ready = _next_to_send(claim, waiting, settings, organization)
     if ready is None:
         return
     deadline = time.monotonic() + endpoint.timeout * (OPEN_STEPS + MESSAGE_STEPS * (1 + len(waiting)))
@@ -133,27 +118,51 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
         try:
             session = stack.enter_context(SmtpSession(endpoint, _local_hostname(), deadline))
         except DeliveryError as error:
-            for message in [ready[0], *waiting]:
-                claim.fail(message, error.reason, permanent=error.permanent)
+            _fail_all(claim, [ready[0], *waiting], error.reason, permanent=error.permanent)
             return
         while ready is not None:
-            message, outgoing = ready
-            try:
-                reply = session.send(outgoing.message, outgoing.envelope_from, outgoing.recipients)
-            except DeliveryError as error:
-                claim.fail(message, error.reason, permanent=error.permanent)
-                if error.kind in _CONNECTION_LOST or error.smtp_code == 421:
-                    claim.release(waiting)
-                    return
-            else:
-                claim.sent(message, reply)
-            if stop_event is not None and stop_event.is_set():
+            if not _send(claim, session, *ready) or (stop_event is not None and stop_event.is_set()):
                 claim.release(waiting)
                 return
-            ready = _next_to_send(config, claim, waiting, settings, organization)
+            ready = _next_to_send(claim, waiting, settings, organization)
 
 
-def _next_to_send(config, claim: Claim, waiting: list, settings, organization):
+def _endpoint(config, claim: Claim, organization, messages):
+    """(settings, endpoint) of the organization, read now so edits made after queuing apply; or None,
+    with every message's failure recorded, when its mail cannot be sent that way."""
+    settings = settings_for(organization)
+    if settings is None:
+        _fail_all(claim, messages, NO_SETTINGS, permanent=True)
+        return None
+    try:
+        endpoint = endpoint_for(settings, config)
+    except secretbox.SecretUnreadable as error:
+        # Retried: once the administrator enters the password again, the queued mail goes out.
+        _fail_all(claim, messages, str(error), permanent=False)
+        return None
+    except ValueError as error:
+        _fail_all(claim, messages, f"the settings cannot be used: {error}", permanent=True)
+        return None
+    return settings, endpoint
+
+
+def _send(claim: Claim, session, message, outgoing: Outgoing) -> bool:
+    """Send one message and record its outcome; False when the connection cannot carry another."""
+    try:
+        reply = session.send(outgoing.message, outgoing.envelope_from, outgoing.recipients)
+    except DeliveryError as error:
+        claim.fail(message, error.reason, permanent=error.permanent)
+        return not (error.kind in _CONNECTION_LOST or error.smtp_code == 421)
+    claim.sent(message, reply)
+    return True
+
+
+def _fail_all(claim: Claim, messages, reason: str, *, permanent: bool) -> None:
+    for message in messages:
+        claim.fail(message, reason, permanent=permanent)
+
+
+def _next_to_send(claim: Claim, waiting: list, settings, organization):
     """Take messages off `waiting` until one is ready to send: (message, outgoing), or None. Those
     that must not be sent have their outcome recorded on the way."""
     while waiting:
@@ -163,21 +172,22 @@ def _next_to_send(config, claim: Claim, waiting: list, settings, organization):
                 "outbox message %s was taken over by another worker; not sent by this one", message.id
             )
             continue
-        outgoing = _prepare(config, claim, message, settings, organization)
+        outgoing = _prepare(claim, message, settings, organization)
         if outgoing is not None:
             return message, outgoing
     return None
 
 
-def _prepare(config, claim: Claim, message, settings, organization) -> Outgoing | None:
+def _prepare(claim: Claim, message, settings, organization) -> Outgoing | None:
     """The message ready to send, or None when it must not be sent (its outcome is then recorded)."""
-    if message.reset_request is not None and not _resolve_reset_request(config, claim, message, organization):
+    kind = kinds.find(message.kind)
+    if kind is None:
+        claim.fail(
+            message, f"unknown kind of mail {message.kind!r}: this worker cannot send it", permanent=True
+        )
         return None
-    if message.kind == KIND_PASSWORD_RESET:
-        problem = _reset_link_problem(message)
-        if problem:
-            claim.expired(message, f"not sent: {problem}")
-            return None
+    if kind.prepare is not None and not kind.prepare(claim, message):
+        return None
     try:
         return compose(message, settings, organization.name)
     except secretbox.SecretUnreadable as error:
@@ -185,63 +195,6 @@ def _prepare(config, claim: Claim, message, settings, organization) -> Outgoing 
     except ValueError as error:
         claim.fail(message, str(error), permanent=True)
     return None
-
-
-def _resolve_reset_request(config, claim: Claim, message, organization) -> bool:
-    """Turn a forgot-password request into the mails it asks for: the row becomes the first account's
-    mail, another account's (several may share an address) is queued beside it. False: nothing to send."""
-    try:
-        identifier = secretbox.unseal(message.reset_request)
-    except secretbox.SecretUnreadable:
-        reason = "the request cannot be decrypted with EXASTRO_MAIL_ENCRYPTION_KEY; ask again"
-        claim.fail(message, reason, permanent=True)
-        return False
-    mails = flow.write_reset_mails(organization, identifier)  # templates rendered outside the transaction
-    try:
-        with db.atomic():
-            issued = flow.issue_reset_mails(organization, mails, now=utcnow())
-            if not issued:
-                claim.drop(message)
-                return False
-            (first, first_token), *others = issued
-            for mail, token_row in others:
-                enqueue_mail(
-                    organization,
-                    KIND_PASSWORD_RESET,
-                    to=[mail.user.email],
-                    subject=mail.subject,
-                    body_text=mail.body_text,
-                    body_html=mail.body_html,
-                    reset_token=token_row,
-                    locale=mail.user.locale,
-                )
-            claim.rewrite(
-                message,
-                recipients=stored_recipients(to=[first.user.email]),
-                subject=first.subject,
-                body_text=seal_body(first.body_text),
-                body_html=seal_body(first.body_html),
-                reset_token=first_token.id,
-                locale=first.user.locale,
-                reset_request=None,
-            )
-    except LeaseLost:
-        log.warning(
-            "outbox message %s was taken over by another worker; not resolved by this one", message.id
-        )
-        return False
-    return True
-
-
-def _reset_link_problem(message) -> str | None:
-    token = (
-        ResetToken.select(ResetToken, User).join(User).where(ResetToken.id == message.reset_token_id).first()
-        if message.reset_token_id is not None
-        else None
-    )
-    if token is None:
-        return "the reset link no longer exists"
-    return token_problem(token, token.user, utcnow())
 
 
 @functools.cache
