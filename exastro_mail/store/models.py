@@ -95,7 +95,7 @@ class ResetToken(BaseModel):
 
 class OutboxMessage(BaseModel):
     organization = ForeignKeyField(Organization, backref="outbox", on_delete="CASCADE")
-    kind = CharField(max_length=32)  # password_reset | password_changed | notification
+    kind = CharField(max_length=32)  # the name of a registered mail kind (outbox/kinds.py)
     recipients = TextField()  # JSON: {"to": [...], "cc": [...], "bcc": [...]}
     subject = CharField(max_length=255)
     body_text = TextField(null=True)
