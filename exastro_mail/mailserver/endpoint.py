@@ -173,9 +173,3 @@ def stored_secrets(settings) -> dict[str, str]:
                 raise StoredSecretUnreadable(name) from None
     return opened
 
-
-def stored_password(settings) -> str | None:
-    """The saved password, opened, when authentication is on (SecretUnreadable if it cannot be)."""
-    if settings.authentication_enable and settings.authentication_password_sealed:
-        return secretbox.unseal(settings.authentication_password_sealed)
-    return None
