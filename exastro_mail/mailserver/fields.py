@@ -182,7 +182,7 @@ _DECLARED = (
         URL,
         1024,
         missing=_l("Enter the token URL."),
-        hint=_l("For Microsoft 365: https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token"),
+        hint=_l("For Microsoft 365: https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
         **_CLIENT_CREDENTIALS,
         exastro=False,
     ),
