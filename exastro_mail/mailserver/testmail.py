@@ -68,11 +68,6 @@ def secrets_to_use(values: dict, stored: MailServerSettings | None) -> dict[str,
     return secrets
 
 
-def password_to_use(values: dict, stored: MailServerSettings | None) -> str | None:
-    """The password typed in the form, else the stored one (SecretUnreadable if it cannot be opened)."""
-    return secrets_to_use(values, stored).get("authentication_password")
-
-
 def compose_test_mail(values: dict, recipient: str, organization, actor: str) -> EmailMessage:
     """The short test message, with the headers the outbox's mail carries."""
     message = EmailMessage()

@@ -23,8 +23,9 @@ SETTINGS = "/acme/platform/settings/mailserver"
 
 
 @pytest.fixture
-def oauth_live_server(tmp_path, smtp_ca):
-    """`exastro-mail serve` whose SMTP, token and Graph connections trust the test CA."""
+def oauth_live_server(tmp_path, smtp_ca, xoauth2_smtp_server_factory):
+    """`exastro-mail serve` whose SMTP, token and Graph connections trust the test CA; it stops before
+    the peers do, so none of them is left with a connection from it."""
     instance = tmp_path / "instance"
     port = free_port()
     app = build_app(tmp_path, BASE_URL=f"http://127.0.0.1:{port}")
@@ -123,4 +124,30 @@ def test_microsoft_365_with_oauth_from_the_helper_to_a_reset_link(
     assert notice.authenticated_user == MAILBOX
     # The test mail's token, and the worker's, which it kept for the notice too.
     assert len(token_endpoint.requests) == 2
+    assert_no_console_problems(page)
+
+
+def test_the_rows_follow_the_chosen_methods_and_the_google_helper_fills_gmail(page, live_server):
+    log_in(page, live_server)
+    page.goto(live_server.url + SETTINGS)
+    page.get_by_label("With authentication").check()
+    expect(page.get_by_label("Authentication password")).to_be_visible()
+    expect(page.get_by_label("Token URL")).to_be_hidden()
+
+    page.get_by_role("button", name="Fill in for Google Workspace").click()
+    expect(page.get_by_label("OAuth 2.0 service account, e.g. Google Workspace")).to_be_checked()
+    expect(page.get_by_label("Service account key (JSON)")).to_be_visible()
+    expect(page.get_by_label("Authentication password")).to_be_hidden()
+    expect(page.get_by_label("SMTP server host")).to_have_value("smtp.gmail.com")
+    expect(page.get_by_label("STARTTLS")).to_be_checked()
+    expect(page.get_by_label("SMTP server port")).to_have_value("587")
+    page.get_by_label("SMTP server host").fill("smtp-relay.gmail.com")  # still editable
+
+    page.get_by_label("OAuth 2.0 (client credentials), e.g. Microsoft 365").check()
+    page.get_by_label("Microsoft Graph").check()
+    expect(page.get_by_label("SMTP server host")).to_be_hidden()
+    expect(page.get_by_label("Graph URL")).to_have_value("https://graph.microsoft.com")
+    page.get_by_label("Microsoft 365 tenant (ID or domain)").fill("contoso.onmicrosoft.com")
+    expect(page.get_by_label("Scope")).to_have_value("https://graph.microsoft.com/.default")
+    expect(page.get_by_label("Service account key (JSON)")).to_be_hidden()
     assert_no_console_problems(page)
