@@ -172,4 +172,3 @@ def stored_secrets(settings) -> dict[str, str]:
             except secretbox.SecretUnreadable:
                 raise StoredSecretUnreadable(name) from None
     return opened
-

@@ -16,6 +16,7 @@ from .errors import GraphError, GraphTokenRefused, OAuthError, TokenError
 from .graph import send_mail
 from .https import HttpsClient
 from .tokens import Token, TokenSource
+from .xoauth2 import authenticate_xoauth2
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class Bearer:
         if token.obtained_at >= asked_at:
             return token, f"asked {self.token_url} for a token: got one, valid {minutes} min"
         return token, f"a token from {self.token_url}, obtained earlier, valid {minutes} min more"
+
+    def authenticate(self, smtp, mailbox: str, token: Token) -> tuple[int, bytes]:
+        """AUTH XOAUTH2 with token on a connected smtplib.SMTP (XOAuth2Refused on 535)."""
+        return authenticate_xoauth2(smtp, mailbox, token)
 
     def refused(self, token: Token) -> None:
         """The server did not take this token: the next one is fetched anew."""

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from email.errors import MessageError
 from email.message import EmailMessage
 
-from ..oauth.xoauth2 import XOAuth2Refused, authenticate_xoauth2
 from . import hosts
 from .connection import (
     Client,
@@ -208,15 +207,19 @@ class SmtpSession:
         self._report("auth", f"accepted for {self.endpoint.username}")
 
     def _login_xoauth2(self):
-        """AUTH XOAUTH2; a refused token is dropped and a new one tried once."""
+        """AUTH XOAUTH2 through the bearer (oauth.delivery.Bearer); a token refused with 535 is dropped
+        and a new one tried once."""
         client, mailbox = self._client, self.endpoint.username
+        bearer = self.endpoint.bearer
         with self._step("auth"):
             try:
-                authenticate_xoauth2(client, mailbox, self._token)
-            except XOAuth2Refused:
-                self.endpoint.bearer.refused(self._token)
+                bearer.authenticate(client, mailbox, self._token)
+            except smtplib.SMTPAuthenticationError as error:
+                if error.smtp_code != 535:
+                    raise
+                bearer.refused(self._token)
                 self._token = self._fetch_token()
-                authenticate_xoauth2(client, mailbox, self._token)
+                bearer.authenticate(client, mailbox, self._token)
         self._report("auth", f"XOAUTH2 accepted for {mailbox}")
 
     def _fetch_token(self):
@@ -290,7 +293,8 @@ class SmtpSession:
         if isinstance(error, smtplib.SMTPResponseException):
             failure = self._reply_error(step, error.smtp_code, error.smtp_error, label=label)
             if isinstance(error, smtplib.SMTPAuthenticationError):
-                failure.kind = "xoauth2_rejected" if isinstance(error, XOAuth2Refused) else "auth_rejected"
+                oauth = self.endpoint.bearer is not None and error.smtp_code == 535
+                failure.kind = "xoauth2_rejected" if oauth else "auth_rejected"
             return failure
         return self._error(**classify(error, step, label, endpoint))
 
