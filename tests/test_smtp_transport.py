@@ -173,6 +173,52 @@ def test_wrong_password_is_permanent_and_the_password_never_shows(smtp_server_fa
     assert "MAIL" not in server.commands
 
 
+def test_a_wrong_password_is_tried_once_with_one_mechanism(smtp_server_factory, make_endpoint):
+    server = smtp_server_factory(mode="starttls", auth={"mailer": "another password"})
+
+    error = deliver_expecting_failure(make_endpoint(server, username="mailer", password=PASSWORD))
+
+    assert (error.smtp_code, error.kind) == (535, "auth_rejected")
+    assert server.tried_auth_mechanisms == ["PLAIN"]  # offered: LOGIN and PLAIN
+
+
+@pytest.mark.parametrize(
+    ("options", "settings"),
+    [
+        pytest.param({"auth": {"mailer": "another password"}}, {"username": "mailer"}, id="535 to AUTH"),
+        pytest.param({}, {"username": "mailer"}, id="no AUTH offered"),
+        pytest.param({"replies": {"MAIL": "553 5.7.1 sender not allowed"}}, {}, id="553 to MAIL"),
+    ],
+)
+def test_after_a_refusal_the_client_says_quit(smtp_server_factory, make_endpoint, options, settings):
+    server = smtp_server_factory(mode="starttls", **options)
+
+    deliver_expecting_failure(make_endpoint(server, password=PASSWORD, **settings))
+
+    assert server.commands[-1] == "QUIT"
+
+
+def test_login_is_used_when_the_server_offers_only_login(smtp_server_factory, make_endpoint):
+    server = smtp_server_factory(mode="starttls", auth={"mailer": PASSWORD}, auth_mechanisms=("LOGIN",))
+
+    deliver(make_endpoint(server, username="mailer", password=PASSWORD), make_message(), SENDER, [RECIPIENT])
+
+    assert server.wait_for(1)[0].authenticated_user == "mailer"
+    assert server.tried_auth_mechanisms == ["LOGIN"]
+
+
+def test_a_server_offering_no_password_mechanism_is_refused_before_any_auth(
+    smtp_server_factory, make_endpoint
+):
+    server = smtp_server_factory(mode="starttls", auth={"mailer": PASSWORD}, auth_mechanisms=("CRAM-MD5",))
+
+    error = deliver_expecting_failure(make_endpoint(server, username="mailer", password=PASSWORD))
+
+    assert (error.permanent, error.step, error.kind) == (True, "auth", "auth_mechanism")
+    assert error.reason == "the server offers AUTH CRAM-MD5, none of PLAIN, LOGIN"
+    assert "AUTH" not in server.commands and "MAIL" not in server.commands
+
+
 def test_password_smtplib_cannot_encode_is_refused_without_quoting_it(smtp_server_factory, make_endpoint):
     password = "pässwörd-秘密"
     server = smtp_server_factory(mode="starttls", auth={"mailer": password})

@@ -5,7 +5,7 @@ The words people read (step names in their language, hints) are built above, in 
 
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 
 from .transport import DeliveryError, SmtpEndpoint, SmtpSession
 
@@ -40,7 +40,7 @@ class Diagnosis:
 
 def diagnose(
     endpoint: SmtpEndpoint,
-    message: EmailMessage,
+    message: Message,
     envelope_from: str,
     recipients: list[str],
     deadline_seconds: float,

@@ -6,9 +6,10 @@ import socket
 import time
 from collections.abc import Callable
 from email.errors import MessageError
-from email.message import EmailMessage
+from email.message import Message
 
 from . import hosts
+from .auth import NoCommonMechanism, authenticate_password, choose_mechanism, offered_mechanisms
 from .connection import (
     Client,
     Watchdog,
@@ -19,8 +20,29 @@ from .connection import (
     message_bytes,
     send_recipients,
 )
-from .endpoint import ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS, SmtpEndpoint, tls_context
+from .endpoint import (
+    ENCRYPTION_NONE,
+    ENCRYPTION_SSL,
+    ENCRYPTION_STARTTLS,
+    SmtpEndpoint,
+    default_ehlo_name,
+    tls_context,
+)
 from .errors import STEP_LABELS, DeliveryError, classify, text
+
+# Failures after which the server still waits for the next command: it answered with a reply, or the
+# session stopped before sending one.
+AT_A_COMMAND_BOUNDARY = {
+    "reply",
+    "auth_rejected",
+    "auth_unavailable",
+    "auth_mechanism",
+    "starttls_unavailable",
+    "starttls_refused",
+    "smtputf8_unsupported",
+    "invalid",
+    "encoding",
+}
 
 
 class SmtpSession:
@@ -33,14 +55,11 @@ class SmtpSession:
     def __init__(
         self,
         endpoint: SmtpEndpoint,
-        local_hostname: str | None = None,
         deadline: float | None = None,
         *,
         on_step: Callable[[str, str], None] | None = None,
     ):
         self.endpoint = endpoint
-        # smtplib's default, socket.getfqdn(), is a reverse DNS lookup that no deadline covers.
-        self.local_hostname = local_hostname or socket.gethostname()
         self.deadline = deadline
         self._on_step = on_step
         self._client: Client | None = None
@@ -48,6 +67,9 @@ class SmtpSession:
         self._started = time.monotonic()
         self._transaction_open = False
         self._greeting = ""
+        # False once the conversation is out of step (a timeout, a broken TLS handshake, a dropped
+        # connection): QUIT would then only wait for a reply that never comes.
+        self._in_step = True
 
     def __enter__(self) -> "SmtpSession":
         self._started = time.monotonic()
@@ -55,17 +77,21 @@ class SmtpSession:
         try:
             self._open()
         except BaseException:
-            self._close()
+            self._quit()
             raise
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._client is not None:
+        self._quit()
+
+    def _quit(self) -> None:
+        """Say QUIT where the server still waits for a command (so it logs no lost connection), then close."""
+        if self._client is not None and self._client.sock is not None and self._in_step:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._client.quit()
         self._close()
 
-    def send(self, message: EmailMessage, envelope_from: str, recipients: list[str]) -> str:
+    def send(self, message: Message, envelope_from: str, recipients: list[str]) -> str:
         """Deliver one message; return the server's final reply to DATA or raise DeliveryError."""
         client = self._client
         if client is None or client.sock is None:
@@ -131,7 +157,7 @@ class SmtpSession:
         self._report("resolve", ", ".join(addresses))
 
         self._client = client = Client(
-            endpoint.host, local_hostname=self.local_hostname, timeout=endpoint.timeout
+            endpoint.host, local_hostname=endpoint.ehlo_name or default_ehlo_name(), timeout=endpoint.timeout
         )
         with self._step("connect"):
             client.sock = self._connect(addresses)
@@ -195,9 +221,13 @@ class SmtpSession:
                 step="auth",
                 kind="auth_unavailable",
             )
+        try:
+            mechanism = choose_mechanism(offered_mechanisms(client))
+        except NoCommonMechanism as error:
+            raise self._error(str(error), permanent=True, step="auth", kind="auth_mechanism") from None
         with self._step("auth"):
-            client.login(self.endpoint.username, self.endpoint.password or "")
-        self._report("auth", f"accepted for {self.endpoint.username}")
+            authenticate_password(client, mechanism, self.endpoint.username, self.endpoint.password or "")
+        self._report("auth", f"accepted for {self.endpoint.username} with {mechanism}")
 
     def _connect(self, addresses: list[str]) -> socket.socket:
         last_error = None
@@ -273,7 +303,11 @@ class SmtpSession:
         password = self.endpoint.password
         if password:
             reason = reason.replace(password, "********")
-        return DeliveryError(reason, **details)
+        offered = frozenset(self._client.esmtp_features) if self._client is not None else frozenset()
+        error = DeliveryError(reason, extensions=offered, **details)
+        if error.kind not in AT_A_COMMAND_BOUNDARY:
+            self._in_step = False
+        return error
 
     def _report(self, step: str, detail: str) -> None:
         if self._on_step is not None:
