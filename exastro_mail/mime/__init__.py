@@ -12,6 +12,6 @@ Graph) sends what it makes.
 """
 
 from .compose import Mail, compose, message_bytes
-from .headers import HeaderTextError, address_header, header_text
+from .headers import HeaderTextError, address_header, header_text, one_line
 
-__all__ = ["HeaderTextError", "Mail", "address_header", "compose", "header_text", "message_bytes"]
+__all__ = ["HeaderTextError", "Mail", "address_header", "compose", "header_text", "message_bytes", "one_line"]

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from peewee import IntegrityError
 
+from ..mime import one_line
 from ..store import secretbox
 from ..store.db import db, insert_row
 from ..store.models import MailServerSettings, OutboxMessage, utcnow
@@ -143,13 +144,6 @@ def recipients_of(message: OutboxMessage) -> dict[str, list[str]]:
     """The stored recipients: {"to": [...], "cc": [...], "bcc": [...]}."""
     stored = json.loads(message.recipients)
     return {field: list(stored.get(field, ())) for field in ("to", "cc", "bcc")}
-
-
-def one_line(text: str | None) -> str:
-    """Text with every control character (CR and LF included) turned into a space, trimmed."""
-    if not text:
-        return ""
-    return "".join(" " if ord(char) < 32 or ord(char) == 127 else char for char in text).strip()
 
 
 def seal_body(body: str | None) -> str | None:

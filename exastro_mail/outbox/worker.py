@@ -13,7 +13,6 @@ the claim is one IMMEDIATE transaction (SQLite has a single writer).
 """
 
 import contextlib
-import functools
 import logging
 import os
 import random
@@ -348,7 +347,7 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
     deadline = time.monotonic() + endpoint.timeout * (OPEN_STEPS + MESSAGE_STEPS * (1 + len(waiting)))
     with contextlib.ExitStack() as stack:
         try:
-            session = stack.enter_context(SmtpSession(endpoint, _local_hostname(), deadline))
+            session = stack.enter_context(SmtpSession(endpoint, deadline))
         except DeliveryError as error:
             for message in [ready[0], *waiting]:
                 claim.fail(message, error.reason, permanent=error.permanent, config=config)
@@ -458,9 +457,3 @@ def _reset_link_problem(message) -> str | None:
     if token is None:
         return "the reset link no longer exists"
     return token_problem(token, token.user, utcnow())
-
-
-@functools.cache
-def _local_hostname() -> str:
-    """The name given in EHLO, looked up once: getfqdn can take seconds where reverse DNS is slow."""
-    return socket.getfqdn()
