@@ -5,7 +5,7 @@ import logging
 import os
 import secrets
 import signal
-import subprocess
+import subprocess  # nosec B404  # starts only our own outbox worker, with a fixed command
 import sys
 import threading
 
@@ -100,7 +100,7 @@ def run_server(app, host: str, port: int, workers: int, *, outbox_worker: bool =
     db.close()  # forked workers must open their own connections
     child = None
     if outbox_worker:
-        child = subprocess.Popen([*WORKER_COMMAND, "--parent-pid", str(os.getpid())])  # noqa: S603 (ours)
+        child = subprocess.Popen([*WORKER_COMMAND, "--parent-pid", str(os.getpid())])  # noqa: S603  # nosec B603  # our own command
     try:
         # Run outside the command's app context (an empty contextvars.Context): forked workers would
         # otherwise share its `g` between requests, and with it one CSRF token and a stale "valid" mark.
@@ -179,7 +179,7 @@ def _stop_when_orphaned(parent_pid: int, stop: threading.Event) -> None:
     stop.set()
 
 
-INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
+INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105  # nosec B105  # a file name
 
 
 @click.command("quickstart")
@@ -191,7 +191,7 @@ def quickstart(host, port):
     app = current_app._get_current_object()
     if not app.config.get("BASE_URL"):
         # Reset links need the address users reach; the outbox worker child reads it from the environment.
-        reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  # nosec B104  # compared, not bound
         base_url = f"http://[{reachable}]:{port}" if ":" in reachable else f"http://{reachable}:{port}"
         app.config["BASE_URL"] = os.environ["EXASTRO_MAIL_BASE_URL"] = base_url
     migrations.migrate()

@@ -14,13 +14,14 @@ ENV_PREFIX = "EXASTRO_MAIL"
 DEFAULTS = {
     "DATABASE_URL": None,  # None: SQLite file in the instance folder
     "BASE_URL": None,
-    "PASSWORD_RESET_TTL": 1800,
-    "PASSWORD_HASH_METHOD": "scrypt",  # werkzeug's method string: scrypt[:n:r:p] or pbkdf2[:hash:iterations]
+    "PASSWORD_RESET_TTL": 1800,  # nosec B105  # a lifetime in seconds, not a password
+    # werkzeug's method string: scrypt[:n:r:p] or pbkdf2[:hash:iterations]
+    "PASSWORD_HASH_METHOD": "scrypt",  # nosec B105  # the name of a hash function, not a password
     "SMTP_TIMEOUT": 10.0,
     "SMTP_CA_FILE": None,
     "SMTP_DENY_PRIVATE_HOSTS": False,
     "SMTP_EHLO_NAME": None,  # None: the host of BASE_URL, else this machine's fully qualified name
-    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STORAGE_URI": "database://",  # see web/rate_limits.py
     "PROXY_FIX_X_FOR": 0,  # proxies in front whose X-Forwarded-For / -Proto to trust (see proxy.py)
     "PROXY_FIX_X_PROTO": 0,
     "RESET_LIMIT_PER_ACCOUNT": "3 per 15 minutes",
@@ -33,10 +34,14 @@ DEFAULTS = {
     "OUTBOX_RETRY_BASE_SECONDS": 30,
     "OUTBOX_RETRY_MAX_SECONDS": 3600,
     "OUTBOX_GIVE_UP_SECONDS": 86400,
+    "SESSION_IDLE_TIMEOUT": 1800,  # seconds without a request after which a login ends (auth/sessions.py)
+    "SESSION_MAX_AGE": 43200,  # seconds after which a login ends, however active
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": None,
+    # Every form fits in 1 MiB (the trusted CA field, the largest, takes 64 KiB); the API sets its own.
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
 
 
@@ -57,7 +62,7 @@ def load(app, overrides: dict | None) -> None:
     if overrides:
         app.config.update(overrides)
     instance = Path(app.instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the keys and the SQLite file
 
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _key_file(instance / "secret_key", lambda: secrets.token_hex(32))
@@ -80,6 +85,8 @@ def load(app, overrides: dict | None) -> None:
         app.config["SESSION_COOKIE_SECURE"] = base_url.startswith("https://")
     for name in ("PASSWORD_RESET_TTL", "OUTBOX_LEASE_SECONDS"):
         app.config[name] = int(app.config[name])
+    for name in ("SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE"):
+        app.config[name] = _positive_seconds(name, app.config[name])
     app.config["SMTP_TIMEOUT"] = float(app.config["SMTP_TIMEOUT"])
     app.config["SMTP_DENY_PRIVATE_HOSTS"] = _flag(app.config["SMTP_DENY_PRIVATE_HOSTS"])
     if app.config.get("SMTP_EHLO_NAME"):
@@ -131,6 +138,16 @@ def _check_ehlo_name(value) -> None:
             "EXASTRO_MAIL_SMTP_EHLO_NAME must be a domain name such as mailer.example.com (punycode for "
             f"an internationalized one) or an address literal such as [192.0.2.1], not {value!r}."
         )
+
+
+def _positive_seconds(name: str, value) -> int:
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        seconds = 0
+    if seconds < 1:
+        raise ConfigError(f"EXASTRO_MAIL_{name} must be a number of seconds (1 or more), not {value!r}.")
+    return seconds
 
 
 def _flag(value) -> bool:

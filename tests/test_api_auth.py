@@ -2,6 +2,8 @@
 
 import base64
 import json
+import statistics
+import time
 from datetime import timedelta
 
 import pytest
@@ -79,11 +81,13 @@ def test_admin_of_another_org_gets_404_with_basic(client, admin):
     assert response.json["result"] == "404-00001"
 
 
-def test_same_username_in_another_org_with_its_password_gets_404(client, admin):
+def test_a_name_taken_here_is_checked_here_only(client, admin):
+    # One password check per attempt: with a user of this name here, another organization's password
+    # for the same name is just a wrong password.
     globex = make_org("globex", "Globex")
     make_user(globex, "admin", admin=True, password="globex admin password")
-    assert client.get(SETTINGS, headers=basic("admin", "globex admin password")).status_code == 404
-    assert client.get("/api/globex/platform/settings/mailserver", headers=basic("admin")).status_code == 404
+    assert_unauthenticated(client.get(SETTINGS, headers=basic("admin", "globex admin password")))
+    assert_unauthenticated(client.get("/api/globex/platform/settings/mailserver", headers=basic("admin")))
 
 
 def test_api_token_works_and_records_its_last_use(client, admin, admin_token):
@@ -170,17 +174,17 @@ def test_failed_authentications_are_limited_per_client(tmp_path):
         organization = make_org()
         admin = make_user(organization, "admin", admin=True)
         _token, secret = issue_token(organization, admin, "tool")
-        client = app.test_client()
-        for _ in range(5):  # successful calls do not count
-            assert client.get(SETTINGS, headers=bearer(secret)).status_code == 200
-        for _ in range(3):
-            assert client.get(SETTINGS, headers=bearer("exm_" + "B" * 43)).status_code == 401
-        blocked = client.get(SETTINGS, headers=bearer(secret))
-        assert blocked.status_code == 429
-        assert blocked.json["result"] == "429-00001"
-        assert "Too many failed" in blocked.json["message"]
-        elsewhere = {"REMOTE_ADDR": "192.0.2.7"}
-        assert client.get(SETTINGS, headers=bearer(secret), environ_base=elsewhere).status_code == 200
+    client = app.test_client()
+    for _ in range(5):  # successful calls do not count
+        assert client.get(SETTINGS, headers=bearer(secret)).status_code == 200
+    for _ in range(3):
+        assert client.get(SETTINGS, headers=bearer("exm_" + "B" * 43)).status_code == 401
+    blocked = client.get(SETTINGS, headers=bearer(secret))
+    assert blocked.status_code == 429
+    assert blocked.json["result"] == "429-00001"
+    assert "Too many failed" in blocked.json["message"]
+    elsewhere = {"REMOTE_ADDR": "192.0.2.7"}
+    assert client.get(SETTINGS, headers=bearer(secret), environ_base=elsewhere).status_code == 200
 
 
 def test_api_needs_no_csrf_token(csrf_app):
@@ -191,3 +195,44 @@ def test_api_needs_no_csrf_token(csrf_app):
     assert response.status_code == 200
     assert response.json["result"] == "000-00000"
     assert client.delete(SETTINGS, headers=bearer(secret)).status_code == 200
+
+
+def test_a_404_for_another_organizations_credentials_counts_as_a_failure(tmp_path):
+    app = build_app(tmp_path, API_AUTH_LIMIT_PER_CLIENT="3 per 5 minutes")
+    with app.app_context():
+        organization = make_org()
+        _token, secret = issue_token(organization, make_user(organization, "admin", admin=True), "tool")
+        make_user(make_org("globex", "Globex"), "hank", admin=True, password="hank's own password")
+    client = app.test_client()
+    for _ in range(2):  # hank probing acme with his own, right, password
+        assert client.get(SETTINGS, headers=basic("hank", "hank's own password")).status_code == 404
+    assert client.get("/api/nosuch/platform/settings/mailserver", headers=bearer(secret)).status_code == 404
+    assert client.get(SETTINGS, headers=bearer(secret)).status_code == 429
+
+
+def test_a_wrong_password_costs_the_same_whether_the_name_exists_here_elsewhere_or_nowhere(tmp_path):
+    # A hash that costs tens of milliseconds, so one password check more or less shows in the medians.
+    app = build_app(
+        tmp_path,
+        PASSWORD_HASH_METHOD="pbkdf2:sha256:100000",
+        API_AUTH_LIMIT_PER_CLIENT="1000 per minute",
+    )
+    with app.app_context():
+        make_user(make_org(), "admin", admin=True)
+        for org_id in ("globex", "initech"):  # the name exists in two other organizations
+            make_user(make_org(org_id, org_id.title()), "hank", admin=True)
+    client = app.test_client()
+    kinds = {"nowhere": "nobody", "elsewhere": "hank", "here": "admin"}
+    durations = {kind: [] for kind in kinds}
+    for attempt in range(16):  # interleaved, so a busy moment of the machine falls on every kind
+        for kind, username in kinds.items():
+            started = time.perf_counter()
+            response = client.get(SETTINGS, headers=basic(username, f"wrong password {attempt}"))
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 401
+            if attempt:  # the first round warms up (the dummy hash is made on first use)
+                durations[kind].append(elapsed)
+    medians = {kind: statistics.median(values) for kind, values in durations.items()}
+    for kind in ("elsewhere", "here"):
+        ratio = medians[kind] / medians["nowhere"]
+        assert 0.75 < ratio < 1.35, f"{kind} took {ratio:.2f} times as long as nowhere: {medians}"

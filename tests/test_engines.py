@@ -10,9 +10,10 @@ import pytest
 from exastro_mail import create_app
 from exastro_mail.auth.accounts import create_user
 from exastro_mail.config import ConfigError
+from exastro_mail.outbox.claim import Claim
 from exastro_mail.outbox.enqueue import enqueue_mail
-from exastro_mail.outbox.worker import Claim, _resolve_reset_request
 from exastro_mail.password_reset.flow import request_reset
+from exastro_mail.password_reset.mail_kind import resolve_reset_request
 from exastro_mail.store.db import EXTENSION_KEY, db, engine
 from exastro_mail.store.models import AuditEvent, OutboxMessage, ResetToken, User
 from tests.conftest import DEFAULT_PASSWORD, AuthActions, build_app, make_org
@@ -145,12 +146,12 @@ def test_a_worker_that_lost_its_lease_does_not_resolve_the_forgot_password_reque
     successor = Claim.take(10, lease_seconds=60)
     (request,) = stalled.messages
     with app.app_context():
-        assert not _resolve_reset_request(app.config, stalled, request, organization)
+        assert not resolve_reset_request(stalled, request)
     assert ResetToken.select().count() == 0  # nothing it did stayed
     assert not AuditEvent.select().where(AuditEvent.action == "password_reset.resolved").exists()
     (taken_over,) = successor.messages
     with app.app_context():
-        assert _resolve_reset_request(app.config, successor, taken_over, organization)
+        assert resolve_reset_request(successor, taken_over)
     assert ResetToken.select().count() == 1
     row = OutboxMessage.get_by_id(taken_over.id)
     assert (row.reset_request, row.leased_by) == (None, successor.lease_id)

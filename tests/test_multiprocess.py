@@ -31,7 +31,7 @@ from exastro_mail.api_tokens.tokens import issue_token
 from exastro_mail.auth.passwords import hash_password
 from exastro_mail.outbox import status
 from exastro_mail.store.models import OutboxMessage, User
-from tests.conftest import DEFAULT_PASSWORD, build_app, make_org, make_user
+from tests.conftest import DEFAULT_PASSWORD, build_app, csrf_token_from, make_org, make_user
 from tests.outbox_helpers import point_settings_at
 
 EXASTRO_MAIL = str(Path(sys.executable).parent / "exastro-mail")
@@ -245,7 +245,11 @@ def session_travels_between_instances(ports: list[int]) -> None:
     status_code, headers, _ = request(ports[0], "POST", "/acme/login", form.encode(), form_headers)
     assert status_code == 302, status_code
     logged_in = {"Cookie": headers["Set-Cookie"].split(";", 1)[0]}
-    assert request(ports[1], "GET", "/acme/platform/", headers=logged_in)[0] == 200
+    status_code, headers, page = request(ports[1], "GET", "/acme/platform/", headers=logged_in)
+    assert status_code == 200
+    # The CSRF token changed at login: the menu's is new, and the session cookie that carries it.
+    logged_in = {"Cookie": headers["Set-Cookie"].split(";", 1)[0]}
+    token = csrf_token_from(page.decode())
     logout = urllib.parse.urlencode({"csrf_token": token}).encode()
     logout_headers = {**logged_in, "Content-Type": "application/x-www-form-urlencoded"}
     assert request(ports[2], "POST", "/acme/logout", logout, logout_headers)[0] == 303

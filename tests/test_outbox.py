@@ -12,7 +12,8 @@ from exastro_mail import create_app
 from exastro_mail.mailserver.store import delete_settings
 from exastro_mail.outbox import status
 from exastro_mail.outbox.enqueue import discard, enqueue_mail, retry_now
-from exastro_mail.outbox.worker import deliver_due, retry_delay, run_worker
+from exastro_mail.outbox.retry import retry_delay
+from exastro_mail.outbox.worker import deliver_due, run_worker
 from exastro_mail.password_reset import tokens
 from exastro_mail.store import migrations
 from exastro_mail.store.db import db

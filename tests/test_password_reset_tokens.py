@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from exastro_mail.password_reset import available, tokens
-from exastro_mail.password_reset.flow import accounts_matching, duration_words
+from exastro_mail.password_reset.mails import accounts_matching, duration_words
 from exastro_mail.store.models import ResetToken, User
 from tests.conftest import make_org, make_user
 

@@ -6,9 +6,11 @@ import shutil
 import socket
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
 
+from exastro_mail.store.models import RateLimitWindow, utcnow
 from exastro_mail.web import rate_limits
 from exastro_mail.web.rate_limits import RateLimits
 
@@ -110,3 +112,24 @@ def test_while_redis_is_down_each_process_counts_alone_and_then_goes_back(
     ]
     another_process = counters(url, "install-a")
     assert not another_process.within(LIMIT, "login", "203.0.113.7")  # the counts are in Redis again
+
+
+def test_counts_in_the_database_are_seen_by_every_process_of_the_install(app, monkeypatch):
+    # Two RateLimits on one database stand for two worker processes.
+    first, second = RateLimits("database://", "install-a"), RateLimits("database://", "install-a")
+    other_install = RateLimits("database://", "install-b")
+    with app.app_context():
+        assert [first.hit(LIMIT, "login", "203.0.113.7") for _ in range(2)] == [True, True]
+        assert second.hit(LIMIT, "login", "203.0.113.7")
+        assert not second.within(LIMIT, "login", "203.0.113.7")
+        assert not first.hit(LIMIT, "login", "203.0.113.7")
+        assert first.hit(LIMIT, "login", "198.51.100.4")  # another client
+        assert first.hit(LIMIT, "forgot-password", "203.0.113.7")  # another limit
+        assert other_install.hit(LIMIT, "login", "203.0.113.7")
+        assert 1 <= first.seconds_left(LIMIT, "login", "203.0.113.7") <= 61
+
+        windows = RateLimitWindow.select().count()
+        RateLimitWindow.update(ends_at=utcnow() - timedelta(minutes=2)).execute()  # all ended long ago
+        monkeypatch.setattr(rate_limits, "FORGET_ENDED_WINDOWS_SECONDS", 0)
+        assert second.hit(LIMIT, "login", "192.0.2.1")  # counts, then forgets the windows that ended
+        assert windows == 4 and RateLimitWindow.select().count() == 1

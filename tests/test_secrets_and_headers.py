@@ -30,6 +30,12 @@ def test_keys_are_generated_once_with_mode_0600_and_reused(tmp_path):
     assert first.config["SECRET_KEY"] != first.config["ENCRYPTION_KEY"]
 
 
+def test_the_instance_folder_is_made_readable_by_its_owner_only(tmp_path):
+    build_app(tmp_path / "new" / "install")
+    mode = stat.S_IMODE(os.stat(tmp_path / "new" / "install" / "instance").st_mode)
+    assert mode == 0o700, f"the instance folder has mode {oct(mode)}"
+
+
 def test_keys_from_the_environment_win(tmp_path, monkeypatch):
     from cryptography.fernet import Fernet
 

@@ -6,6 +6,7 @@ Cookies are never looked at, so a browser session cannot be ridden by a cross-si
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
+from peewee import Case
 
 from ..api_tokens.tokens import find_token, note_use
 from ..auth.passwords import MAX_PASSWORD_LENGTH, verify_password
@@ -15,9 +16,6 @@ from ..web.json_envelope import NOT_ADMIN, NOT_AUTHENTICATED, NOT_FOUND, ApiErro
 
 REALM = "exastro-mail"
 CHALLENGES = [f'Basic realm="{REALM}", charset="UTF-8"', f'Bearer realm="{REALM}"']
-# Basic credentials that fail here are tried against users of the same name in other organizations
-# (to answer 404 rather than 401), but against this many at most: each try costs a password hash.
-OTHER_ORG_CANDIDATES = 3
 
 
 @dataclass(frozen=True)
@@ -69,31 +67,28 @@ def authenticate(organization, authorization) -> Caller:
 def _by_password(organization, username: str, password: str) -> Caller:
     username = username.strip()
     plausible = 0 < len(username) <= 255 and len(password) <= MAX_PASSWORD_LENGTH
-    user = None
-    if plausible:
-        user = User.get_or_none(
-            User.organization == organization,
-            User.username == username,
-            User.is_enabled == True,  # noqa: E712
-        )
-    if verify_password(user.password_hash if user else None, password):
-        if not user.is_admin:
-            raise _admin_only()
-        return Caller(user)
-    if plausible and _belongs_to_another_organization(organization, username, password):
-        raise _not_found()
-    audit.record(organization, "login_failed", actor=username[:255] or None, via="api")
-    raise _unauthenticated(_("The username or password is incorrect."))
+    account = _account_to_check(organization, username) if plausible else None
+    # Exactly one password check per attempt, against this account or the dummy hash: a failure costs
+    # the same whether the name exists here, elsewhere or nowhere.
+    if not verify_password(account.password_hash if account else None, password):
+        audit.record(organization, "login_failed", actor=username[:255] or None, via="api")
+        raise _unauthenticated(_("The username or password is incorrect."))
+    if account.organization_id != organization.id:
+        raise _not_found()  # another organization's own credentials: its admin used the wrong URL
+    if not account.is_admin:
+        raise _admin_only()
+    return Caller(account)
 
 
-def _belongs_to_another_organization(organization, username: str, password: str) -> bool:
-    others = (
+def _account_to_check(organization, username: str) -> User | None:
+    """The enabled account of this name in this organization, else in another (the oldest)."""
+    elsewhere_last = Case(None, ((User.organization == organization.id, 0),), 1)
+    return (
         User.select()
-        .where(User.organization != organization, User.username == username, User.is_enabled == True)  # noqa: E712
-        .order_by(User.id)
-        .limit(OTHER_ORG_CANDIDATES)
+        .where(User.username == username, User.is_enabled == True)  # noqa: E712
+        .order_by(elsewhere_last, User.id)
+        .first()
     )
-    return any(verify_password(other.password_hash, password) for other in others)
 
 
 def _by_token(organization, secret: str) -> Caller:

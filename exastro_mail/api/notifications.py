@@ -8,7 +8,8 @@ from flask_babel import gettext as _
 from ..mailserver.rules import check_address
 from ..mailserver.store import settings_for
 from ..outbox import status
-from ..outbox.enqueue import KIND_NOTIFICATION, enqueue_mail, recipients_of
+from ..outbox.enqueue import enqueue_mail, recipients_of
+from ..outbox.kinds import NOTIFICATION
 from ..store import audit
 from ..store.db import db
 from ..store.models import OutboxMessage
@@ -123,14 +124,14 @@ def queue_notification(organization, values: dict, idempotency_key: str | None, 
                 OutboxMessage.idempotency_key == idempotency_key,
             )
             if first is not None:
-                if first.kind != KIND_NOTIFICATION or not _same_notification(first, values):
+                if first.kind != NOTIFICATION.name or not _same_notification(first, values):
                     raise IdempotencyKeyReused
                 return first, False
         if settings_for(organization) is None:
             raise NoMailServer
         message = enqueue_mail(
             organization,
-            KIND_NOTIFICATION,
+            NOTIFICATION.name,
             to=values["to"],
             cc=values["cc"],
             bcc=values["bcc"],
@@ -167,7 +168,7 @@ def find_notification(organization, notification_id: str) -> OutboxMessage | Non
     return OutboxMessage.get_or_none(
         OutboxMessage.id == int(notification_id),
         OutboxMessage.organization == organization,
-        OutboxMessage.kind == KIND_NOTIFICATION,
+        OutboxMessage.kind == NOTIFICATION.name,
     )
 
 

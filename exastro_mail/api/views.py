@@ -21,7 +21,7 @@ from ..web.json_envelope import (
     read_json_object,
     success,
 )
-from ..web.rate_limits import count_for_this_client, refuse_if_over
+from ..web.rate_limits import API_AUTHENTICATION
 from .credentials import authenticate
 from .notifications import (
     IdempotencyKeyReused,
@@ -42,20 +42,17 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 TOO_MANY_FAILURES = _l("Too many failed authentications from this address. Wait a few minutes and try again.")
 
 
-# Failed authentications per client address: past the limit every call gets 429, right credentials too.
-AUTH_LIMIT = "API_AUTH_LIMIT_PER_CLIENT"
-AUTH_LIMIT_SCOPE = "api-authentication"
-
-
 @bp.before_request
 def _refuse_after_too_many_failures():
-    refuse_if_over(AUTH_LIMIT, AUTH_LIMIT_SCOPE)
+    API_AUTHENTICATION.refuse_if_over()
 
 
 @bp.after_request
 def _count_failures(response):
-    if response.status_code == 401:  # wrong or missing credentials
-        count_for_this_client(AUTH_LIMIT, AUTH_LIMIT_SCOPE)
+    # Whatever stopped a caller before authentication counts: wrong credentials (401), another
+    # organization's (404), an unknown organization (404), a user who is not an administrator (403).
+    if "caller" not in g and response.status_code in (401, 403, 404):
+        API_AUTHENTICATION.count()
     return response
 
 

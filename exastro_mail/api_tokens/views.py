@@ -66,7 +66,7 @@ def _token_or_404(token_id: int) -> ApiToken:
     return token
 
 
-@bp.route("/<int:token_id>/revoke", methods=["GET", "POST"])
+@bp.route("/<id:token_id>/revoke", methods=["GET", "POST"])
 @admin_required
 def revoke(token_id):
     token = _token_or_404(token_id)

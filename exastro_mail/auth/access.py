@@ -18,31 +18,25 @@ def is_member() -> bool:
     return current_user.is_authenticated and current_user.organization_id == g.org.id
 
 
-def member_required(view):
-    """Any user of this organization; another organization's user gets 404."""
-
+def _require(view, *, admin: bool):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not current_user.is_authenticated:
             return _to_login()
         if not is_member():
             abort(404)
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def admin_required(view):
-    """An administrator of this organization; a plain user gets 403, another org's user 404."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return _to_login()
-        if not is_member():
-            abort(404)
-        if not current_user.is_admin:
+        if admin and not current_user.is_admin:
             abort(403)
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def member_required(view):
+    """Any user of this organization; another organization's user gets 404."""
+    return _require(view, admin=False)
+
+
+def admin_required(view):
+    """An administrator of this organization; a plain user gets 403, another org's user 404."""
+    return _require(view, admin=True)

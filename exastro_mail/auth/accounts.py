@@ -1,5 +1,7 @@
 """Creating organizations and users (the CLI and the tests use these; no request needed)."""
 
+import unicodedata
+
 from peewee import IntegrityError
 
 from ..mime import AddressError, sendable_address
@@ -17,11 +19,21 @@ def create_organization(org_id: str, name: str | None = None) -> Organization:
     """Create an organization; raises AccountError for a bad or taken id."""
     if problem := org_id_problem(org_id):
         raise AccountError(problem)
+    name = (name or org_id).strip()
+    if not name or len(name) > 255 or not is_plain_text(name):
+        raise AccountError(
+            "An organization's name is 1 to 255 characters, without line breaks or control characters."
+        )
     try:
         with db.atomic():
-            return Organization.create(org_id=org_id, name=(name or org_id).strip()[:255])
+            return Organization.create(org_id=org_id, name=name)
     except IntegrityError:
         raise AccountError(f"An organization with ID '{org_id}' already exists.") from None
+
+
+def is_plain_text(text: str) -> bool:
+    """Whether text is one line of printable characters: it goes into pages, mail subjects and logs."""
+    return not any(unicodedata.category(character) in ("Cc", "Cs", "Zl", "Zp") for character in text)
 
 
 def create_user(

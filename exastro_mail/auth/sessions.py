@@ -1,19 +1,16 @@
 """Server-side login sessions: the cookie carries a random token, the database its hash."""
 
-import hashlib
 import secrets
+from datetime import datetime, timedelta
 
+from flask import current_app, g, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import UserMixin, current_user, login_user, logout_user
 
 from ..extensions import login_manager
-from ..store.models import LoginSession, User
+from ..store.hashed_tokens import token_hash
+from ..store.models import LoginSession, User, utcnow
 from ..web.login_state import has_login
-
-
-def token_hash(token: str) -> str:
-    """The stored form of a random token."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class SessionUser(UserMixin):
@@ -30,6 +27,10 @@ class SessionUser(UserMixin):
         return getattr(self.user, name)
 
 
+# last_seen_at is written at most this often: the idle timeout is kept to within a minute.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
 @login_manager.user_loader
 def _load(token: str):
     row = (
@@ -38,13 +39,32 @@ def _load(token: str):
         .where(LoginSession.token_hash == token_hash(token), User.is_enabled == True)  # noqa: E712
         .first()
     )
-    return SessionUser(row.user, token) if row else None
+    if row is None:
+        return None
+    now = utcnow()
+    config = current_app.config
+    if session_expired(row, now, config["SESSION_IDLE_TIMEOUT"], config["SESSION_MAX_AGE"]):
+        LoginSession.delete().where(LoginSession.id == row.id).execute()
+        return None
+    if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
+        LoginSession.update(last_seen_at=now).where(LoginSession.id == row.id).execute()
+    return SessionUser(row.user, token)
+
+
+def session_expired(row: LoginSession, now: datetime, idle_timeout: int, max_age: int) -> bool:
+    """Whether a login has been idle for idle_timeout seconds, or has lasted max_age seconds."""
+    idle = now - row.last_seen_at >= timedelta(seconds=idle_timeout)
+    return idle or now - row.created_at >= timedelta(seconds=max_age)
 
 
 def start_session(user: User) -> None:
-    """Log a user in with a fresh server-side session."""
+    """Log a user in with a fresh server-side session and a fresh CSRF token."""
     token = secrets.token_urlsafe(32)
     LoginSession.create(user=user, token_hash=token_hash(token))
+    # A CSRF token seen before the login (a shared computer, a planted cookie) is not carried over.
+    csrf_key = current_app.config["WTF_CSRF_FIELD_NAME"]
+    session.pop(csrf_key, None)
+    g.pop(csrf_key, None)
     login_user(SessionUser(user, token))
 
 

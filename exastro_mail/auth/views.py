@@ -7,9 +7,9 @@ from flask_login import current_user
 from ..store import audit
 from ..store.db import db
 from ..store.models import User
+from ..web import rate_limits
 from ..web.forms import PostOnlyForm
 from ..web.page_cache import render_anonymous_page
-from ..web.rate_limits import limit_this_client
 from ..web.redirects import safe_next
 from .forms import LoginForm
 from .orgs import scope_to_organization
@@ -30,7 +30,7 @@ def login():
             error=None,
             forgot_password=forgot_password,
         )
-    limit_this_client("LOGIN_LIMIT_PER_CLIENT", "login")
+    rate_limits.LOGIN.hit()
     form = LoginForm()
     error = None
     status = 200

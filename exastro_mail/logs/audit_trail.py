@@ -8,8 +8,8 @@ from flask_babel import lazy_gettext as _l
 
 from ..mailserver.fields import FIELDS
 from ..mailserver.hints import STEP_NAMES
+from ..outbox import kinds
 from ..store.models import AuditEvent
-from .delivery import KIND_LABELS
 from .paging import PAGE_SIZE, Page, last_page
 
 ACTION_LABELS = {
@@ -56,7 +56,7 @@ VALUE_LABELS = {
     "mail": {"queued": _l("queued"), "not sent: rate limit": _l("not sent: rate limit")},
     "account": {"unknown": _l("unknown")},
     "via": {"api": _l("API")},
-    "kind": KIND_LABELS,
+    "kind": kinds.LABELS,
 }
 # Details are written without secrets; these names are dropped anyway, should one ever slip in.
 _NEVER_SHOWN = {"password", "authentication_password", "token", "secret", "api_token", "reset_link", "body"}

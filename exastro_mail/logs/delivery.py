@@ -7,18 +7,13 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
-from ..outbox import status
-from ..outbox.enqueue import RETRYABLE_KINDS, discard, recipients_of, retry_now
+from ..outbox import kinds, status
+from ..outbox.enqueue import discard, recipients_of, retry_now
 from ..store import audit
 from ..store.db import db
 from ..store.models import OutboxMessage
 from .paging import PAGE_SIZE, Page, last_page
 
-KIND_LABELS = {
-    "password_reset": _l("Password reset"),
-    "password_changed": _l("Password changed"),
-    "notification": _l("Notification"),
-}
 STATUSES = status.ALL
 STATUS_LABELS = {
     status.QUEUED: _l("Queued"),
@@ -81,7 +76,7 @@ def _delivery(row: OutboxMessage) -> Delivery:
         id=row.id,
         created_at=row.created_at,
         kind=row.kind,
-        kind_label=str(KIND_LABELS.get(row.kind, row.kind)),
+        kind_label=str(kinds.LABELS.get(row.kind, row.kind)),
         recipients=recipients_of(row),
         subject=row.subject,
         status=row.status,
@@ -89,7 +84,7 @@ def _delivery(row: OutboxMessage) -> Delivery:
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at if row.status == status.QUEUED else None,
         last_error=row.last_error,
-        can_retry=actionable and row.kind in RETRYABLE_KINDS,
+        can_retry=actionable and kinds.retryable(row.kind),
         can_discard=actionable,
     )
 

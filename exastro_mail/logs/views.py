@@ -57,7 +57,7 @@ def mail_log():
     return _mail_log_response(status_filter, page_number(request.args.get("page")))
 
 
-@bp.post("/mail-log/<int:message_id>/<any(retry, discard):operation>")
+@bp.post("/mail-log/<id:message_id>/<any(retry, discard):operation>")
 @admin_required
 def operate(message_id, operation):
     """Retry now or discard a queued or failed mail; htmx gets the refreshed table, others a redirect."""

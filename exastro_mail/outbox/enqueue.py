@@ -9,20 +9,13 @@ from peewee import IntegrityError
 
 from ..mime import one_line
 from ..store import secretbox
-from ..store.db import db, insert_row
+from ..store.db import db
 from ..store.models import MailServerSettings, OutboxMessage, utcnow
-from . import status
-
-KIND_PASSWORD_RESET = "password_reset"  # noqa: S105 (a kind of mail)
-KIND_PASSWORD_CHANGED = "password_changed"  # noqa: S105
-KIND_NOTIFICATION = "notification"
-KINDS = (KIND_PASSWORD_RESET, KIND_PASSWORD_CHANGED, KIND_NOTIFICATION)
-# A reset mail is not retried by hand: its link may be dead, and the user can simply ask again.
-RETRYABLE_KINDS = (KIND_PASSWORD_CHANGED, KIND_NOTIFICATION)
+from . import kinds, status
 
 MAX_SUBJECT_LENGTH = 255
-# Bodies that carry a reset link are kept sealed (like the SMTP password) until sent, then erased,
-# so the database never holds a usable token in the clear.
+# The bodies of a kind with secret_bodies (a reset mail's link) are kept sealed, like the SMTP password,
+# until sent, then erased, so the database never holds a usable token in the clear.
 SEALED_PREFIX = "sealed:"
 _ADDRESS_FORBIDDEN = set('<>,;"\r\n\t ')
 
@@ -37,17 +30,18 @@ def enqueue_mail(
     body_html: str | None = None,
     cc=(),
     bcc=(),
-    reset_token=None,
     idempotency_key: str | None = None,
     locale: str | None = None,
+    **kind_columns,
 ) -> OutboxMessage:
     """Queue one mail; call it inside the caller's db.atomic() so the mail and its cause commit together.
 
-    Raises ValueError for an unknown kind, a malformed address or a bad subject. With an
-    idempotency_key already used in this organization, the earlier message is returned instead.
+    kind is a registered kind's name (outbox/kinds.py); kind_columns are that kind's own columns (a
+    reset mail's reset_token), any other kind's left None. Raises ValueError for an unknown kind, a
+    malformed address or a bad subject, TypeError for a column the kind does not have. With an
+    idempotency_key already used in this organization, the earlier message is returned.
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind of mail {kind!r}")
+    mail_kind = _registered_kind(kind, kind_columns)
     recipients = {"to": _addresses(to, "to"), "cc": _addresses(cc, "cc"), "bcc": _addresses(bcc, "bcc")}
     if not recipients["to"]:
         raise ValueError("a mail needs at least one 'to' address")
@@ -58,9 +52,8 @@ def enqueue_mail(
         earlier = _by_idempotency_key(organization, idempotency_key)
         if earlier is not None:
             return earlier
-    if reset_token is not None:
-        body_text = seal_body(body_text)
-        body_html = seal_body(body_html)
+    if mail_kind.secret_bodies:
+        body_text, body_html = seal_body(body_text), seal_body(body_html)
     try:
         with db.atomic():  # a savepoint: a duplicate key raced in by another request becomes a lookup
             return OutboxMessage.create(
@@ -73,9 +66,9 @@ def enqueue_mail(
                 message_id=new_message_id(organization),
                 status=status.QUEUED,
                 next_attempt_at=utcnow(),
-                reset_token=reset_token,
                 idempotency_key=idempotency_key,
                 locale=locale,
+                **kind_columns,
             )
     except IntegrityError:
         earlier = _by_idempotency_key(organization, idempotency_key) if idempotency_key else None
@@ -84,28 +77,9 @@ def enqueue_mail(
         return earlier
 
 
-def enqueue_reset_request(organization, identifier: str, *, send_from: str) -> None:
-    """Queue a forgot-password request as typed (sealed), for the worker to resolve to accounts and mails.
-
-    The same work whatever was typed: no account is looked up here, so the time taken tells nothing.
-    Call it inside the caller's db.atomic().
-    """
-    insert_row(
-        OutboxMessage,
-        organization=organization,
-        kind=KIND_PASSWORD_RESET,
-        recipients=stored_recipients(),  # not known until the worker looks the account up
-        subject="",
-        message_id=new_message_id(organization, send_from),
-        status=status.QUEUED,
-        next_attempt_at=utcnow(),
-        reset_request=secretbox.seal(identifier),
-    )
-
-
 def retry_now(message: OutboxMessage) -> bool:
     """Queue a queued or failed notice for right now with a fresh retry budget; False if not retryable."""
-    if message.kind not in RETRYABLE_KINDS or message.body_text is None:
+    if not kinds.retryable(message.kind) or message.body_text is None:
         return False
     now = utcnow()
     changed = (
@@ -123,8 +97,7 @@ def retry_now(message: OutboxMessage) -> bool:
 def discard(message: OutboxMessage) -> bool:
     """Mark a queued or failed mail "discarded" so it is never sent (last_error is kept); False if not."""
     fields = {"status": status.DISCARDED, "lease_until": None, "leased_by": None}
-    if message.kind == KIND_PASSWORD_RESET:
-        fields.update(body_text=None, body_html=None, reset_request=None)
+    fields.update(kinds.when_done(message, status.DISCARDED))
     changed = (
         OutboxMessage.update(**fields)
         .where(OutboxMessage.id == message.id, OutboxMessage.status.in_(status.OPERATOR_ACTIONABLE))
@@ -147,7 +120,7 @@ def recipients_of(message: OutboxMessage) -> dict[str, list[str]]:
 
 
 def seal_body(body: str | None) -> str | None:
-    """A body as stored when it carries a reset link."""
+    """A body as stored when it carries a secret (a kind with secret_bodies)."""
     return None if body is None else SEALED_PREFIX + secretbox.seal(body)
 
 
@@ -174,6 +147,19 @@ def new_message_id(organization, send_from: str | None = None) -> str:
     except UnicodeError:
         domain = "exastro-mail.invalid"
     return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+def _registered_kind(name: str, kind_columns: dict) -> kinds.MailKind:
+    """The registered kind of this name; kind_columns loses the columns left unset (None)."""
+    kind = kinds.find(name)
+    if kind is None:
+        raise ValueError(f"unknown kind of mail {name!r}")
+    for column, value in list(kind_columns.items()):
+        if value is None:
+            del kind_columns[column]
+        elif column not in kind.columns:
+            raise TypeError(f"a {name} mail has no column {column!r}")
+    return kind
 
 
 def _by_idempotency_key(organization, key: str) -> OutboxMessage | None:

@@ -3,11 +3,11 @@
 The checks are pure functions of the stored rows and `now`, so expiry is tested without waiting.
 """
 
-import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
 
+from ..store.hashed_tokens import token_hash
 from ..store.models import ResetToken, User
 
 TOKEN_BYTES = 32
@@ -18,11 +18,6 @@ _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 def new_token() -> str:
     """A fresh random token, as it goes into the link."""
     return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def token_hash(token: str) -> str:
-    """The stored form of a token."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def issue(user: User, token: str, *, now: datetime, ttl_seconds: int) -> ResetToken:

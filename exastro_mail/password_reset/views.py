@@ -14,16 +14,17 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, logout_user
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from .. import password_reset
 from ..auth.orgs import scope_to_organization
 from ..auth.passwords import MIN_PASSWORD_LENGTH
+from ..auth.sessions import end_session
 from ..extensions import csrf
 from ..store.models import utcnow
+from ..web import rate_limits
 from ..web.page_cache import render_anonymous_page
-from ..web.rate_limits import limit_this_client
 from . import flow, tokens
 from .forms import ForgotPasswordForm, NewPasswordForm
 
@@ -41,7 +42,7 @@ def forgot():
         return render_template("password_reset/unavailable.html")
     if request.method != "POST":
         return render_anonymous_page("password_reset/forgot.html", ForgotPasswordForm)
-    limit_this_client("RESET_LIMIT_PER_CLIENT", "forgot-password")
+    rate_limits.FORGOT_PASSWORD.hit()
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         flow.request_reset(g.org, form.identifier.data, send_from=g.org.mail_from)
@@ -81,7 +82,7 @@ def reset():
                 return _invalid()
             session.pop(SESSION_KEY, None)
             if current_user.is_authenticated:
-                logout_user()  # whoever was logged in here, the new password is not a login
+                end_session(current_user)  # whoever was logged in here, the new password is not a login
             flash(_("Your password has been changed. Log in with your new password."), "success")
             return _private(redirect(url_for("auth.login"), code=303))
         csrf_field = getattr(form, "csrf_token", None)

@@ -53,6 +53,8 @@ class LoginSession(BaseModel):
     user = ForeignKeyField(User, backref="login_sessions", on_delete="CASCADE")
     token_hash = CharField(max_length=64, unique=True)
     created_at = DateTimeField(default=utcnow)
+    # Written at most once a minute (auth/sessions.py), for the idle timeout.
+    last_seen_at = DateTimeField(default=utcnow)
 
 
 class MailServerSettings(BaseModel):
@@ -93,7 +95,7 @@ class ResetToken(BaseModel):
 
 class OutboxMessage(BaseModel):
     organization = ForeignKeyField(Organization, backref="outbox", on_delete="CASCADE")
-    kind = CharField(max_length=32)  # password_reset | password_changed | notification
+    kind = CharField(max_length=32)  # the name of a registered mail kind (outbox/kinds.py)
     recipients = TextField()  # JSON: {"to": [...], "cc": [...], "bcc": [...]}
     subject = CharField(max_length=255)
     body_text = TextField(null=True)
@@ -137,6 +139,14 @@ class ApiToken(BaseModel):
     revoked_at = DateTimeField(null=True)
 
 
+class RateLimitWindow(BaseModel):
+    """How often one client did one limited thing in one window (web/rate_limits.py)."""
+
+    bucket = CharField(max_length=255, primary_key=True)  # limit, client and the window's start
+    hits = IntegerField()
+    ends_at = DateTimeField(index=True)
+
+
 ALL_MODELS = [
     Organization,
     User,
@@ -146,4 +156,5 @@ ALL_MODELS = [
     OutboxMessage,
     AuditEvent,
     ApiToken,
+    RateLimitWindow,
 ]

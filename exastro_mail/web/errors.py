@@ -13,6 +13,7 @@ MESSAGES = {
     403: _l("You do not have permission to open this page."),
     404: _l("This page does not exist."),
     405: _l("This action is not allowed here."),
+    413: _l("What was sent is too large."),
     429: _l("Too many requests. Please wait a few minutes and try again."),
     500: _l("Something went wrong on our side. Please try again later."),
     503: _l("The service cannot reach its database at the moment. Please try again in a minute."),

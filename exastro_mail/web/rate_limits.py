@@ -1,39 +1,144 @@
 """Limits per client address on what can be guessed or abused: logins, forgot-password requests and
 failed API authentications (reset mails per account are counted in the database, by the worker).
 
-The `limits` library counts, in fixed windows, in EXASTRO_MAIL_RATELIMIT_STORAGE_URI (memory:// in
-each process, redis://... shared by every instance), under EXASTRO_MAIL_RATELIMIT_KEY_PREFIX. A limit
-costs something only where it is checked: Flask-Limiter, used before, resolved its limits on every
-request, a quarter of the login page's time although no limit applies to a GET. When the storage does
-not answer (Redis down), each process counts in its own memory until it answers again, and the log
-says so once.
+Each limit is declared once below, as a ClientLimit named after what it guards. They count in fixed
+windows where EXASTRO_MAIL_RATELIMIT_STORAGE_URI says, under EXASTRO_MAIL_RATELIMIT_KEY_PREFIX:
+
+    database://  (the default) a row per client and window in the app's database: every worker process
+                 and every instance on that database counts together
+    redis://...  Redis, through the `limits` library: for many instances, without a write to the
+                 database per attempt; when Redis does not answer, each process counts in its own
+                 memory until it answers again, and the log says so once
+    memory://    each process on its own (a single process, or tests)
+
+A limit costs something only where it is checked: a GET of the login page counts nothing.
 """
 
 import logging
 import threading
 import time
 import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app, request
 from limits import parse, storage, strategies
 from limits.errors import StorageError
+from limits.util import WindowStats
 from werkzeug.exceptions import TooManyRequests
 
+from ..store.db import MYSQL, db, engine
+from ..store.models import RateLimitWindow, utcnow
+
 EXTENSION_KEY = "exastro_mail.rate_limits"
+DATABASE_STORAGE = "database://"
 RETRY_STORAGE_SECONDS = 30  # while the storage is down, how often to ask whether it is back
 # A Redis that does not answer must not hold a request for long: the limit falls back to memory.
 SERVER_STORAGE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+FORGET_ENDED_WINDOWS_SECONDS = 60  # how often a process deletes the database's windows that ended
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ClientLimit:
+    """A limit on how often one client address may do something, read from a setting."""
+
+    setting: str  # the app.config name, e.g. LOGIN_LIMIT_PER_CLIENT (EXASTRO_MAIL_LOGIN_LIMIT_PER_CLIENT)
+    scope: str  # names its counts in the storage
+
+    def hit(self) -> None:
+        """Count this request; past the limit, answer 429 with Retry-After."""
+        if not _limits().hit(self._limit(), self.scope, _client()):
+            raise self._too_many()
+
+    def refuse_if_over(self) -> None:
+        """Answer 429 with Retry-After if this client has used the limit up, counting nothing."""
+        if not _limits().within(self._limit(), self.scope, _client()):
+            raise self._too_many()
+
+    def count(self) -> None:
+        """Count one against the limit (for a failure already answered)."""
+        _limits().hit(self._limit(), self.scope, _client())
+
+    def _limit(self) -> str:
+        return current_app.config[self.setting]
+
+    def _too_many(self) -> TooManyRequests:
+        return TooManyRequests(retry_after=_limits().seconds_left(self._limit(), self.scope, _client()))
+
+
+LOGIN = ClientLimit("LOGIN_LIMIT_PER_CLIENT", "login")
+FORGOT_PASSWORD = ClientLimit("RESET_LIMIT_PER_CLIENT", "forgot-password")
+# Failed authentications only: past the limit every call gets 429, right credentials too.
+API_AUTHENTICATION = ClientLimit("API_AUTH_LIMIT_PER_CLIENT", "api-authentication")
+
+
+class DatabaseWindows:
+    """The part of limits' fixed-window strategy used here, counting in the RateLimitWindow table.
+
+    A window starts at a multiple of its length, so every process agrees on it without asking. One
+    upsert counts, inside a transaction that then reads the count: two processes hitting at once each
+    see at least their own hit, so neither lets one more through.
+    """
+
+    def __init__(self):
+        self._forgotten_at = time.monotonic()
+
+    def hit(self, item, *identifiers) -> bool:
+        bucket, ends_at = self._window(item, identifiers)
+        increment = {RateLimitWindow.hits: RateLimitWindow.hits + 1}
+        insert = RateLimitWindow.insert(bucket=bucket, hits=1, ends_at=ends_at)
+        if engine() == MYSQL:
+            insert = insert.on_conflict(update=increment)
+        else:
+            insert = insert.on_conflict(conflict_target=[RateLimitWindow.bucket], update=increment)
+        with db.atomic():
+            insert.execute()
+            hits = self._hits(bucket)
+        self._forget_ended_windows()
+        return hits <= item.amount
+
+    def test(self, item, *identifiers) -> bool:
+        bucket, _ends_at = self._window(item, identifiers)
+        return self._hits(bucket) < item.amount
+
+    def get_window_stats(self, item, *identifiers) -> WindowStats:
+        bucket, ends_at = self._window(item, identifiers)
+        reset_time = ends_at.replace(tzinfo=UTC).timestamp()
+        return WindowStats(reset_time, max(0, item.amount - self._hits(bucket)))
+
+    @staticmethod
+    def _window(item, identifiers) -> tuple[str, datetime]:
+        length = item.get_expiry()
+        start = int(time.time()) // length * length
+        ends_at = datetime.fromtimestamp(start + length, UTC).replace(tzinfo=None)
+        return f"{item.key_for(*identifiers)}/{start}"[:255], ends_at
+
+    @staticmethod
+    def _hits(bucket: str) -> int:
+        query = RateLimitWindow.select(RateLimitWindow.hits).where(RateLimitWindow.bucket == bucket)
+        return query.scalar() or 0
+
+    def _forget_ended_windows(self) -> None:
+        if time.monotonic() - self._forgotten_at < FORGET_ENDED_WINDOWS_SECONDS:
+            return
+        self._forgotten_at = time.monotonic()
+        # A minute's grace: a window another process's clock still sees is kept.
+        RateLimitWindow.delete().where(RateLimitWindow.ends_at < utcnow() - timedelta(minutes=1)).execute()
+
+
 class RateLimits:
-    """The counters of one app: its storage, and the memory it falls back to."""
+    """The counters of one app: its storage, and (for Redis) the memory it falls back to."""
 
     def __init__(self, uri: str, prefix: str | None):
-        options = {} if uri.startswith("memory://") else SERVER_STORAGE_OPTIONS
-        self._storage = storage.storage_from_string(uri, wrap_exceptions=True, **options)
-        self._shared = strategies.FixedWindowRateLimiter(self._storage)
+        self._storage = None
+        if uri.startswith(DATABASE_STORAGE):
+            self._shared = DatabaseWindows()
+        else:
+            options = {} if uri.startswith("memory://") else SERVER_STORAGE_OPTIONS
+            self._storage = storage.storage_from_string(uri, wrap_exceptions=True, **options)
+            self._shared = strategies.FixedWindowRateLimiter(self._storage)
         self._own = strategies.FixedWindowRateLimiter(storage.MemoryStorage())
         self._prefix = (prefix,) if prefix else ()
         self._down_since: float | None = None
@@ -104,27 +209,3 @@ def _limits() -> RateLimits:
 
 def _client() -> str:
     return request.remote_addr or "unknown"  # behind proxies: the address ProxyFix took from them
-
-
-def limit_this_client(setting: str, scope: str) -> None:
-    """Count this request against the limit named by a setting (LOGIN_LIMIT_PER_CLIENT, say) for the
-    client's address; past it, answer 429 with Retry-After."""
-    limit = current_app.config[setting]
-    if not _limits().hit(limit, scope, _client()):
-        raise _too_many(limit, scope)
-
-
-def refuse_if_over(setting: str, scope: str) -> None:
-    """Answer 429 with Retry-After if this client has used up the limit, counting nothing."""
-    limit = current_app.config[setting]
-    if not _limits().within(limit, scope, _client()):
-        raise _too_many(limit, scope)
-
-
-def count_for_this_client(setting: str, scope: str) -> None:
-    """Count one against the limit for the client's address (a failure already answered)."""
-    _limits().hit(current_app.config[setting], scope, _client())
-
-
-def _too_many(limit: str, scope: str) -> TooManyRequests:
-    return TooManyRequests(retry_after=_limits().seconds_left(limit, scope, _client()))

@@ -9,12 +9,12 @@ the others wait for it and then find the schema up to date.
 import contextlib
 
 import click
-from peewee import IntegerField, TextField, sort_models
+from peewee import CharField, DateTimeField, IntegerField, TextField, sort_models
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
 from ..db import MYSQL, MYSQL_CHARACTER_SET, POSTGRESQL, db, engine
-from ..models import ALL_MODELS, BaseModel
+from ..models import ALL_MODELS, BaseModel, utcnow
 
 LOCK_NAME = "exastro_mail.migrate"
 LOCK_KEY = 0x6578_6D61_696C  # PostgreSQL advisory lock key: "exmail"
@@ -94,6 +94,23 @@ def _reset_tokens_by_user_and_time(database) -> None:
     run_operations(migrator.add_index("reset_token", ("user_id", "created_at"), False))
 
 
+class _RateLimitWindowAtStep5(BaseModel):
+    bucket = CharField(max_length=255, primary_key=True)
+    hits = IntegerField()
+    ends_at = DateTimeField(index=True)
+
+    class Meta:
+        table_name = "rate_limit_window"
+
+
+def _rate_limits_in_the_database_and_session_last_seen(database) -> None:
+    """Rate limits counted in the database, so they hold for every process; when a login was last
+    seen, for the idle timeout (existing logins count as seen now)."""
+    create_tables([_RateLimitWindowAtStep5])
+    migrator = SchemaMigrator.from_database(database)
+    run_operations(migrator.add_column("login_session", "last_seen_at", DateTimeField(default=utcnow)))
+
+
 # (number, description, function(database)); append only, never renumber. Version 1 is the first
 # release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
@@ -104,6 +121,11 @@ STEPS: list[tuple[int, str, object]] = [
     ),
     (3, "Forgot-password requests resolved by the outbox worker", _outbox_reset_requests),
     (4, "Reset links by user and time, for the per-account limit", _reset_tokens_by_user_and_time),
+    (
+        5,
+        "Rate limits counted in the database; when each login was last seen",
+        _rate_limits_in_the_database_and_session_last_seen,
+    ),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
 

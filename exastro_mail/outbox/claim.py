@@ -1,0 +1,203 @@
+"""Claiming due mail under a lease, and recording each claimed message's outcome while it is still ours.
+
+A claim marks rows "sending" under a lease id until lease_until. A worker that dies leaves its rows to be
+claimed again once the lease has passed, so nothing stays stuck (and a worker that merely stalled that
+long leaves the rest of its batch to the one that took it over). Every outcome is written only while the
+row is still ours: if the lease ran out and another worker took the row, that worker's outcome counts.
+
+Any number of workers on any number of machines may claim at once: on PostgreSQL and MariaDB a claim
+locks the rows it takes (FOR UPDATE SKIP LOCKED, so workers never wait on each other's rows), on SQLite
+the claim is one IMMEDIATE transaction (SQLite has a single writer).
+"""
+
+import logging
+import os
+import secrets
+import socket
+import time
+from datetime import timedelta
+
+from flask import current_app
+
+from ..store.db import db, is_sqlite
+from ..store.models import Organization, OutboxMessage, utcnow
+from . import kinds, status
+from .retry import after_failure
+
+log = logging.getLogger(__name__)
+
+CLAIM_CANDIDATES = 4  # on the server engines a claim looks at this many times its batch (see _lock_due)
+
+
+class LeaseLost(Exception):
+    """Another worker took the message over (this one stalled past its lease): its outcome counts."""
+
+
+class Claim:
+    """The messages one pass of a worker holds under its lease id, and how their outcomes are recorded."""
+
+    def __init__(self, lease_id: str, lease_seconds: float, messages: list[OutboxMessage]):
+        self.lease_id = lease_id
+        self.lease_seconds = lease_seconds
+        self.messages = messages
+        self._held = {message.id for message in messages}
+        self._renewed = time.monotonic()
+
+    @classmethod
+    def take(cls, batch_size: int, lease_seconds: float) -> "Claim":
+        """Atomically mark up to batch_size due messages (or ones whose lease ran out) as ours."""
+        lease_id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+        now = utcnow()
+        due = _due(now)
+        # Look before taking the write lock: an idle worker should not queue up behind requests.
+        if not OutboxMessage.select().where(due).exists():
+            return cls(lease_id, lease_seconds, [])
+        with db.atomic():
+            ids = _lock_due(due, batch_size)
+            if ids:
+                # The condition is repeated: a row must still be due when it is taken.
+                OutboxMessage.update(
+                    status=status.SENDING,
+                    leased_by=lease_id,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                    attempts=OutboxMessage.attempts + 1,
+                ).where(OutboxMessage.id.in_(ids) & due).execute()
+        messages = list(
+            OutboxMessage.select(OutboxMessage, Organization)
+            .join(Organization)
+            .where(OutboxMessage.leased_by == lease_id, OutboxMessage.status == status.SENDING)
+            .order_by(OutboxMessage.id)
+        )
+        return cls(lease_id, lease_seconds, messages)
+
+    def by_organization(self):
+        """(organization, messages) pairs, so each organization's mail shares one connection."""
+        groups: dict[int, tuple[Organization, list[OutboxMessage]]] = {}
+        for message in self.messages:
+            groups.setdefault(message.organization_id, (message.organization, []))[1].append(message)
+        return list(groups.values())
+
+    def sent(self, message: OutboxMessage, reply: str) -> None:
+        """Record that the server took the message (a secret body, such as a reset link, is erased)."""
+        log.info("outbox message %s sent: %s", message.id, reply)
+        # At once, before the next message: a worker killed later must not leave this one to be re-sent.
+        self._finish(message, status.SENT, sent_at=utcnow())
+
+    def expired(self, message: OutboxMessage, reason: str) -> None:
+        """Record that a message will never be sent because what it carries no longer works (a link)."""
+        self._finish(message, status.EXPIRED, last_error=reason)
+        log.info("outbox message %s expired: %s", message.id, reason)
+
+    def fail(self, message: OutboxMessage, reason: str, *, permanent: bool) -> None:
+        """Record a failed attempt: failed for good, or queued again after a backoff (outbox/retry.py)."""
+        config = current_app.config
+        delay, reason = after_failure(message.attempts, reason, permanent=permanent, config=config)
+        if delay is None:
+            self._finish(message, status.FAILED, last_error=reason)
+            log.warning("outbox message %s failed: %s", message.id, reason)
+            return
+        self._record(
+            message,
+            status=status.QUEUED,
+            next_attempt_at=utcnow() + timedelta(seconds=delay),
+            last_error=reason,
+            lease_until=None,
+            leased_by=None,
+        )
+        log.info("outbox message %s will be retried in %.0f s: %s", message.id, delay, reason)
+
+    def release(self, messages: list[OutboxMessage]) -> None:
+        """Give messages back untried (the attempt is not counted), due at once for the next pass."""
+        if not messages:
+            return
+        with db.atomic():
+            OutboxMessage.update(
+                status=status.QUEUED,
+                attempts=OutboxMessage.attempts - 1,
+                lease_until=None,
+                leased_by=None,
+            ).where(
+                OutboxMessage.id.in_([message.id for message in messages]),
+                OutboxMessage.leased_by == self.lease_id,
+                OutboxMessage.status == status.SENDING,
+            ).execute()
+
+    def still_holds(self, message: OutboxMessage) -> bool:
+        """Whether a message is still ours to send (renewing the lease when due). After a stall longer
+        than the lease, another worker may have taken the rest of the batch over: it sends them, not us."""
+        self.renew_if_due()
+        return message.id in self._held
+
+    def renew_if_due(self) -> None:
+        """Push the lease of the messages still held further out once a quarter of it has passed."""
+        if time.monotonic() - self._renewed < self.lease_seconds / 4:
+            return
+        ours = (OutboxMessage.leased_by == self.lease_id) & (OutboxMessage.status == status.SENDING)
+        with db.atomic():
+            OutboxMessage.update(lease_until=utcnow() + timedelta(seconds=self.lease_seconds)).where(
+                ours
+            ).execute()
+            self._held = {row.id for row in OutboxMessage.select(OutboxMessage.id).where(ours)}
+        self._renewed = time.monotonic()
+
+    def rewrite(self, message: OutboxMessage, **fields) -> None:
+        """Write fields into a row that stays ours to send (a request resolved into the mail it asked for).
+        Inside the caller's transaction: raises LeaseLost, undoing it, if the row is no longer ours."""
+        if not self._record(message, **fields):
+            raise LeaseLost
+        for name, value in fields.items():
+            setattr(message, name, value)
+
+    def drop(self, message: OutboxMessage) -> None:
+        """Delete a row that turned out to need no mail (a request naming no account it may mail).
+        Inside the caller's transaction: raises LeaseLost, undoing it, if the row is no longer ours."""
+        if not OutboxMessage.delete().where(self._ours(message)).execute():
+            raise LeaseLost
+
+    def _finish(self, message: OutboxMessage, final_status: str, **fields) -> None:
+        fields.update(status=final_status, lease_until=None, leased_by=None)
+        fields.update(kinds.when_done(message, final_status))
+        self._record(message, **fields)
+
+    def _record(self, message: OutboxMessage, **fields) -> int:
+        # Only while still ours: if the lease ran out and another worker took the row, its outcome counts.
+        with db.atomic():
+            return OutboxMessage.update(**fields).where(self._ours(message)).execute()
+
+    def _ours(self, message: OutboxMessage):
+        return (
+            (OutboxMessage.id == message.id)
+            & (OutboxMessage.leased_by == self.lease_id)
+            & (OutboxMessage.status == status.SENDING)
+        )
+
+
+def _lock_due(due, batch_size: int) -> list[int]:
+    """Ids of up to batch_size due messages, oldest first, that no other worker can take until commit."""
+    oldest = (
+        OutboxMessage.select(OutboxMessage.id)
+        .where(due)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+    )
+    if is_sqlite():  # the IMMEDIATE transaction shuts out every writer
+        return [row.id for row in oldest.limit(batch_size)]
+    # PostgreSQL, MariaDB: lock rows picked by id, passing over those another worker is claiming right
+    # now. Not in the sorting query itself: InnoDB would lock every due row it read for the sort, and
+    # the other workers would find nothing to take. Extra candidates leave room for claims in progress.
+    candidates = [row.id for row in oldest.limit(batch_size * CLAIM_CANDIDATES)]
+    if not candidates:
+        return []
+    locked = (
+        OutboxMessage.select(OutboxMessage.id)
+        .where(OutboxMessage.id.in_(candidates) & due)
+        .order_by(OutboxMessage.id)
+        .limit(batch_size)
+        .for_update(skip_locked=True)
+    )
+    return [row.id for row in locked]
+
+
+def _due(now):
+    return ((OutboxMessage.status == status.QUEUED) & (OutboxMessage.next_attempt_at <= now)) | (
+        (OutboxMessage.status == status.SENDING) & (OutboxMessage.lease_until < now)
+    )
