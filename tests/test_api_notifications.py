@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from exastro_mail.outbox.enqueue import enqueue_mail, recipients_of
+from exastro_mail.outbox.enqueue import enqueue_mail
+from exastro_mail.outbox.recipients import recipients_of
 from exastro_mail.outbox.worker import deliver_due
 from exastro_mail.store.models import AuditEvent, OutboxMessage
 from tests.api_helpers import EXASTRO_SETTINGS, NOTIFICATIONS, SETTINGS

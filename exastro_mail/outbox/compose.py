@@ -7,12 +7,14 @@ from ..mailserver.fields import stored_values
 from ..mailserver.sender import sender_for
 from ..mime import HeaderTextError, Mail, one_line
 from ..mime import compose as compose_mail
-from .enqueue import open_body, recipients_of
+from .enqueue import open_body
+from .recipients import recipients_of, still_to_send
 
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A composed message with its SMTP envelope (Bcc only in the envelope)."""
+    """A composed message with its SMTP envelope (Bcc only in the envelope): the recipients not yet
+    accepted nor refused for good."""
 
     message: Message
     envelope_from: str
@@ -45,5 +47,5 @@ def compose(row, settings, organization_name: str) -> Outgoing:
     return Outgoing(
         message=message,
         envelope_from=sender.envelope_from,
-        recipients=recipients["to"] + recipients["cc"] + recipients["bcc"],
+        recipients=still_to_send(row),
     )

@@ -53,7 +53,7 @@ def diagnose(
 
     try:
         with SmtpSession(endpoint, deadline=time.monotonic() + deadline_seconds, on_step=record) as session:
-            reply = session.send(message, envelope_from, recipients)
+            reply = session.send(message, envelope_from, recipients).reply
     except DeliveryError as error:
         steps[error.step] = Step(error.step, False, error.reason)
         return Diagnosis(list(steps.values()), error, error.smtp_code, error.reason)

@@ -19,6 +19,20 @@ STEP_LABELS = {
     "rset": "RSET",
 }
 
+# Failures after which the server still waits for the next command: it answered with a reply, or the
+# session stopped before sending one.
+AT_A_COMMAND_BOUNDARY = {
+    "reply",
+    "auth_rejected",
+    "auth_unavailable",
+    "auth_mechanism",
+    "starttls_unavailable",
+    "starttls_refused",
+    "smtputf8_unsupported",
+    "invalid",
+    "encoding",
+}
+
 # "550 5.1.1 ...": the reply code, then the enhanced status code.
 _ENHANCED_CODE = re.compile(r"\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b")
 
@@ -54,6 +68,8 @@ class DeliveryError(Exception):
         self.smtp_code = smtp_code
         self.kind = kind
         self.extensions = extensions
+        # At RCPT TO, when no recipient took the message: each one's refusal (smtp.outcome.Refusal).
+        self.refused: tuple = ()
 
     @property
     def enhanced_code(self) -> str | None:

@@ -28,21 +28,8 @@ from .endpoint import (
     default_ehlo_name,
     tls_context,
 )
-from .errors import STEP_LABELS, DeliveryError, classify, text
-
-# Failures after which the server still waits for the next command: it answered with a reply, or the
-# session stopped before sending one.
-AT_A_COMMAND_BOUNDARY = {
-    "reply",
-    "auth_rejected",
-    "auth_unavailable",
-    "auth_mechanism",
-    "starttls_unavailable",
-    "starttls_refused",
-    "smtputf8_unsupported",
-    "invalid",
-    "encoding",
-}
+from .errors import AT_A_COMMAND_BOUNDARY, STEP_LABELS, DeliveryError, classify, text
+from .outcome import Refusal, Sent
 
 
 class SmtpSession:
@@ -91,8 +78,9 @@ class SmtpSession:
                 self._client.quit()
         self._close()
 
-    def send(self, message: Message, envelope_from: str, recipients: list[str]) -> str:
-        """Deliver one message; return the server's final reply to DATA or raise DeliveryError."""
+    def send(self, message: Message, envelope_from: str, recipients: list[str]) -> Sent:
+        """Deliver one message: what the server took it for (its reply to DATA, the recipients it
+        accepted and refused), or DeliveryError when no recipient got it."""
         client = self._client
         if client is None or client.sock is None:
             raise DeliveryError(
@@ -124,16 +112,15 @@ class SmtpSession:
         with self._step("rcpt"):
             accepted, refused = send_recipients(client, recipients)
         self._report("rcpt", "; ".join(f"{address}: {reply}" for address, _, reply in accepted + refused))
-        if not accepted:
-            self._recipients_refused(refused)
+        refusals = tuple(Refusal(address, code, reply) for address, code, reply in refused)
+        if not accepted or any(refusal.code == 421 for refusal in refusals):
+            self._recipients_refused(refusals)
 
         with self._step("data"):
             reply = self._expect("data", *client.data(payload))
         self._transaction_open = False
         self._report("data", f"message sent ({len(payload)} bytes)")
-        if refused:
-            reply += "; refused: " + "; ".join(f"{address} ({text})" for address, _, text in refused)
-        return reply
+        return Sent(reply, tuple(address for address, _, _ in accepted), refusals)
 
     def _open(self):
         endpoint = self.endpoint
@@ -247,14 +234,21 @@ class SmtpSession:
             return sock
         raise last_error or OSError(f"{self.endpoint.host} has no addresses")
 
-    def _recipients_refused(self, refused):
-        codes = [code for _, code, _ in refused]
-        if 421 in codes:
-            self._client.close()
-        reason = "; ".join(f"{text} (RCPT TO {address})" for address, _, text in refused)
-        raise self._error(
-            reason, permanent=all(code >= 500 for code in codes), step="rcpt", smtp_code=codes[0]
+    def _recipients_refused(self, refused: tuple[Refusal, ...]):
+        """No recipient got the message: every one refused, or the server closing (421) during RCPT."""
+        closing = [refusal for refusal in refused if refusal.code == 421]
+        if closing:
+            self._client.close()  # the whole message waits for another connection
+        shown = closing or refused
+        reason = "; ".join(f"{refusal.reply} (RCPT TO {refusal.address})" for refusal in shown)
+        error = self._error(
+            reason,
+            permanent=all(refusal.permanent for refusal in shown),
+            step="rcpt",
+            smtp_code=shown[0].code,
         )
+        error.refused = () if closing else refused
+        raise error
 
     def _expect(self, step: str, code: int, reply: bytes) -> str:
         if code not in (250, 251):
