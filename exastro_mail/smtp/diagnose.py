@@ -5,7 +5,7 @@ The words people read (step names in their language, hints) are built above, in 
 
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 
 from .transport import DeliveryError, SmtpEndpoint, SmtpSession
 
@@ -40,7 +40,7 @@ class Diagnosis:
 
 def diagnose(
     endpoint: SmtpEndpoint,
-    message: EmailMessage,
+    message: Message,
     envelope_from: str,
     recipients: list[str],
     deadline_seconds: float,
@@ -53,7 +53,7 @@ def diagnose(
 
     try:
         with SmtpSession(endpoint, deadline=time.monotonic() + deadline_seconds, on_step=record) as session:
-            reply = session.send(message, envelope_from, recipients)
+            reply = session.send(message, envelope_from, recipients).reply
     except DeliveryError as error:
         steps[error.step] = Step(error.step, False, error.reason)
         return Diagnosis(list(steps.values()), error, error.smtp_code, error.reason)

@@ -1,5 +1,6 @@
 """Why a delivery stopped, as facts: the step, the kind of failure, the server's code and words."""
 
+import re
 import smtplib
 import socket
 import ssl
@@ -18,6 +19,23 @@ STEP_LABELS = {
     "rset": "RSET",
 }
 
+# Failures after which the server still waits for the next command: it answered with a reply, or the
+# session stopped before sending one.
+AT_A_COMMAND_BOUNDARY = {
+    "reply",
+    "auth_rejected",
+    "auth_unavailable",
+    "auth_mechanism",
+    "starttls_unavailable",
+    "starttls_refused",
+    "smtputf8_unsupported",
+    "invalid",
+    "encoding",
+}
+
+# "550 5.1.1 ...": the reply code, then the enhanced status code.
+_ENHANCED_CODE = re.compile(r"\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b")
+
 # OpenSSL verify codes that get a kind of their own.
 _NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 _UNTRUSTED = {18, 19, 20, 21}  # self-signed leaf or chain, issuer unknown, leaf unverifiable
@@ -30,10 +48,18 @@ class DeliveryError(Exception):
     .reason is shown to people and logged, so it never contains the password. .step is where the
     conversation stopped ('resolve', 'connect', 'tls', 'ehlo', 'auth', 'mail', 'rcpt', 'data', 'rset')
     and .kind what went wrong there ('reply', 'timeout', 'refused', 'certificate_name', ...).
+    .extensions are the ones the server offered in its last EHLO reply, lower case ('auth', 'starttls').
     """
 
     def __init__(
-        self, reason: str, *, permanent: bool, step: str, smtp_code: int | None = None, kind: str = "reply"
+        self,
+        reason: str,
+        *,
+        permanent: bool,
+        step: str,
+        smtp_code: int | None = None,
+        kind: str = "reply",
+        extensions: frozenset[str] = frozenset(),
     ):
         super().__init__(reason)
         self.reason = reason
@@ -41,6 +67,15 @@ class DeliveryError(Exception):
         self.step = step
         self.smtp_code = smtp_code
         self.kind = kind
+        self.extensions = extensions
+        # At RCPT TO, when no recipient took the message: each one's refusal (smtp.outcome.Refusal).
+        self.refused: tuple = ()
+
+    @property
+    def enhanced_code(self) -> str | None:
+        """The enhanced status code of the server's reply (RFC 3463: "5.7.1"), when it gave one."""
+        match = _ENHANCED_CODE.match(self.reason) if self.smtp_code else None
+        return match.group(1) if match else None
 
 
 def classify(error: Exception, step: str, label: str, endpoint) -> dict:

@@ -111,6 +111,12 @@ def _rate_limits_in_the_database_and_session_last_seen(database) -> None:
     run_operations(migrator.add_column("login_session", "last_seen_at", DateTimeField(default=utcnow)))
 
 
+def _outbox_recipient_outcomes(database) -> None:
+    """What became of each recipient of a mail, so a retry goes only to those refused for now."""
+    migrator = SchemaMigrator.from_database(database)
+    run_operations(migrator.add_column("outbox_message", "recipient_outcomes", TextField(null=True)))
+
+
 # (number, description, function(database)); append only, never renumber. Version 1 is the first
 # release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
@@ -126,6 +132,7 @@ STEPS: list[tuple[int, str, object]] = [
         "Rate limits counted in the database; when each login was last seen",
         _rate_limits_in_the_database_and_session_last_seen,
     ),
+    (6, "What became of each recipient of an outbox mail", _outbox_recipient_outcomes),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
 
