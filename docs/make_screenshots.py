@@ -13,6 +13,7 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, LiveServer, free_po
 from tests.conftest import DEFAULT_PASSWORD, build_app, make_org, make_user  # noqa: E402
 
 IMAGES = ROOT / "docs" / "images"
+SHOTS = ("mail-server-settings.png", "delete-dialog.png", "oauth-settings.png")
 
 
 def main() -> None:
@@ -54,8 +55,16 @@ def shoot(url: str) -> None:
         page.locator("dialog#delete-dialog").wait_for()
         page.get_by_label("Type Delete to confirm.").fill("Delete")
         page.screenshot(path=str(IMAGES / "delete-dialog.png"))
+        page.goto(f"{url}/example/platform/settings/mailserver")
+        page.get_by_label("OAuth 2.0 (client credentials), e.g. Microsoft 365").check()
+        page.get_by_label("Microsoft 365 tenant (ID or domain)").fill("contoso.onmicrosoft.com")
+        page.get_by_label("Authentication user").fill("noreply@contoso.com")
+        page.get_by_label("Client ID").fill("0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0")
+        page.get_by_label("Client secret").fill("not-a-real-secret")
+        page.locator("#row-authentication_method").scroll_into_view_if_needed()
+        page.screenshot(path=str(IMAGES / "oauth-settings.png"), full_page=True)
         browser.close()
-    print(f"Wrote {IMAGES / 'mail-server-settings.png'} and {IMAGES / 'delete-dialog.png'}")
+    print(f"Wrote {', '.join(str(IMAGES / name) for name in SHOTS)}")
 
 
 if __name__ == "__main__":

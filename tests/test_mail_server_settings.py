@@ -78,10 +78,10 @@ def test_register_saves_and_shows_the_message(admin_client, app):
 
 def test_saving_again_updates_the_one_row(admin_client, app):
     register(admin_client)
-    register(admin_client, smtp_host="relay.example.net", authentication_password="")
+    register(admin_client, send_name="Relay", authentication_password="")
     assert MailServerSettings.select().count() == 1
     row = stored()
-    assert row.smtp_host == "relay.example.net"
+    assert row.send_name == "Relay"
     assert unsealed(app, row.authentication_password_sealed) == "s3cret-SMTP-pass"
 
 

@@ -2,7 +2,7 @@
 
 from flask_babel import gettext as _
 
-from ..mailserver.fields import BOOL, CHOICE, FIELDS, PORT, secret_stored
+from ..mailserver.fields import BOOL, CHOICE, FIELDS, PORT, secret_stored, stored_values
 from ..mailserver.rules import Checked, check_settings
 
 # A choice shown as one boolean per value (encryption: ssl_enable, start_tls_enable): which flag
@@ -27,11 +27,13 @@ def settings_json(settings) -> dict:
         elif declared.api_flags:
             data.update({flag: value == chosen for chosen, flag in declared.api_flags})
         elif declared.kind == PORT:
-            data[declared.api_key] = str(value)  # a string, as Exastro's API gives it
+            data[declared.api_key] = None if value is None else str(value)  # a string, as Exastro's
         elif declared.kind == BOOL:
             data[declared.api_key] = bool(value)
         else:
             data[declared.api_key] = value
+    if settings.oauth2_service_account_email:
+        data["oauth2_service_account_client_email"] = settings.oauth2_service_account_email
     return data
 
 
@@ -52,7 +54,12 @@ def check_api_settings(body: dict, stored, *, deny_private_hosts: bool = False) 
     secrets = tuple(
         name for name, declared in FIELDS.items() if declared.write_only and secret_stored(stored, name)
     )
-    checked = check_settings(data, secrets_stored=secrets, deny_private_hosts=deny_private_hosts)
+    checked = check_settings(
+        data,
+        secrets_stored=secrets,
+        deny_private_hosts=deny_private_hosts,
+        stored_values=stored_values(stored) if stored is not None else None,
+    )
     errors = {}
     for name, message in checked.errors.items():
         flags = [flag for _value, flag in FIELDS[name].api_flags]

@@ -13,12 +13,17 @@ from .fields import (
     DISPLAY_NAME,
     FIELDS,
     HOST,
+    KEY,
     PEM,
     PORT,
     SECRET,
     TEXT,
+    URL,
     Field,
+    conditions,
     runs_of_rows,
+    secret_stored,
+    stored_values,
 )
 from .ports import DEFAULT_PORTS
 from .rules import check_settings
@@ -33,6 +38,8 @@ _INPUTS = {
     TEXT: (StringField, {"autocomplete": "off"}),
     SECRET: (PasswordField, {"autocomplete": "new-password"}),
     PEM: (TextAreaField, {"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
+    URL: (StringField, {"inputmode": "url", "autocomplete": "off", "spellcheck": "false"}),
+    KEY: (TextAreaField, {"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
 }
 
 
@@ -47,7 +54,8 @@ def _input(declared: Field):
             validate_choice=False,
         )
     field_class, attrs = _INPUTS[declared.kind]
-    default = str(DEFAULT_PORTS[ENCRYPTION_NONE]) if declared.kind == PORT else None  # the default choice's
+    # A port starts as the default encryption's.
+    default = str(DEFAULT_PORTS[ENCRYPTION_NONE]) if declared.kind == PORT else declared.default
     return field_class(declared.label, default=default, render_kw=declared.html_attributes(**attrs))
 
 
@@ -59,22 +67,42 @@ class MailServerForm(Form):
 
     @staticmethod
     def runs_of_rows():
-        """The declared fields in the order the page shows them, in runs that share a flag."""
+        """The declared fields in the order the page shows them, in runs shown under one condition."""
         return runs_of_rows()
 
+    @staticmethod
+    def shown_when(declared: Field) -> list:
+        """What must hold for a run's rows to be shown (for the page's script): [[field, values], ...]."""
+        return [[name, list(values)] for name, values in conditions(declared.name)]
+
     def check(
-        self, *, password_stored: bool = False, secrets_stored: tuple[str, ...] = (), deny_private_hosts=False
+        self,
+        *,
+        password_stored: bool = False,
+        secrets_stored: tuple[str, ...] = (),
+        deny_private_hosts=False,
+        stored=None,
     ):
-        """Check CSRF and the rules; put each problem on its field. Returns the rules' outcome."""
+        """Check CSRF and the rules against the stored settings, if any; put each problem on its field.
+        Returns the rules' outcome."""
         csrf_ok = super().validate()
+        if stored is not None:
+            secrets_stored = (
+                *secrets_stored,
+                *(name for name in FIELDS if FIELDS[name].write_only and secret_stored(stored, name)),
+            )
         checked = check_settings(
             {name: self[name].data for name in FIELDS},
             password_stored=password_stored,
             secrets_stored=secrets_stored,
             deny_private_hosts=deny_private_hosts,
+            stored_values=stored_values(stored) if stored is not None else None,
         )
         for name, message in checked.errors.items():
             self[name].errors = [message]
+        for name, declared in FIELDS.items():
+            if declared.kind == KEY:
+                self[name].data = ""  # a pasted key is never sent back to the browser
         if "trusted_ca_pem" in checked.errors and "PRIVATE KEY" in (self.trusted_ca_pem.data or ""):
             self.trusted_ca_pem.data = ""  # a pasted key is not sent back to the browser
         if not csrf_ok:
@@ -82,11 +110,11 @@ class MailServerForm(Form):
         return checked
 
     def fill_from(self, settings) -> None:
-        """Show stored settings; the password is never sent back."""
+        """Show stored settings; no write-only value is ever sent back."""
         for name, declared in FIELDS.items():
             if not declared.write_only:
                 value = getattr(settings, name)
-                self[name].data = str(value) if declared.kind == PORT else value
+                self[name].data = str(value) if declared.kind == PORT and value is not None else value
 
 
 for _declared in FIELDS.values():

@@ -10,6 +10,12 @@ from flask_babel import lazy_gettext as _l
 from ..mime import AddressError, sendable_address
 from .certificates import check_trusted_ca
 from .checks import Invalid, text_value, too_long
+from .credentials import (
+    check_https_url,
+    check_oauth_combination,
+    check_service_account_key,
+    unencrypted_auth_warning,
+)
 from .fields import (
     ADDRESS,
     BOOL,
@@ -17,12 +23,15 @@ from .fields import (
     DISPLAY_NAME,
     FIELDS,
     HOST,
+    KEY,
     MAX_ADDRESS_LENGTH,
     PEM,
     PORT,
     SECRET,
     TEXT,
+    URL,
     Field,
+    used,
 )
 from .host_names import check_host, check_public_host, resolve_with_timeout
 from .ports import port_warning
@@ -48,17 +57,19 @@ def check_settings(
     secrets_stored: tuple[str, ...] = (),
     deny_private_hosts: bool = False,
     resolve: Callable[[str], list[str]] | None = None,
+    stored_values: Mapping | None = None,
 ) -> Checked:
     """Check submitted settings. A blank password with authentication on keeps the stored one:
     values["authentication_password"] is then None (so for any write-only field named in
-    secrets_stored). A field beyond Exastro's (trusted_ca_pem) is checked, and so saved, only when data
-    holds it. deny_private_hosts refuses hosts in private ranges, looked up with resolve."""
+    secrets_stored), but only while the fields it is bound to keep their stored_values (when given).
+    A field beyond Exastro's (trusted_ca_pem) is checked, and so saved, only when data holds it.
+    deny_private_hosts refuses hosts in private ranges, looked up with resolve."""
     stored = {*secrets_stored, *(["authentication_password"] if password_stored else [])}
     checked = Checked()
     for declared in FIELDS.values():
         if not declared.api_writable and declared.name not in data:
             continue  # beyond Exastro's: left as stored unless sent
-        if declared.when and not checked.values.get(declared.when):
+        if declared.when and not used(declared.name, checked.values):
             checked.values[declared.name] = None
             continue
         try:
@@ -72,16 +83,39 @@ def check_settings(
             del checked.values["smtp_host"]
             checked.errors["smtp_host"] = str(problem)
 
-    if "smtp_port" in checked.values and "encryption" in checked.values:
+    if checked.values.get("smtp_port") and checked.values.get("encryption"):
         warning = port_warning(checked.values["smtp_port"], checked.values["encryption"])
         if warning:
             checked.warnings["smtp_port"] = warning
+    warning = unencrypted_auth_warning(checked.values)
+    if warning:
+        checked.warnings["encryption"] = warning
+    checked.errors.update(check_oauth_combination(checked.values, checked.errors))
+    if stored_values is not None:
+        checked.errors.update(_secrets_that_must_be_typed_again(checked, stored, stored_values))
     return checked
 
 
+def _secrets_that_must_be_typed_again(checked: Checked, stored: set, stored_values: Mapping) -> dict:
+    """A kept (blank) secret whose server changed: the stored one must not be sent to the new one."""
+    errors = {}
+    for name in stored:
+        declared = FIELDS[name]
+        if name in checked.errors or checked.values.get(name) is not None or not used(name, checked.values):
+            continue
+        if any(
+            bound in checked.values and checked.values[bound] != stored_values.get(bound)
+            for bound in declared.bound_to
+        ):
+            errors[name] = str(declared.retype)
+    return errors
+
+
 def check_choice(value, declared: Field) -> str:
-    """One of the declared choices' values."""
+    """One of the declared choices' values; blank is the first for a choice that is not required."""
     chosen = text_value(value, declared.label)
+    if not chosen and not declared.required:
+        return declared.choices[0][0]
     if chosen not in dict(declared.choices):
         labels = [str(label) for _value, label in declared.choices]
         listed = _(", ").join(labels[:-1]) + _(" or ") + labels[-1]
@@ -203,4 +237,6 @@ _CHECKS = {
     TEXT: lambda value, declared, stored: checktext_value(value, declared),
     SECRET: lambda value, declared, stored: check_secret(value, declared, declared.name in stored),
     PEM: lambda value, declared, stored: check_trusted_ca(value),
+    URL: lambda value, declared, stored: check_https_url(value, declared),
+    KEY: lambda value, declared, stored: check_service_account_key(value, declared, declared.name in stored),
 }

@@ -1,9 +1,10 @@
 """Saving and deleting an organization's mail sending server settings, with their audit trail."""
 
+from ..oauth import parse_service_account_key
 from ..store import audit, secretbox
 from ..store.db import db
 from ..store.models import MailServerSettings, utcnow
-from .fields import FIELDS, SECRET_FIELDS, STORED_FIELDS
+from .fields import FIELDS, SECRET_FIELDS, STORED_FIELDS, used
 
 
 def settings_for(organization) -> MailServerSettings | None:
@@ -39,17 +40,22 @@ def save_settings(organization, values: dict, actor: str) -> tuple[MailServerSet
 
 
 def _save_secrets(settings: MailServerSettings, values: dict) -> list[str]:
-    """Seal each new secret; a blank one keeps the stored value, one whose flag is off is cleared."""
+    """Seal each new secret; a blank one keeps the stored value, one the settings do not use is cleared."""
     changed = []
     for name in SECRET_FIELDS:
-        column, when = FIELDS[name].column, FIELDS[name].when
-        if when and not values.get(when):
+        column = FIELDS[name].column
+        if not used(name, values):
             if getattr(settings, column):
                 changed.append(name)
             setattr(settings, column, None)
         elif values.get(name) is not None:
             setattr(settings, column, secretbox.seal(values[name]))
             changed.append(name)
+    key = values.get("oauth2_service_account_key")
+    if key is not None:
+        settings.oauth2_service_account_email = parse_service_account_key(key).client_email
+    elif settings.oauth2_service_account_key_sealed is None:
+        settings.oauth2_service_account_email = None
     return changed
 
 

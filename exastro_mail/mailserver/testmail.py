@@ -13,13 +13,14 @@ from email.utils import make_msgid
 from flask_babel import gettext as _
 
 from ..mime import Mail, compose
+from ..oauth import TokenCache
 from ..smtp.diagnose import STEPS_IN_ORDER, diagnose
 from ..store import audit, secretbox
 from ..store.db import db
 from ..store.models import MailServerSettings, utcnow
-from .endpoint import SmtpOptions, endpoint_for
-from .fields import STORED_FIELDS
-from .hints import STEP_NAMES, MailTestReport, explain
+from .endpoint import SmtpOptions, StoredSecretUnreadable, delivery_endpoint, endpoint_for, open_session
+from .fields import FIELDS, SECRET_FIELDS, STORED_FIELDS, TRANSPORT_GRAPH, used
+from .hints import STEP_NAMES, MailTestReport, explain, explain_unusable
 from .sender import Sender, sender_for
 from .store import settings_for
 
@@ -28,6 +29,7 @@ DEADLINE_SLACK_SECONDS = 2.0
 STATUS_UNTESTED, STATUS_ACCEPTED, STATUS_FAILED = "untested", "accepted", "failed"
 # The steps' names in order; used to show where a failure stopped.
 STEP_ORDER = tuple(STEP_NAMES[step] for step in STEPS_IN_ORDER)
+GRAPH_STEP_ORDER = tuple(STEP_NAMES[step] for step in ("token", "sendmail", "accepted"))
 
 
 @dataclass(frozen=True)
@@ -44,22 +46,27 @@ class MailTestOutcome:
         """The steps after a failure that were never tried."""
         if self.diagnosis.ok:
             return []
+        order = GRAPH_STEP_ORDER if self.diagnosis.transport == TRANSPORT_GRAPH else STEP_ORDER
         seen = {step.name for step in self.diagnosis.steps}
-        failed_at = (
-            STEP_ORDER.index(self.diagnosis.failed_step) if self.diagnosis.failed_step in STEP_ORDER else 0
-        )
-        return [name for name in STEP_ORDER[failed_at + 1 :] if name not in seen]
+        failed_at = order.index(self.diagnosis.failed_step) if self.diagnosis.failed_step in order else 0
+        return [name for name in order[failed_at + 1 :] if name not in seen]
 
 
-def password_to_use(values: dict, stored: MailServerSettings | None) -> str | None:
-    """The password typed in the form, else the stored one (SecretUnreadable if it cannot be opened)."""
-    if not values.get("authentication_enable"):
-        return None
-    if values.get("authentication_password") is not None:
-        return values["authentication_password"]
-    if stored is not None and stored.authentication_password_sealed:
-        return secretbox.unseal(stored.authentication_password_sealed)
-    return None
+def secrets_to_use(values: dict, stored: MailServerSettings | None) -> dict[str, str]:
+    """Each secret the values use: typed in the form, else the stored one (StoredSecretUnreadable if
+    it cannot be opened)."""
+    secrets = {}
+    for name in SECRET_FIELDS:
+        if not used(name, values):
+            continue
+        if values.get(name) is not None:
+            secrets[name] = values[name]
+        elif stored is not None and getattr(stored, FIELDS[name].column):
+            try:
+                secrets[name] = secretbox.unseal(getattr(stored, FIELDS[name].column))
+            except secretbox.SecretUnreadable:
+                raise StoredSecretUnreadable(name) from None
+    return secrets
 
 
 def compose_test_mail(sender: Sender, recipient: str, organization, actor: str) -> Message:
@@ -98,17 +105,22 @@ def shown_test_detail(detail: str | None) -> str | None:
     return detail
 
 
-def matches_saved(values: dict, stored: MailServerSettings | None, password: str | None) -> bool:
-    """Whether checked values (and the password in use) are exactly the saved settings."""
+def matches_saved(values: dict, stored: MailServerSettings | None, secrets) -> bool:
+    """Whether checked values (and the secrets in use: a mapping, or the password) are exactly the saved
+    settings."""
     if stored is None:
         return False
     if any(name in values and values[name] != getattr(stored, name) for name in STORED_FIELDS):
         return False
-    if values.get("authentication_password") is None:
-        return True
-    return stored.authentication_password_sealed is not None and password == secretbox.unseal(
-        stored.authentication_password_sealed
-    )
+    if not isinstance(secrets, dict):
+        secrets = {"authentication_password": secrets}
+    for name in SECRET_FIELDS:
+        if values.get(name) is None:
+            continue  # blank: the stored one (or none)
+        sealed = getattr(stored, FIELDS[name].column)
+        if sealed is None or secrets.get(name) != secretbox.unseal(sealed):
+            return False
+    return True
 
 
 def send_test_mail(
@@ -116,18 +128,27 @@ def send_test_mail(
 ) -> MailTestOutcome:
     """Send the test mail with checked values, audit it, and record the result on matching saved settings."""
     stored = settings_for(organization)
-    password = password_to_use(values, stored)
-    tested_saved = matches_saved(values, stored, password)
+    secrets = secrets_to_use(values, stored)
+    tested_saved = matches_saved(values, stored, secrets)
     sender = sender_for(values, organization.name)
-    endpoint = endpoint_for(values, password, options)
-    facts = diagnose(
-        endpoint,
-        compose_test_mail(sender, recipient, organization, actor),
-        sender.envelope_from,
-        [recipient],
-        deadline_seconds=options.timeout + DEADLINE_SLACK_SECONDS,
-    )
-    diagnosis = explain(facts, endpoint)
+    try:
+        # A cache of its own: the test always asks the token endpoint, as the step then says.
+        endpoint = delivery_endpoint(
+            values, secrets, options, organization_id=organization.id, cache=TokenCache()
+        )
+    except ValueError as problem:
+        plain = endpoint_for(values, None, options)
+        diagnosis = explain_unusable(str(problem), plain, transport=values.get("transport"))
+    else:
+        facts = diagnose(
+            endpoint,
+            compose_test_mail(sender, recipient, organization, actor),
+            sender.envelope_from,
+            [recipient],
+            deadline_seconds=options.timeout + DEADLINE_SLACK_SECONDS,
+            open_session=open_session,
+        )
+        diagnosis = explain(facts, endpoint, transport=values.get("transport"))
     with db.atomic():
         status_updated = tested_saved and _record_status(stored, diagnosis)
         audit.record(

@@ -20,6 +20,8 @@ from ..auth.orgs import scope_to_organization
 from ..store.secretbox import SecretUnreadable
 from ..web.htmx import asks_for, page_or_fragment, redirect_page, vary_on_target
 from .certificates import describe_certificates
+from .credentials import stored_hints, unencrypted_auth_warning
+from .fields import stored_values
 from .forms import DeleteForm, MailServerForm, confirmation_word
 from .ports import DEFAULT_PORTS, port_warning
 from .rules import check_address
@@ -31,15 +33,21 @@ scope_to_organization(bp)
 bp.add_app_template_filter(shown_test_detail, "test_detail")
 
 
-def _render_settings(form, stored, *, warning=None, test_outcome=None, test_problems=None, status=200):
+def _render_settings(
+    form, stored, *, warning=None, warnings=None, test_outcome=None, test_problems=None, status=200
+):
     if not form.test_recipient.data:
         form.test_recipient.data = current_user.email
+    if warnings is None:
+        warnings = {"encryption": unencrypted_auth_warning(stored_values(stored))} if stored else {}
     return (
         render_template(
             "mailserver/settings.html",
             form=form,
             stored=stored,
             stored_warning=warning,
+            field_warnings=warnings,
+            stored_hints=stored_hints(stored),
             default_ports=DEFAULT_PORTS,
             trusted_certificates=describe_certificates(stored.trusted_ca_pem if stored else None),
             test_outcome=test_outcome,
@@ -58,15 +66,16 @@ def _deny_private_hosts() -> bool:
 def settings():
     stored = settings_for(g.org)
     form = MailServerForm()
-    warning = port_warning(stored.smtp_port, stored.encryption) if stored else None
+    warning = port_warning(stored.smtp_port, stored.encryption) if stored and stored.smtp_port else None
     if request.method == "POST":
-        has_password = bool(stored and stored.authentication_password_sealed)
-        checked = form.check(password_stored=has_password, deny_private_hosts=_deny_private_hosts())
+        checked = form.check(stored=stored, deny_private_hosts=_deny_private_hosts())
         if checked.ok:
             save_settings(g.org, checked.values, current_user.username)
             flash(_("Mail sending server settings registered."), "success")
             return redirect(url_for(".settings"), code=303)
-        return _render_settings(form, stored, warning=checked.warnings.get("smtp_port"), status=422)
+        return _render_settings(
+            form, stored, warning=checked.warnings.get("smtp_port"), warnings=checked.warnings, status=422
+        )
     if stored:
         form.fill_from(stored)
     return _render_settings(form, stored, warning=warning)
@@ -78,10 +87,7 @@ def test_mail():
     """Send a test mail with the values in the form: a fragment for htmx, else the whole page."""
     stored = settings_for(g.org)
     form = MailServerForm()
-    checked = form.check(
-        password_stored=bool(stored and stored.authentication_password_sealed),
-        deny_private_hosts=_deny_private_hosts(),
-    )
+    checked = form.check(stored=stored, deny_private_hosts=_deny_private_hosts())
     try:
         recipient = check_address(form.test_recipient.data, True)
     except ValueError as problem:
@@ -92,7 +98,9 @@ def test_mail():
         try:
             outcome = send_test_mail(g.org, checked.values, recipient, current_user.username, options)
         except SecretUnreadable as problem:
-            form.authentication_password.errors = [str(problem)]
+            form[problem.field if hasattr(problem, "field") else "authentication_password"].errors = [
+                str(problem)
+            ]
     problems = [(field.id, field.label.text, field.errors[0]) for field in form if field.errors]
     status = 200 if outcome else 422
     if asks_for("test-mail-result"):
@@ -112,6 +120,7 @@ def test_mail():
                 form,
                 settings_for(g.org),
                 warning=checked.warnings.get("smtp_port"),
+                warnings=checked.warnings,
                 test_outcome=outcome,
                 test_problems=problems,
                 status=status,

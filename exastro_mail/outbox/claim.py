@@ -97,13 +97,22 @@ class Claim:
         log.info("outbox message %s expired: %s", message.id, reason)
 
     def fail(
-        self, message: OutboxMessage, reason: str, *, permanent: bool, outcomes: dict | None = None
+        self,
+        message: OutboxMessage,
+        reason: str,
+        *,
+        permanent: bool,
+        outcomes: dict | None = None,
+        retry_after: float | None = None,
     ) -> None:
-        """Record a failed attempt: failed for good, or queued again after a backoff (outbox/retry.py).
-        With outcomes (outbox/recipients.py), the recipients' outcomes are kept too; when they end with
-        some recipient accepted, the mail counts as sent (to them), with last_error naming the rest."""
+        """Record a failed attempt: failed for good, or queued again after a backoff (outbox/retry.py),
+        no sooner than the retry_after seconds the server asked for. With outcomes
+        (outbox/recipients.py), the recipients' outcomes are kept too; when they end with some recipient
+        accepted, the mail counts as sent (to them), with last_error naming the rest."""
         config = current_app.config
-        delay, reason = after_failure(message.attempts, reason, permanent=permanent, config=config)
+        delay, reason = after_failure(
+            message.attempts, reason, permanent=permanent, config=config, retry_after=retry_after
+        )
         kept = {} if outcomes is None else {"recipient_outcomes": json.dumps(outcomes)}
         if delay is None:
             if outcomes is not None:

@@ -24,9 +24,12 @@ def retry_delay(attempts: int, *, base: float, cap: float, give_up: float, rng=r
     return delay / 2 + rng.uniform(0, delay / 2)  # "equal jitter": workers that failed together spread out
 
 
-def after_failure(attempts: int, reason: str, *, permanent: bool, config) -> tuple[float | None, str]:
+def after_failure(
+    attempts: int, reason: str, *, permanent: bool, config, retry_after: float | None = None
+) -> tuple[float | None, str]:
     """How the attempts-th failed try ends: (seconds until the next one, reason), or (None, reason) when
-    the mail has failed for good, with the OUTBOX_RETRY_* and OUTBOX_GIVE_UP_SECONDS settings."""
+    the mail has failed for good, with the OUTBOX_RETRY_* and OUTBOX_GIVE_UP_SECONDS settings. A
+    server's Retry-After (retry_after seconds) lengthens the wait, never shortens it."""
     if permanent:
         return None, reason
     delay = retry_delay(
@@ -37,4 +40,4 @@ def after_failure(attempts: int, reason: str, *, permanent: bool, config) -> tup
     )
     if delay is None:
         return None, f"gave up after {attempts} attempts: {reason}"
-    return delay, reason
+    return max(delay, float(retry_after or 0)), reason

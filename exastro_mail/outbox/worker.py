@@ -14,7 +14,7 @@ import time
 from ..mailserver import endpoint as mail_endpoint
 from ..mailserver.fields import stored_values
 from ..mailserver.store import settings_for
-from ..smtp.transport import DeliveryError, SmtpEndpoint, SmtpSession
+from ..smtp.transport import DeliveryError, SmtpEndpoint
 from ..store import secretbox
 from ..store.db import db
 from . import kinds, recipients
@@ -93,9 +93,15 @@ def _close_database(app) -> None:
 
 
 def endpoint_for(settings, config) -> SmtpEndpoint:
-    """The SMTP endpoint of an organization's settings, with the stored password opened."""
-    password, options = mail_endpoint.stored_password(settings), mail_endpoint.SmtpOptions.from_config(config)
-    return mail_endpoint.endpoint_for(stored_values(settings), password, options)
+    """The endpoint of an organization's settings, with its stored secrets opened and the process's
+    token cache for OAuth 2.0 (one token for many mails, per organization)."""
+    return mail_endpoint.delivery_endpoint(
+        stored_values(settings),
+        mail_endpoint.stored_secrets(settings),
+        mail_endpoint.SmtpOptions.from_config(config),
+        organization_id=settings.organization_id,
+        cache=mail_endpoint.process_token_cache(),
+    )
 
 
 def _deliver_organization(config, claim: Claim, organization, messages, stop_event) -> None:
@@ -114,9 +120,15 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
     deadline = time.monotonic() + endpoint.timeout * (OPEN_STEPS + MESSAGE_STEPS * (1 + len(waiting)))
     with contextlib.ExitStack() as stack:
         try:
-            session = stack.enter_context(SmtpSession(endpoint, deadline))
+            session = stack.enter_context(mail_endpoint.open_session(endpoint, deadline))
         except DeliveryError as error:
-            _fail_all(claim, [ready[0], *waiting], error.reason, permanent=error.permanent)
+            _fail_all(
+                claim,
+                [ready[0], *waiting],
+                error.reason,
+                permanent=error.permanent,
+                retry_after=error.retry_after,
+            )
             return
         while ready is not None:
             if not _send(claim, session, *ready) or (stop_event is not None and stop_event.is_set()):
@@ -154,7 +166,7 @@ def _send(claim: Claim, session, message, outgoing: Outgoing) -> bool:
             outcomes = recipients.after_attempt(message, refused=error.refused)
             _record_outcomes(claim, message, outcomes, error.reason)
         else:
-            claim.fail(message, error.reason, permanent=error.permanent)
+            claim.fail(message, error.reason, permanent=error.permanent, retry_after=error.retry_after)
         return not (error.kind in _CONNECTION_LOST or error.smtp_code == 421)
     _record_outcomes(claim, message, recipients.after_attempt(message, sent), sent.reply)
     return True
@@ -171,9 +183,9 @@ def _record_outcomes(claim: Claim, message, outcomes: dict, reply: str) -> None:
         claim.sent(message, reply, outcomes=outcomes)
 
 
-def _fail_all(claim: Claim, messages, reason: str, *, permanent: bool) -> None:
+def _fail_all(claim: Claim, messages, reason: str, *, permanent: bool, retry_after=None) -> None:
     for message in messages:
-        claim.fail(message, reason, permanent=permanent)
+        claim.fail(message, reason, permanent=permanent, retry_after=retry_after)
 
 
 def _next_to_send(claim: Claim, waiting: list, settings, organization):

@@ -4,13 +4,15 @@ The words people read (step names in their language, hints) are built above, in 
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 
 from .transport import DeliveryError, SmtpEndpoint, SmtpSession
 
-# The steps of a delivery in order ("rset" happens only between two messages of one session).
-STEPS_IN_ORDER = ("resolve", "connect", "tls", "ehlo", "auth", "mail", "rcpt", "data", "accepted")
+# The steps of a delivery in order ("rset" happens only between two messages of one session; "token"
+# only with OAuth 2.0).
+STEPS_IN_ORDER = ("token", "resolve", "connect", "tls", "ehlo", "auth", "mail", "rcpt", "data", "accepted")
 # What the session reports for TLS or AUTH when the settings do not use them.
 NOT_USED = "not used"
 
@@ -44,15 +46,25 @@ def diagnose(
     envelope_from: str,
     recipients: list[str],
     deadline_seconds: float,
+    *,
+    open_session: Callable | None = None,
 ) -> Diagnosis:
-    """Deliver message through the real transport, recording each step; return within deadline_seconds."""
+    """Deliver message through the real transport, recording each step; return within deadline_seconds.
+
+    open_session(endpoint, deadline, on_step) opens another transport with SmtpSession's interface
+    (Microsoft Graph); by default the SMTP session."""
     steps: dict[str, Step] = {}
 
     def record(step: str, detail: str) -> None:
         steps[step] = Step(step, True, _scrub(detail, endpoint))
 
+    if open_session is None:
+
+        def open_session(endpoint, deadline, on_step):
+            return SmtpSession(endpoint, deadline=deadline, on_step=on_step)
+
     try:
-        with SmtpSession(endpoint, deadline=time.monotonic() + deadline_seconds, on_step=record) as session:
+        with open_session(endpoint, time.monotonic() + deadline_seconds, record) as session:
             reply = session.send(message, envelope_from, recipients).reply
     except DeliveryError as error:
         steps[error.step] = Step(error.step, False, error.reason)

@@ -24,6 +24,10 @@ class SmtpEndpoint:
     ca_pem: str | None = None
     deny_private_hosts: bool = False
     ehlo_name: str | None = None  # the name this client gives in EHLO; default_ehlo_name() if None
+    # OAuth 2.0 (oauth.delivery.Bearer): AUTH XOAUTH2 with its token instead of the password.
+    bearer: object | None = field(default=None, repr=False)
+    # Microsoft Graph's base URL: send through Graph sendMail (host and port are then Graph's).
+    graph_url: str | None = None
 
     def __post_init__(self):
         if self.encryption not in ENCRYPTIONS:

@@ -17,6 +17,8 @@ STEP_LABELS = {
     "rcpt": "RCPT TO",
     "data": "DATA",
     "rset": "RSET",
+    "token": "token",
+    "sendmail": "Graph sendMail",
 }
 
 # Failures after which the server still waits for the next command: it answered with a reply, or the
@@ -47,7 +49,10 @@ class DeliveryError(Exception):
 
     .reason is shown to people and logged, so it never contains the password. .step is where the
     conversation stopped ('resolve', 'connect', 'tls', 'ehlo', 'auth', 'mail', 'rcpt', 'data', 'rset')
-    and .kind what went wrong there ('reply', 'timeout', 'refused', 'certificate_name', ...).
+    and .kind what went wrong there ('reply', 'timeout', 'refused', 'certificate_name', ...). With OAuth
+    2.0 the step may be 'token' (or 'sendmail', Microsoft Graph), .provider_code the provider's error
+    code (AADSTS7000215, unauthorized_client, ErrorAccessDenied), .http_status its HTTP status and
+    .retry_after the seconds it asked to wait.
     .extensions are the ones the server offered in its last EHLO reply, lower case ('auth', 'starttls').
     """
 
@@ -60,6 +65,9 @@ class DeliveryError(Exception):
         smtp_code: int | None = None,
         kind: str = "reply",
         extensions: frozenset[str] = frozenset(),
+        provider_code: str | None = None,
+        http_status: int | None = None,
+        retry_after: int | None = None,
     ):
         super().__init__(reason)
         self.reason = reason
@@ -67,6 +75,9 @@ class DeliveryError(Exception):
         self.step = step
         self.smtp_code = smtp_code
         self.kind = kind
+        self.provider_code = provider_code
+        self.http_status = http_status
+        self.retry_after = retry_after
         self.extensions = extensions
         # At RCPT TO, when no recipient took the message: each one's refusal (smtp.outcome.Refusal).
         self.refused: tuple = ()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from email.errors import MessageError
 from email.message import Message
 
+from ..oauth.xoauth2 import XOAuth2Refused, authenticate_xoauth2
 from . import hosts
 from .auth import NoCommonMechanism, authenticate_password, choose_mechanism, offered_mechanisms
 from .connection import (
@@ -57,6 +58,7 @@ class SmtpSession:
         # False once the conversation is out of step (a timeout, a broken TLS handshake, a dropped
         # connection): QUIT would then only wait for a reply that never comes.
         self._in_step = True
+        self._token = None
 
     def __enter__(self) -> "SmtpSession":
         self._started = time.monotonic()
@@ -136,6 +138,9 @@ class SmtpSession:
                     kind="ca",
                 ) from error
 
+        if endpoint.bearer is not None:
+            self._token = self._fetch_token()
+
         with self._step("resolve"):
             if endpoint.deny_private_hosts:
                 addresses = hosts.check_host(endpoint.host, timeout=self._time_left())
@@ -208,6 +213,9 @@ class SmtpSession:
                 step="auth",
                 kind="auth_unavailable",
             )
+        if self.endpoint.bearer is not None:
+            self._login_xoauth2()
+            return
         try:
             mechanism = choose_mechanism(offered_mechanisms(client))
         except NoCommonMechanism as error:
@@ -215,6 +223,23 @@ class SmtpSession:
         with self._step("auth"):
             authenticate_password(client, mechanism, self.endpoint.username, self.endpoint.password or "")
         self._report("auth", f"accepted for {self.endpoint.username} with {mechanism}")
+
+    def _login_xoauth2(self):
+        """AUTH XOAUTH2; a refused token is dropped and a new one tried once."""
+        client, mailbox = self._client, self.endpoint.username
+        with self._step("auth"):
+            try:
+                authenticate_xoauth2(client, mailbox, self._token)
+            except XOAuth2Refused:
+                self.endpoint.bearer.refused(self._token)
+                self._token = self._fetch_token()
+                authenticate_xoauth2(client, mailbox, self._token)
+        self._report("auth", f"XOAUTH2 accepted for {mailbox}")
+
+    def _fetch_token(self):
+        token, detail = self.endpoint.bearer.token()  # DeliveryError at step "token"
+        self._report("token", detail)
+        return token
 
     def _connect(self, addresses: list[str]) -> socket.socket:
         last_error = None
@@ -289,7 +314,7 @@ class SmtpSession:
         if isinstance(error, smtplib.SMTPResponseException):
             failure = self._reply_error(step, error.smtp_code, error.smtp_error, label=label)
             if isinstance(error, smtplib.SMTPAuthenticationError):
-                failure.kind = "auth_rejected"
+                failure.kind = "xoauth2_rejected" if isinstance(error, XOAuth2Refused) else "auth_rejected"
             return failure
         return self._error(**classify(error, step, label, endpoint))
 

@@ -61,12 +61,23 @@ class MailServerSettings(BaseModel):
     organization = ForeignKeyField(
         Organization, backref="mail_server_settings", unique=True, on_delete="CASCADE"
     )
-    smtp_host = CharField(max_length=253)
-    smtp_port = IntegerField()
-    encryption = CharField(max_length=16)  # none | ssl | starttls
+    transport = CharField(max_length=16, default="smtp")  # smtp | microsoft_graph
+    # Empty with Microsoft Graph, which needs no SMTP server.
+    smtp_host = CharField(max_length=253, null=True)
+    smtp_port = IntegerField(null=True)
+    encryption = CharField(max_length=16, null=True)  # none | ssl | starttls
+    graph_url = CharField(max_length=255, null=True)
     authentication_enable = BooleanField(default=False)
+    # password | oauth2_client_credentials | oauth2_service_account; empty without authentication
+    authentication_method = CharField(max_length=32, null=True)
     authentication_user = CharField(max_length=255, null=True)
     authentication_password_sealed = TextField(null=True)
+    oauth2_token_url = CharField(max_length=1024, null=True)
+    oauth2_client_id = CharField(max_length=255, null=True)
+    oauth2_client_secret_sealed = TextField(null=True)
+    oauth2_scope = CharField(max_length=1024, null=True)
+    oauth2_service_account_key_sealed = TextField(null=True)
+    oauth2_service_account_email = CharField(max_length=255, null=True)  # the stored key's client_email
     send_from = CharField(max_length=255)
     send_name = CharField(max_length=100, null=True)
     reply_to = CharField(max_length=255, null=True)

@@ -1,4 +1,4 @@
-// The Mail sending server settings page: default ports, the authentication rows, the delete dialog,
+// The Mail sending server settings page: default ports, the rows each choice uses, the delete dialog,
 // and Enter in the test recipient sending the test mail rather than registering the settings.
 (function () {
   "use strict";
@@ -14,13 +14,21 @@
       });
     });
 
-    var withAuth = form.querySelector("[name=authentication_enable]");
-    var rows = document.getElementById("auth-rows");
-    function showAuthRows() {
-      rows.hidden = !withAuth.checked;
+    // Rows used only for some values (data-shown-when: [[field, values], ...], values [] for a checkbox).
+    var runs = form.querySelectorAll("[data-shown-when]");
+    function holds(condition) {
+      var inputs = form.querySelectorAll('[name="' + condition[0] + '"]');
+      return Array.prototype.some.call(inputs, function (input) {
+        return input.checked && (condition[1].length === 0 || condition[1].indexOf(input.value) >= 0);
+      });
     }
-    withAuth.addEventListener("change", showAuthRows);
-    showAuthRows();
+    function showRows() {
+      runs.forEach(function (run) {
+        run.hidden = !JSON.parse(run.dataset.shownWhen).every(holds);
+      });
+    }
+    form.addEventListener("change", showRows);
+    showRows();
   }
 
   function updateConfirmButtons(root) {

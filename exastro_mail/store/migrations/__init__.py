@@ -117,6 +117,30 @@ def _outbox_recipient_outcomes(database) -> None:
     run_operations(migrator.add_column("outbox_message", "recipient_outcomes", TextField(null=True)))
 
 
+def _oauth2_and_microsoft_graph(database) -> None:
+    """Mail sent through Microsoft Graph (no SMTP host then), or authenticated with OAuth 2.0."""
+    migrator = SchemaMigrator.from_database(database)
+    table = "mail_server_settings"
+    run_operations(
+        migrator.add_column(table, "transport", CharField(max_length=16, default="smtp")),
+        migrator.drop_not_null(table, "smtp_host"),
+        migrator.drop_not_null(table, "smtp_port"),
+        migrator.drop_not_null(table, "encryption"),
+        migrator.add_column(table, "graph_url", CharField(max_length=255, null=True)),
+        migrator.add_column(table, "authentication_method", CharField(max_length=32, null=True)),
+        migrator.add_column(table, "oauth2_token_url", CharField(max_length=1024, null=True)),
+        migrator.add_column(table, "oauth2_client_id", CharField(max_length=255, null=True)),
+        migrator.add_column(table, "oauth2_client_secret_sealed", TextField(null=True)),
+        migrator.add_column(table, "oauth2_scope", CharField(max_length=1024, null=True)),
+        migrator.add_column(table, "oauth2_service_account_key_sealed", TextField(null=True)),
+        migrator.add_column(table, "oauth2_service_account_email", CharField(max_length=255, null=True)),
+    )
+    # Settings saved with authentication before there was a choice of method used a password.
+    database.execute_sql(
+        "UPDATE mail_server_settings SET authentication_method = 'password' WHERE authentication_enable"
+    )
+
+
 # (number, description, function(database)); append only, never renumber. Version 1 is the first
 # release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
@@ -133,6 +157,7 @@ STEPS: list[tuple[int, str, object]] = [
         _rate_limits_in_the_database_and_session_last_seen,
     ),
     (6, "What became of each recipient of an outbox mail", _outbox_recipient_outcomes),
+    (7, "OAuth 2.0 authentication and Microsoft Graph sending", _oauth2_and_microsoft_graph),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
 
