@@ -1,6 +1,7 @@
 """Configuration: defaults in code, EXASTRO_MAIL_* environment variables, keys in the instance folder."""
 
 import os
+import re
 import secrets
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ DEFAULTS = {
     "SMTP_TIMEOUT": 10.0,
     "SMTP_CA_FILE": None,
     "SMTP_DENY_PRIVATE_HOSTS": False,
+    "SMTP_EHLO_NAME": None,  # None: the host of BASE_URL, else this machine's fully qualified name
     "RATELIMIT_STORAGE_URI": "database://",  # see web/rate_limits.py
     "PROXY_FIX_X_FOR": 0,  # proxies in front whose X-Forwarded-For / -Proto to trust (see proxy.py)
     "PROXY_FIX_X_PROTO": 0,
@@ -87,6 +89,8 @@ def load(app, overrides: dict | None) -> None:
         app.config[name] = _positive_seconds(name, app.config[name])
     app.config["SMTP_TIMEOUT"] = float(app.config["SMTP_TIMEOUT"])
     app.config["SMTP_DENY_PRIVATE_HOSTS"] = _flag(app.config["SMTP_DENY_PRIVATE_HOSTS"])
+    if app.config.get("SMTP_EHLO_NAME"):
+        _check_ehlo_name(app.config["SMTP_EHLO_NAME"])
     for name in RATE_LIMITS:
         _check_rate_limit(name, app.config[name])
     _check_password_hash_method(app.config["PASSWORD_HASH_METHOD"])
@@ -117,6 +121,22 @@ def _check_password_hash_method(method) -> None:
         raise ConfigError(
             f"EXASTRO_MAIL_PASSWORD_HASH_METHOD must be scrypt or pbkdf2 (werkzeug's method string), "
             f"not {method!r}."
+        )
+
+
+# A domain name (ASCII: punycode for an internationalized one) or an address literal ([192.0.2.1],
+# [IPv6:2001:db8::1]), as RFC 5321 wants after EHLO.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EHLO_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+_ADDRESS_LITERAL = re.compile(r"\[(?:IPv6:[0-9A-Fa-f:.]+|[0-9.]+)\]")
+
+
+def _check_ehlo_name(value) -> None:
+    value = str(value)
+    if not (_EHLO_NAME.fullmatch(value) or _ADDRESS_LITERAL.fullmatch(value)):
+        raise ConfigError(
+            "EXASTRO_MAIL_SMTP_EHLO_NAME must be a domain name such as mailer.example.com (punycode for "
+            f"an internationalized one) or an address literal such as [192.0.2.1], not {value!r}."
         )
 
 

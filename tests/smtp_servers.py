@@ -137,7 +137,8 @@ class SmtpServer:
     """A real SMTP server on 127.0.0.1 that records what it receives; see smtp_server_factory for options.
 
     .host and .port to connect to; .messages (Received, in order) and .wait_for(count); .commands, the
-    verbs that reached it (EHLO, STARTTLS, AUTH, MAIL, ...); .connections, TCP connections accepted;
+    verbs that reached it (EHLO, STARTTLS, AUTH, MAIL, ...); .tried_auth_mechanisms, the mechanism of each
+    AUTH; .connections, TCP connections accepted;
     .trusted_pem, the PEM a client must trust to accept this server's certificate.
     """
 
@@ -151,6 +152,7 @@ class SmtpServer:
         starttls_reply=None,
         auth=None,
         auth_require_tls=None,
+        auth_mechanisms=("LOGIN", "PLAIN"),
         replies=None,
         delay=0.0,
         cert="good",
@@ -173,6 +175,7 @@ class SmtpServer:
         self.trusted_pem = self.certificate.trusted_pem
         self.messages: list[Received] = []
         self.commands: list[str] = []
+        self.tried_auth_mechanisms: list[str] = []
         self.connections = 0
         self.open_protocols: set[_Protocol] = set()
         self._arrived = threading.Condition()
@@ -182,6 +185,7 @@ class SmtpServer:
         smtp_kwargs = {"hostname": "mx.test", "enable_SMTPUTF8": smtputf8, "timeout": 30}
         if self.auth:
             smtp_kwargs["authenticator"] = self._authenticate
+            smtp_kwargs["auth_exclude_mechanism"] = {"LOGIN", "PLAIN", "CRAM-MD5"} - set(auth_mechanisms)
         controller_kwargs = {}
         if mode == "starttls" and offer_starttls:
             smtp_kwargs["tls_context"] = self.certificate.server_context()
@@ -263,7 +267,12 @@ class SmtpServer:
 
     async def handle_AUTH(self, server, session, envelope, args):
         self.commands.append("AUTH")
+        self.tried_auth_mechanisms.append(args[0].upper())
         return MISSING
+
+    async def auth_CRAM__MD5(self, server, args):
+        """Offered only when asked for (auth_mechanisms); never succeeds."""
+        return AuthResult(success=False)
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         self.commands.append("MAIL")
@@ -384,7 +393,8 @@ def smtp_server_factory(smtp_ca):
     """Start SMTP servers with options; all are stopped at teardown.
 
     Options: mode ("plain" | "starttls" | "implicit"), require_starttls, offer_starttls, starttls_reply,
-    auth ({user: password}), auth_require_tls, replies ({"EHLO"|"MAIL"|"RCPT"|"DATA": reply}, where a
+    auth ({user: password}), auth_require_tls, auth_mechanisms (offered, of LOGIN, PLAIN and CRAM-MD5;
+    CRAM-MD5 always fails), replies ({"EHLO"|"MAIL"|"RCPT"|"DATA": reply}, where a
     reply is a string, (string, times) for the first times only, or a callable(address) -> string | None),
     delay (seconds before each reply line), cert ("good" | "wrong_host" | "self_signed"),
     drop_after_data, smtputf8.

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from exastro_mail.outbox.enqueue import enqueue_mail
+from exastro_mail.outbox.recipients import recipients_of
 from exastro_mail.outbox.worker import deliver_due
 from exastro_mail.store.models import AuditEvent, OutboxMessage
 from tests.api_helpers import EXASTRO_SETTINGS, NOTIFICATIONS, SETTINGS
@@ -158,6 +159,9 @@ def test_malformed_idempotency_key_is_400(configured, key):
         ({"cc": ["Ops <ops@example.com>"]}, ["cc[0]"], "address only"),
         ({"bcc": [42]}, ["bcc[0]"], "must be text"),
         ({"to": ["a@example.com\r\nBcc: x@example.com"]}, ["to[0]"], "one line"),
+        ({"to": ["運用@example.net"]}, ["to[0]"], "ASCII letters, digits and symbols before the @"),
+        ({"cc": ["x@example.com", "jörg@example.com"]}, ["cc[1]"], "ASCII"),
+        ({"bcc": ["監査@example.com"]}, ["bcc[0]"], "ASCII"),
         (
             {
                 "to": [f"u{i}@example.com" for i in range(400)],
@@ -193,6 +197,14 @@ def test_limits_are_inclusive_500_addresses_255_characters_and_1_mib(configured)
     )
     assert response.status_code == 202
     assert response.json["data"]["recipient_count"] == {"to": 498, "cc": 1, "bcc": 1}
+
+
+def test_a_recipient_on_an_internationalized_domain_is_queued_in_its_ascii_form(configured):
+    response = notify(configured, to=["ops@メール.example.jp"], cc=[], bcc=[])
+    assert response.status_code == 202, response.json
+    assert recipients_of(OutboxMessage.get_by_id(response.json["data"]["id"]))["to"] == [
+        "ops@xn--4dkua4c.example.jp"
+    ]
 
 
 def test_an_empty_message_with_a_title_is_fine(configured):

@@ -62,11 +62,21 @@ def test_create_user_reads_the_password_from_stdin(runner, org):
     assert "a long enough password" not in user.password_hash
 
 
+def test_a_user_on_an_internationalized_domain_is_stored_with_the_ascii_form(runner, org):
+    result = runner.invoke(
+        args=["create-user", "acme", "carol", "--email", "carol@Bücher.example", "--password-stdin"],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert User.get(User.username == "carol").email == "carol@xn--bcher-kva.example"
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
         (["nosuch", "carol", "--email", "c@example.com"], "a long enough password\n", "no organization"),
         (["acme", "carol", "--email", "not-an-address"], "a long enough password\n", "email address"),
+        (["acme", "carol", "--email", "運用@example.com"], "a long enough password\n", "must be ASCII"),
         (["acme", "carol", "--email", "c@example.com"], "short\n", "at least 10"),
         (["acme", "carol", "--email", "c@example.com"], "carol\n", "at least 10"),
         (

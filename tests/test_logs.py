@@ -89,13 +89,13 @@ def test_the_delivery_log_shows_each_mail_but_never_a_body_or_link(admin_client,
         minutes_ago=5,
     )
     html = admin_client.get(MAIL_LOG).get_data(as_text=True)
+    assert "ops@example.com, dev@example.com" in re.sub(r"<[^>]+>", "", html)
     for text in (
         "Password reset",
         "Reset your password",
         "admin@example.com",
         "Notification",
         "Backup failed",
-        "ops@example.com, dev@example.com",
         "lead@example.com",
         "audit@example.com",
         "550 5.1.1 no such user (RCPT TO)",
@@ -176,6 +176,48 @@ def test_retry_now_queues_a_failed_notification_again_and_is_audited(admin_clien
     assert message.next_attempt_at <= utcnow()
     event = AuditEvent.get(AuditEvent.action == "outbox.retried")
     assert event.actor == "admin" and json.loads(event.detail)["message_id"] == message.id
+
+
+def test_each_recipient_shows_what_became_of_it(admin_client, org, app):
+    outcomes = {
+        "ops@example.com": {"status": "accepted", "reply": None},
+        "lead@example.com": {"status": "retrying", "reply": "450 4.2.0 Mailbox busy"},
+        "audit@example.com": {"status": "refused", "reply": "550 5.1.1 No such user"},
+    }
+    message = queue(
+        app,
+        org,
+        to=["ops@example.com", "dev@example.com"],
+        cc=["lead@example.com"],
+        bcc=["audit@example.com"],
+        status="queued",
+        recipient_outcomes=json.dumps(outcomes),
+    )
+    html = admin_client.get(MAIL_LOG).get_data(as_text=True)
+    row = re.search(rf'<tr id="mail-{message.id}".*?</tr>', html, re.S).group(0)
+    outcome = r'{} <span class="recipient-outcome">\({}\)</span>'
+    assert re.search(outcome.format("ops@example.com", "Accepted"), row), row
+    assert re.search(outcome.format("lead@example.com", "Retrying: 450 4.2.0 Mailbox busy"), row)
+    assert re.search(outcome.format("audit@example.com", "Refused: 550 5.1.1 No such user"), row)
+    assert 'class="recipient recipient-pending">dev@example.com</span>' in row  # not tried yet
+
+
+def test_retrying_by_hand_tries_again_only_the_recipients_that_did_not_accept(admin_client, org, app):
+    outcomes = {
+        "ops@example.com": {"status": "accepted", "reply": None},
+        "dev@example.com": {"status": "refused", "reply": "550 5.1.1 No such user"},
+    }
+    message = queue(
+        app,
+        org,
+        to=["ops@example.com", "dev@example.com"],
+        status="failed",
+        recipient_outcomes=json.dumps(outcomes),
+    )
+    admin_client.post(f"{MAIL_LOG}/{message.id}/retry", data={"page": "1"})
+    message = OutboxMessage.get_by_id(message.id)
+    assert message.status == "queued"
+    assert json.loads(message.recipient_outcomes) == {"ops@example.com": outcomes["ops@example.com"]}
 
 
 def test_discard_with_htmx_refreshes_the_table(admin_client, org, app):

@@ -133,9 +133,21 @@ def test_from_is_required_but_reply_to_and_envelope_from_are_optional():
     assert checked.values["reply_to"] is None and checked.values["envelope_from"] is None
 
 
-def test_internationalized_address_is_accepted():
-    checked = check(send_from="info@bücher.example")
+@pytest.mark.parametrize("field", ["send_from", "reply_to", "envelope_from"])
+def test_an_internationalized_domain_is_stored_in_its_ascii_form(field):
+    checked = check(**{field: "info@Bücher.example"})
     assert checked.ok, checked.errors
+    assert checked.values[field] == "info@xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize("field", ["send_from", "reply_to", "envelope_from"])
+@pytest.mark.parametrize("address", ["通知@example.com", "jörg@example.com", "通知@メール.example.jp"])
+def test_an_address_with_non_ascii_before_the_at_is_refused_with_the_reason(field, address):
+    checked = check(**{field: address})
+    assert checked.errors[field] == (
+        "Use only ASCII letters, digits and symbols before the @: many mail servers cannot carry "
+        "other characters there."
+    )
 
 
 @pytest.mark.parametrize("field", ["send_name", "reply_name"])

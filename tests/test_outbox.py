@@ -18,7 +18,7 @@ from exastro_mail.password_reset import tokens
 from exastro_mail.store import migrations
 from exastro_mail.store.db import db
 from exastro_mail.store.models import MailServerSettings, OutboxMessage, ResetToken, utcnow
-from tests.conftest import make_org
+from tests.conftest import build_app, make_org
 from tests.outbox_helpers import SMTP_PASSWORD, SMTP_USER, deliver, point_settings_at
 
 AUTH = {SMTP_USER: SMTP_PASSWORD}
@@ -204,6 +204,67 @@ def test_a_5xx_or_rejected_login_fails_at_once_with_the_reason(
     assert (failed.status, failed.attempts) == (status.FAILED, 1)
     assert reason in failed.last_error
     assert SMTP_PASSWORD not in failed.last_error
+
+
+def test_a_recipient_refused_for_now_is_retried_alone_and_the_others_get_the_mail_once(
+    mail_app, acme, smtp_server_factory
+):
+    busy = {"busy@example.net": "450 4.2.0 Mailbox busy"}
+    server = smtp_server_factory(replies={"RCPT": lambda address: busy.get(address)})
+    point_settings_at(mail_app, acme, server)
+    (message,) = queue(mail_app, acme, to=["carol@example.net", "busy@example.net"], bcc=["erin@example.net"])
+
+    deliver(mail_app)
+    first = reloaded(message)
+    assert first.status == status.QUEUED
+    assert first.last_error == (
+        "sent to 2 of 3, 1 retrying: 450 4.2.0 Mailbox busy (RCPT TO busy@example.net)"
+    )
+    assert server.wait_for(1)[0].recipients == ["carol@example.net", "erin@example.net"]
+
+    busy.clear()
+    make_due(message)
+    deliver(mail_app)
+    assert [received.recipients for received in server.wait_for(2)] == [
+        ["carol@example.net", "erin@example.net"],
+        ["busy@example.net"],  # only the one that was refused
+    ]
+    done = reloaded(message)
+    assert (done.status, done.last_error, done.attempts) == (status.SENT, None, 2)
+    assert {outcome["status"] for outcome in json.loads(done.recipient_outcomes).values()} == {"accepted"}
+
+
+def test_recipients_refused_for_good_are_reported_and_not_retried(mail_app, acme, smtp_server_factory):
+    server = smtp_server_factory(
+        replies={"RCPT": lambda address: "550 5.1.1 No such user" if address.startswith("gone") else None}
+    )
+    point_settings_at(mail_app, acme, server)
+    (message,) = queue(mail_app, acme, to=["carol@example.net", "gone@example.net"])
+
+    deliver(mail_app)
+    done = reloaded(message)
+    assert (done.status, done.attempts) == (status.SENT, 1)
+    assert done.last_error == "sent to 1 of 2, 1 refused: 550 5.1.1 No such user (RCPT TO gone@example.net)"
+    make_due(message)
+    assert deliver(mail_app) == 0  # nothing left to try
+
+
+def test_when_retrying_gives_up_the_recipients_still_refused_are_refused_for_good(
+    tmp_path, smtp_ca, smtp_server_factory
+):
+    app = build_app(tmp_path, OUTBOX_GIVE_UP_SECONDS=0)
+    server = smtp_server_factory(
+        replies={"RCPT": lambda address: "450 4.2.0 Mailbox busy" if address.startswith("busy") else None}
+    )
+    with app.app_context():
+        acme = make_org()
+        point_settings_at(app, acme, server)
+        (message,) = queue(app, acme, to=["carol@example.net", "busy@example.net"])
+        deliver(app)
+        done = reloaded(message)
+    assert done.status == status.SENT  # to carol; busy stays refused
+    assert done.last_error.startswith("gave up after 1 attempts: sent to 1 of 2, 1 retrying: 450 4.2.0")
+    assert json.loads(done.recipient_outcomes)["busy@example.net"]["status"] == "refused"
 
 
 def test_a_refused_connection_is_retried(mail_app, acme, closed_port):

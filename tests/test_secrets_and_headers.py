@@ -60,6 +60,15 @@ def test_a_base_url_without_scheme_fails_loudly(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "value", ["mail server", "mailer.example.com:25", "-mailer.example", "メール.example"]
+)
+def test_an_ehlo_name_that_is_not_a_domain_name_fails_loudly(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("EXASTRO_MAIL_SMTP_EHLO_NAME", value)
+    with pytest.raises(ConfigError, match="EXASTRO_MAIL_SMTP_EHLO_NAME must be a domain name"):
+        create_app({"INSTANCE_PATH": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
     "name", ["RESET_LIMIT_PER_ACCOUNT", "RESET_LIMIT_PER_CLIENT", "LOGIN_LIMIT_PER_CLIENT"]
 )
 def test_a_rate_limit_that_is_not_one_fails_loudly(tmp_path, monkeypatch, name):

@@ -1,6 +1,7 @@
 """The settings fields are declared once: the form, its HTML limits, the API and delivery all follow it."""
 
 import re
+import socket
 
 import pytest
 
@@ -8,6 +9,7 @@ from exastro_mail.mailserver.endpoint import SmtpOptions, endpoint_for
 from exastro_mail.mailserver.fields import BOOL, CHOICE, FIELDS
 from exastro_mail.mailserver.forms import MailServerForm
 from exastro_mail.outbox import worker
+from exastro_mail.smtp.endpoint import ehlo_name_for
 from exastro_mail.store import secretbox
 from exastro_mail.store.models import MailServerSettings
 from tests.api_helpers import EXASTRO_SETTINGS, SETTINGS
@@ -101,3 +103,26 @@ def test_delivery_and_the_test_mail_connect_to_the_same_endpoint(app, authentica
 
     assert delivered == tested
     assert (delivered.username is not None) is authentication
+
+
+@pytest.mark.parametrize(
+    ("config", "name"),
+    [
+        ({"BASE_URL": "https://mail.acme.example/exastro"}, "mail.acme.example"),
+        ({"BASE_URL": "https://メール.acme.example"}, "xn--4dkua4c.acme.example"),
+        ({"BASE_URL": "http://192.0.2.10:8000"}, "[192.0.2.10]"),
+        ({"BASE_URL": "http://[2001:db8::1]:8000"}, "[IPv6:2001:db8::1]"),
+        (
+            {"BASE_URL": "https://mail.acme.example", "SMTP_EHLO_NAME": "mailer.acme.example"},
+            "mailer.acme.example",
+        ),
+    ],
+)
+def test_the_name_given_in_ehlo_is_the_configured_one_else_the_base_urls_host(config, name):
+    assert SmtpOptions.from_config({"SMTP_TIMEOUT": 3, **config}).ehlo_name == name
+
+
+def test_without_a_base_url_ehlo_gives_this_machines_full_name():
+    assert SmtpOptions.from_config({"SMTP_TIMEOUT": 3, "BASE_URL": None}).ehlo_name == ehlo_name_for(
+        socket.getfqdn()
+    )

@@ -64,7 +64,7 @@ def test_successful_test_mail_over_starttls_shows_every_step(smtp_server_factory
     assert "certificate for localhost, 127.0.0.1" in steps["TLS"].detail
     assert steps["TLS"].detail.endswith("verified")
     assert "AUTH LOGIN PLAIN" in steps["EHLO"].detail
-    assert steps["AUTH"].detail == "accepted for mailer"
+    assert steps["AUTH"].detail == "accepted for mailer with PLAIN"
     assert steps["RCPT TO"].detail == f"{RECIPIENT}: 250 OK"
     assert steps["Accepted"].detail.startswith("250 2.0.0 OK queued as")
     assert diagnosis.smtp_code == 250 and diagnosis.reply == steps["Accepted"].detail
@@ -305,3 +305,47 @@ def test_hints_depend_on_the_port_and_the_encryption_method(port, encryption, st
     error = DeliveryError("what went wrong", permanent=True, step=step, kind=kind)
 
     assert hint(endpoint, error) == expected
+
+
+def test_a_server_wanting_starttls_first_gets_the_hint_to_choose_starttls(smtp_server_factory, make_endpoint):
+    server = smtp_server_factory(mode="starttls", require_starttls=True)
+
+    diagnosis = run_test_mail(make_endpoint(server, encryption="none"))
+
+    assert (diagnosis.failed_step, diagnosis.smtp_code) == ("MAIL FROM", 530)
+    assert diagnosis.hint == (
+        "The server wants the connection encrypted before it takes mail; choose STARTTLS as the "
+        "encryption method."
+    )
+
+
+def test_the_starttls_hint_needs_the_server_to_offer_starttls(smtp_server_factory, make_endpoint):
+    server = smtp_server_factory(auth={"mailer": PASSWORD}, auth_require_tls=False)  # no STARTTLS
+
+    diagnosis = run_test_mail(make_endpoint(server, encryption="none"))
+
+    assert diagnosis.smtp_code == 530
+    assert diagnosis.hint == "The server requires authentication; set a user name and password."
+
+
+RELAY_DENIED = "554 5.7.1 <carol@elsewhere.example>: Relay access denied (RCPT TO carol@elsewhere.example)"
+NO_SUCH_USER = "550 5.1.1 <carol@example.net>: Recipient address rejected (RCPT TO carol@example.net)"
+
+
+@pytest.mark.parametrize(
+    ("reason", "offered", "username", "expected"),
+    [
+        (RELAY_DENIED, {"auth", "starttls"}, None, "This server wants authentication before it relays"),
+        (RELAY_DENIED, {"starttls"}, None, "The server refused the recipient"),  # AUTH not offered
+        (RELAY_DENIED, {"auth"}, "mailer", "The server refused the recipient"),  # AUTH was used
+        (NO_SUCH_USER, {"auth"}, None, "The server refused the recipient"),  # not a policy refusal
+    ],
+)
+def test_a_relay_refusal_asks_for_authentication_only_where_the_server_offers_it_and_none_was_used(
+    reason, offered, username, expected
+):
+    endpoint = SmtpEndpoint(host="smtp.example.com", port=587, encryption="starttls", username=username)
+    code = int(reason[:3])
+    error = DeliveryError(reason, permanent=True, step="rcpt", smtp_code=code, extensions=frozenset(offered))
+
+    assert hint(endpoint, error).startswith(expected)

@@ -9,6 +9,7 @@ import pytest
 from exastro_mail.smtp.endpoint import SmtpEndpoint, tls_context
 from exastro_mail.smtp.errors import DeliveryError
 from exastro_mail.smtp.hosts import ForbiddenHost, check_host, forbidden_address
+from exastro_mail.smtp.outcome import Refusal, Sent
 from exastro_mail.smtp.transport import SmtpSession
 
 PASSWORD = "s3cret-SMTP-pass"
@@ -29,6 +30,11 @@ def make_message(**headers) -> EmailMessage:
 
 def deliver(endpoint, message, envelope_from, recipients, *, deadline=None) -> str:
     """One message on a session of its own, as the outbox worker sends it; the server's reply to DATA."""
+    return deliver_for(endpoint, message, envelope_from, recipients, deadline=deadline).reply
+
+
+def deliver_for(endpoint, message, envelope_from, recipients, *, deadline=None) -> Sent:
+    """One message on a session of its own: what the server took it for."""
     with SmtpSession(endpoint, deadline=deadline) as session:
         return session.send(message, envelope_from, recipients)
 
@@ -173,6 +179,52 @@ def test_wrong_password_is_permanent_and_the_password_never_shows(smtp_server_fa
     assert "MAIL" not in server.commands
 
 
+def test_a_wrong_password_is_tried_once_with_one_mechanism(smtp_server_factory, make_endpoint):
+    server = smtp_server_factory(mode="starttls", auth={"mailer": "another password"})
+
+    error = deliver_expecting_failure(make_endpoint(server, username="mailer", password=PASSWORD))
+
+    assert (error.smtp_code, error.kind) == (535, "auth_rejected")
+    assert server.tried_auth_mechanisms == ["PLAIN"]  # offered: LOGIN and PLAIN
+
+
+@pytest.mark.parametrize(
+    ("options", "settings"),
+    [
+        pytest.param({"auth": {"mailer": "another password"}}, {"username": "mailer"}, id="535 to AUTH"),
+        pytest.param({}, {"username": "mailer"}, id="no AUTH offered"),
+        pytest.param({"replies": {"MAIL": "553 5.7.1 sender not allowed"}}, {}, id="553 to MAIL"),
+    ],
+)
+def test_after_a_refusal_the_client_says_quit(smtp_server_factory, make_endpoint, options, settings):
+    server = smtp_server_factory(mode="starttls", **options)
+
+    deliver_expecting_failure(make_endpoint(server, password=PASSWORD, **settings))
+
+    assert server.commands[-1] == "QUIT"
+
+
+def test_login_is_used_when_the_server_offers_only_login(smtp_server_factory, make_endpoint):
+    server = smtp_server_factory(mode="starttls", auth={"mailer": PASSWORD}, auth_mechanisms=("LOGIN",))
+
+    deliver(make_endpoint(server, username="mailer", password=PASSWORD), make_message(), SENDER, [RECIPIENT])
+
+    assert server.wait_for(1)[0].authenticated_user == "mailer"
+    assert server.tried_auth_mechanisms == ["LOGIN"]
+
+
+def test_a_server_offering_no_password_mechanism_is_refused_before_any_auth(
+    smtp_server_factory, make_endpoint
+):
+    server = smtp_server_factory(mode="starttls", auth={"mailer": PASSWORD}, auth_mechanisms=("CRAM-MD5",))
+
+    error = deliver_expecting_failure(make_endpoint(server, username="mailer", password=PASSWORD))
+
+    assert (error.permanent, error.step, error.kind) == (True, "auth", "auth_mechanism")
+    assert error.reason == "the server offers AUTH CRAM-MD5, none of PLAIN, LOGIN"
+    assert "AUTH" not in server.commands and "MAIL" not in server.commands
+
+
 def test_password_smtplib_cannot_encode_is_refused_without_quoting_it(smtp_server_factory, make_endpoint):
     password = "pässwörd-秘密"
     server = smtp_server_factory(mode="starttls", auth={"mailer": password})
@@ -275,16 +327,39 @@ def test_server_replies_decide_whether_to_retry(
     assert server.messages == []
 
 
-def test_some_recipients_refused_is_still_a_delivery(smtp_server_factory, make_endpoint):
-    server = smtp_server_factory(
-        replies={"RCPT": lambda address: "550 5.1.1 no such user" if address.startswith("nobody") else None}
+def test_some_recipients_refused_is_still_a_delivery_that_names_each_refusal(
+    smtp_server_factory, make_endpoint
+):
+    refusals = {"nobody": "550 5.1.1 no such user", "busy": "450 4.2.0 mailbox busy"}
+    server = smtp_server_factory(replies={"RCPT": lambda address: refusals.get(address.partition("@")[0])})
+    recipients = [RECIPIENT, "nobody@example.com", "busy@example.com", "bob@example.com"]
+
+    sent = deliver_for(make_endpoint(server), make_message(), SENDER, recipients)
+
+    assert sent.reply.startswith("250 ")
+    assert sent.accepted == (RECIPIENT, "bob@example.com")
+    assert sent.refused == (
+        Refusal("nobody@example.com", 550, "550 5.1.1 no such user"),
+        Refusal("busy@example.com", 450, "450 4.2.0 mailbox busy"),
+    )
+    assert [refusal.permanent for refusal in sent.refused] == [True, False]
+    assert server.wait_for(1)[0].recipients == [RECIPIENT, "bob@example.com"]
+
+
+def test_when_every_recipient_is_refused_the_error_keeps_each_refusal(smtp_server_factory, make_endpoint):
+    refusals = {"nobody": "550 5.1.1 no such user", "busy": "450 4.2.0 mailbox busy"}
+    server = smtp_server_factory(replies={"RCPT": lambda address: refusals.get(address.partition("@")[0])})
+
+    error = deliver_expecting_failure(
+        make_endpoint(server), recipients=["nobody@example.com", "busy@example.com"]
     )
 
-    reply = deliver(make_endpoint(server), make_message(), SENDER, [RECIPIENT, "nobody@example.com"])
-
-    assert reply.startswith("250 ")
-    assert "nobody@example.com (550 5.1.1 no such user)" in reply
-    assert server.wait_for(1)[0].recipients == [RECIPIENT]
+    assert (error.step, error.permanent) == ("rcpt", False)  # one of them may get it later
+    assert [(refusal.address, refusal.code) for refusal in error.refused] == [
+        ("nobody@example.com", 550),
+        ("busy@example.com", 450),
+    ]
+    assert server.messages == []
 
 
 def test_transient_failure_then_success_on_retry(smtp_server_factory, make_endpoint):

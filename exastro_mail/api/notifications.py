@@ -8,8 +8,9 @@ from flask_babel import gettext as _
 from ..mailserver.rules import check_address
 from ..mailserver.store import settings_for
 from ..outbox import status
-from ..outbox.enqueue import enqueue_mail, recipients_of
+from ..outbox.enqueue import enqueue_mail
 from ..outbox.kinds import NOTIFICATION
+from ..outbox.recipients import outcomes_by_field, recipients_of
 from ..store import audit
 from ..store.db import db
 from ..store.models import OutboxMessage
@@ -182,6 +183,8 @@ def notification_json(message: OutboxMessage) -> dict:
         "last_error": message.last_error,
         "title": message.subject,
         "recipient_count": {name: len(recipients[name]) for name in RECIPIENT_LISTS},
+        # By position in to, cc and bcc, as the caller gave them: the addresses are not repeated.
+        "recipient_outcomes": outcomes_by_field(message),
         "created_at": timestamp(message.created_at),
         "next_attempt_at": timestamp(message.next_attempt_at) if message.status == status.QUEUED else None,
         "sent_at": timestamp(message.sent_at),

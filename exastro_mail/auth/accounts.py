@@ -2,9 +2,9 @@
 
 import unicodedata
 
-from email_validator import EmailNotValidError, validate_email
 from peewee import IntegrityError
 
+from ..mime import AddressError, sendable_address
 from ..store.db import db
 from ..store.models import Organization, User
 from .orgs import org_id_problem
@@ -44,8 +44,8 @@ def create_user(
     if not username or len(username) > 255 or any(c.isspace() for c in username):
         raise AccountError("A username is 1 to 255 characters without spaces.")
     try:
-        email = validate_email(email.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as error:
+        email = sendable_address(email.strip())
+    except AddressError as error:
         raise AccountError(f"The email address is not valid: {error}") from None
     if problem := password_policy_problem(password, username):
         raise AccountError(f"The password is not acceptable: {problem}")

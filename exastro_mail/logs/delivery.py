@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from flask_babel import lazy_gettext as _l
 
 from ..outbox import kinds, status
-from ..outbox.enqueue import discard, recipients_of, retry_now
+from ..outbox.enqueue import discard, retry_now
+from ..outbox.recipients import outcomes_by_field, recipients_of
 from ..store import audit
 from ..store.db import db
 from ..store.models import OutboxMessage
@@ -28,6 +29,7 @@ _LISTED_COLUMNS = (
     OutboxMessage.id,
     OutboxMessage.kind,
     OutboxMessage.recipients,
+    OutboxMessage.recipient_outcomes,
     OutboxMessage.subject,
     OutboxMessage.status,
     OutboxMessage.attempts,
@@ -46,7 +48,7 @@ class Delivery:
     created_at: object
     kind: str
     kind_label: str  # in the reader's language, like status_label
-    recipients: dict[str, list[str]]
+    recipients: dict[str, list[tuple[str, dict]]]  # each address with its outcome (outbox/recipients.py)
     subject: str
     status: str
     status_label: str
@@ -77,7 +79,7 @@ def _delivery(row: OutboxMessage) -> Delivery:
         created_at=row.created_at,
         kind=row.kind,
         kind_label=str(kinds.LABELS.get(row.kind, row.kind)),
-        recipients=recipients_of(row),
+        recipients=_with_outcomes(row),
         subject=row.subject,
         status=row.status,
         status_label=str(STATUS_LABELS.get(row.status, row.status)),
@@ -87,6 +89,14 @@ def _delivery(row: OutboxMessage) -> Delivery:
         can_retry=actionable and kinds.retryable(row.kind),
         can_discard=actionable,
     )
+
+
+def _with_outcomes(row: OutboxMessage) -> dict[str, list[tuple[str, dict]]]:
+    outcomes = outcomes_by_field(row)
+    return {
+        field: list(zip(addresses, outcomes[field], strict=True))
+        for field, addresses in recipients_of(row).items()
+    }
 
 
 def find_message(organization, message_id: int) -> OutboxMessage | None:

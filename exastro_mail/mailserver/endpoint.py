@@ -2,6 +2,7 @@
 with the credentials it uses (a password, or an OAuth 2.0 token source) and the transport it goes
 through (SMTP, or Microsoft Graph)."""
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,7 +20,7 @@ from ..oauth import (
 )
 from ..oauth.delivery import Bearer, GraphSession
 from ..smtp import hosts
-from ..smtp.endpoint import ENCRYPTION_SSL, SmtpEndpoint
+from ..smtp.endpoint import ENCRYPTION_SSL, SmtpEndpoint, default_ehlo_name, ehlo_name_for
 from ..smtp.transport import SmtpSession
 from ..store import secretbox
 from .fields import (
@@ -40,15 +41,29 @@ class SmtpOptions:
     timeout: float
     ca_file: str | None = None
     deny_private_hosts: bool = False
+    ehlo_name: str | None = None  # None: smtp's default_ehlo_name()
 
     @classmethod
     def from_config(cls, config) -> "SmtpOptions":
-        """Read EXASTRO_MAIL_SMTP_TIMEOUT, _SMTP_CA_FILE and _SMTP_DENY_PRIVATE_HOSTS."""
+        """Read EXASTRO_MAIL_SMTP_TIMEOUT, _SMTP_CA_FILE, _SMTP_DENY_PRIVATE_HOSTS and _SMTP_EHLO_NAME."""
         return cls(
             float(config["SMTP_TIMEOUT"]),
             config.get("SMTP_CA_FILE"),
             bool(config.get("SMTP_DENY_PRIVATE_HOSTS")),
+            ehlo_name(config),
         )
+
+
+def ehlo_name(config) -> str:
+    """The one name the test mail and delivery give in EHLO: EXASTRO_MAIL_SMTP_EHLO_NAME, else the host
+    of EXASTRO_MAIL_BASE_URL (the name this install is known by), else this machine's full name."""
+    if config.get("SMTP_EHLO_NAME"):
+        return config["SMTP_EHLO_NAME"]
+    host = urlsplit(config.get("BASE_URL") or "").hostname
+    if host:
+        with contextlib.suppress(UnicodeError):
+            return ehlo_name_for(host)
+    return default_ehlo_name()
 
 
 class StoredSecretUnreadable(secretbox.SecretUnreadable):
@@ -93,6 +108,7 @@ def endpoint_for(
         "ca_pem": values.get("trusted_ca_pem"),
         "deny_private_hosts": options.deny_private_hosts,
         "bearer": bearer if authenticate else None,
+        "ehlo_name": options.ehlo_name,
     }
     if values.get("transport") == TRANSPORT_GRAPH:
         graph = urlsplit(values["graph_url"])
@@ -148,11 +164,11 @@ def delivery_endpoint(
     return endpoint_for(values, secrets.get("authentication_password"), options, bearer=bearer)
 
 
-def open_session(endpoint: SmtpEndpoint, deadline: float | None, on_step=None, local_hostname=None):
+def open_session(endpoint: SmtpEndpoint, deadline: float | None, on_step=None):
     """The session that delivers through the endpoint: Microsoft Graph's, or SMTP's."""
     if endpoint.graph_url:
         return GraphSession(endpoint.graph_url, endpoint.username or "", endpoint.bearer, on_step=on_step)
-    return SmtpSession(endpoint, local_hostname, deadline, on_step=on_step)
+    return SmtpSession(endpoint, deadline, on_step=on_step)
 
 
 def process_token_cache() -> TokenCache:

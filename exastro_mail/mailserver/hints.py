@@ -50,6 +50,9 @@ class Hint:
     encryptions: tuple[str, ...] | None = None
     permanent: bool | None = None
     smtp_code: int | None = None
+    enhanced_class: str | None = None  # the start of the reply's enhanced status code, such as "5.7."
+    offered: str | None = None  # an extension the server offered in its last EHLO reply ("auth")
+    authenticated: bool | None = None  # whether the settings use AUTH
     provider_codes: tuple[str, ...] | None = None  # AADSTS7000215, unauthorized_client, ErrorAccessDenied
     http_statuses: tuple[int, ...] | None = None
     reply_contains: tuple[str, ...] | None = None  # any of these in the reply (enhanced codes: 5.7.139)
@@ -65,11 +68,17 @@ class Hint:
         )
         if any(allowed is not None and value not in allowed for allowed, value in wanted):
             return False
-        if self.permanent is not None and error.permanent != self.permanent:
-            return False
         if self.reply_contains is not None and not any(part in error.reason for part in self.reply_contains):
             return False
-        return self.smtp_code is None or error.smtp_code == self.smtp_code
+        return all(
+            (
+                self.permanent is None or error.permanent == self.permanent,
+                self.smtp_code is None or error.smtp_code == self.smtp_code,
+                self.enhanced_class is None or (error.enhanced_code or "").startswith(self.enhanced_class),
+                self.offered is None or self.offered in error.extensions,
+                self.authenticated is None or bool(endpoint.username) == self.authenticated,
+            )
+        )
 
     def text(self, endpoint: SmtpEndpoint) -> str | None:
         """The advice in the request's language."""
@@ -236,7 +245,34 @@ HINTS = (
         _l("The server does not offer authentication; clear the user name or check the server settings."),
         kinds=("auth_unavailable",),
     ),
+    Hint(
+        _l(
+            "The server does not offer the authentication methods this app uses (PLAIN or LOGIN); "
+            "ask its administrator to enable one of them."
+        ),
+        kinds=("auth_mechanism",),
+    ),
+    Hint(
+        _l(
+            "The server wants the connection encrypted before it takes mail; choose STARTTLS as the "
+            "encryption method."
+        ),
+        smtp_code=530,
+        encryptions=(ENCRYPTION_NONE,),
+        offered="starttls",
+    ),
     Hint(_l("The server requires authentication; set a user name and password."), smtp_code=530),
+    Hint(
+        _l(
+            "This server wants authentication before it relays mail to this recipient; tick With "
+            "authentication and set a user name and password."
+        ),
+        steps=("rcpt",),
+        permanent=True,
+        enhanced_class="5.7.",
+        offered="auth",
+        authenticated=False,
+    ),
     Hint(_l("The server cannot take addresses with non-ASCII characters."), kinds=("smtputf8_unsupported",)),
     Hint(
         _l(

@@ -4,10 +4,10 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..mime import AddressError, sendable_address
 from .certificates import check_trusted_ca
 from .checks import Invalid, text_value, too_long
 from .credentials import (
@@ -142,7 +142,8 @@ def check_port(value) -> int:
 
 
 def check_address(value, required: bool) -> str | None:
-    """One mailbox address (no display name, list or group), syntax only."""
+    """One mailbox address (no display name, list or group), syntax only; as mime.sendable_address
+    stores it (ASCII before the @, the domain in punycode)."""
     name_free = text_value(value, _l("A mail address"))
     if not name_free:
         if required:
@@ -159,10 +160,16 @@ def check_address(value, required: bool) -> str | None:
     if "@" not in name_free:
         raise Invalid(_("This is not a valid mail address: it needs an @, as in name@example.com."))
     try:
-        result = validate_email(name_free, check_deliverability=False)
-    except EmailNotValidError as error:
+        return sendable_address(name_free)
+    except AddressError as error:
+        if error.non_ascii_local_part:
+            raise Invalid(
+                _(
+                    "Use only ASCII letters, digits and symbols before the @: many mail servers cannot "
+                    "carry other characters there."
+                )
+            ) from None
         raise Invalid(_("This is not a valid mail address: %(error)s", error=error)) from None
-    return result.normalized
 
 
 def check_display_name(value, max_length: int) -> str | None:

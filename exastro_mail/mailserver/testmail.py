@@ -7,12 +7,12 @@ stored, so it must not mark the stored settings as verified or failed.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.message import Message
+from email.utils import make_msgid
 
 from flask_babel import gettext as _
 
+from ..mime import Mail, compose
 from ..oauth import TokenCache
 from ..smtp.diagnose import STEPS_IN_ORDER, diagnose
 from ..store import audit, secretbox
@@ -21,6 +21,7 @@ from ..store.models import MailServerSettings, utcnow
 from .endpoint import SmtpOptions, StoredSecretUnreadable, delivery_endpoint, endpoint_for, open_session
 from .fields import FIELDS, SECRET_FIELDS, STORED_FIELDS, TRANSPORT_GRAPH, used
 from .hints import STEP_NAMES, MailTestReport, explain, explain_unusable
+from .sender import Sender, sender_for
 from .store import settings_for
 
 # The page answers within SMTP_TIMEOUT plus this, however the server behaves.
@@ -68,20 +69,9 @@ def secrets_to_use(values: dict, stored: MailServerSettings | None) -> dict[str,
     return secrets
 
 
-def compose_test_mail(values: dict, recipient: str, organization, actor: str) -> EmailMessage:
-    """The short test message, with the headers the outbox's mail carries."""
-    message = EmailMessage()
-    message["Subject"] = _("Test mail from %(organization)s", organization=organization.name)
-    message["From"] = Address(display_name=values.get("send_name") or "", addr_spec=values["send_from"])
-    message["To"] = recipient
-    if values.get("reply_to"):
-        message["Reply-To"] = Address(
-            display_name=values.get("reply_name") or "", addr_spec=values["reply_to"]
-        )
-    message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = make_msgid(domain=values["send_from"].rpartition("@")[2])
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(
+def compose_test_mail(sender: Sender, recipient: str, organization, actor: str) -> Message:
+    """The short test message, composed as the outbox composes every mail (exastro_mail.mime)."""
+    text = (
         _(
             "This is a test mail sent by %(actor)s from the mail sending server settings of "
             "%(organization)s.",
@@ -92,7 +82,19 @@ def compose_test_mail(values: dict, recipient: str, organization, actor: str) ->
         + _("It arrived, so the mail sending server settings work.")
         + "\n"
     )
-    return message
+    return compose(
+        Mail(
+            from_address=sender.from_address,
+            from_name=sender.from_name,
+            reply_to=sender.reply_to,
+            reply_name=sender.reply_name,
+            to=[recipient],
+            subject=_("Test mail from %(organization)s", organization=organization.name),
+            text=text,
+            message_id=make_msgid(domain=sender.from_address.rpartition("@")[2]),
+            date=datetime.now(UTC),
+        )
+    )
 
 
 def shown_test_detail(detail: str | None) -> str | None:
@@ -128,7 +130,7 @@ def send_test_mail(
     stored = settings_for(organization)
     secrets = secrets_to_use(values, stored)
     tested_saved = matches_saved(values, stored, secrets)
-    envelope_from = values.get("envelope_from") or values["send_from"]
+    sender = sender_for(values, organization.name)
     try:
         # A cache of its own: the test always asks the token endpoint, as the step then says.
         endpoint = delivery_endpoint(
@@ -140,8 +142,8 @@ def send_test_mail(
     else:
         facts = diagnose(
             endpoint,
-            compose_test_mail(values, recipient, organization, actor),
-            envelope_from,
+            compose_test_mail(sender, recipient, organization, actor),
+            sender.envelope_from,
             [recipient],
             deadline_seconds=options.timeout + DEADLINE_SLACK_SECONDS,
             open_session=open_session,

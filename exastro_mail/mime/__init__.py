@@ -11,7 +11,18 @@ Flask-free: the outbox and the test mail compose through it, and any transport (
 Graph) sends what it makes.
 """
 
+from .addresses import AddressError, sendable_address
 from .compose import Mail, compose, message_bytes
-from .headers import HeaderTextError, address_header, header_text
+from .headers import HeaderTextError, address_header, header_text, one_line
 
-__all__ = ["HeaderTextError", "Mail", "address_header", "compose", "header_text", "message_bytes"]
+__all__ = [
+    "AddressError",
+    "HeaderTextError",
+    "Mail",
+    "address_header",
+    "compose",
+    "header_text",
+    "message_bytes",
+    "one_line",
+    "sendable_address",
+]

@@ -22,6 +22,13 @@ def _checked(text: str, what: str) -> str:
     return text
 
 
+def one_line(text: str | None) -> str:
+    """Text with every control character (CR and LF included) turned into a space, trimmed."""
+    if not text:
+        return ""
+    return "".join(" " if ord(char) < 32 or ord(char) == 127 else char for char in text).strip()
+
+
 def _needs_encoding(text: str) -> bool:
     # "=?" would be read as the start of an encoded word by whoever decodes the header.
     return not text.isascii() or "=?" in text or "?=" in text

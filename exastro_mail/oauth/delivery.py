@@ -11,6 +11,7 @@ from email.message import Message
 from email.utils import getaddresses
 
 from ..smtp.errors import DeliveryError
+from ..smtp.outcome import Sent
 from .cache import TokenCache
 from .errors import GraphError, GraphTokenRefused, OAuthError, TokenError
 from .graph import send_mail
@@ -129,7 +130,7 @@ class GraphSession:
     def __exit__(self, *exc_info) -> None:
         self._token = None
 
-    def send(self, message: Message, envelope_from: str, recipients: list[str]) -> str:
+    def send(self, message: Message, envelope_from: str, recipients: list[str]) -> Sent:
         """Hand one message to Graph; return what Graph answered, or raise DeliveryError."""
         try:
             payload = graph_message_bytes(message, recipients)
@@ -146,7 +147,7 @@ class GraphSession:
                 raise graph_failure(error) from None
         reply = f"202 Accepted (request-id {request_id or 'none'})"
         self._report("sendmail", f"POST {self.graph_url}/v1.0/users/{self.mailbox}/sendMail: {reply}")
-        return reply
+        return Sent(reply, tuple(recipients))  # Graph takes the message for every recipient or none
 
     def _send(self, payload: bytes) -> str:
         try:

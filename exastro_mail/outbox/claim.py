@@ -10,6 +10,7 @@ locks the rows it takes (FOR UPDATE SKIP LOCKED, so workers never wait on each o
 the claim is one IMMEDIATE transaction (SQLite has a single writer).
 """
 
+import json
 import logging
 import os
 import secrets
@@ -21,7 +22,7 @@ from flask import current_app
 
 from ..store.db import db, is_sqlite
 from ..store.models import Organization, OutboxMessage, utcnow
-from . import kinds, status
+from . import kinds, recipients, status
 from .retry import after_failure
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,18 @@ class Claim:
             groups.setdefault(message.organization_id, (message.organization, []))[1].append(message)
         return list(groups.values())
 
-    def sent(self, message: OutboxMessage, reply: str) -> None:
-        """Record that the server took the message (a secret body, such as a reset link, is erased)."""
-        log.info("outbox message %s sent: %s", message.id, reply)
+    def sent(self, message: OutboxMessage, reply: str, *, outcomes: dict | None = None) -> None:
+        """Record that the server took the message (a secret body, such as a reset link, is erased): for
+        every recipient, or with some refused for good, whom last_error then names (outbox/recipients.py).
+        An earlier attempt's error no longer applies."""
+        fields = {"sent_at": utcnow(), "last_error": None}
+        if outcomes is not None:
+            fields.update(
+                recipient_outcomes=json.dumps(outcomes), last_error=recipients.summary(message, outcomes)
+            )
+        log.info("outbox message %s sent: %s", message.id, fields["last_error"] or reply)
         # At once, before the next message: a worker killed later must not leave this one to be re-sent.
-        self._finish(message, status.SENT, sent_at=utcnow())
+        self._finish(message, status.SENT, **fields)
 
     def expired(self, message: OutboxMessage, reason: str) -> None:
         """Record that a message will never be sent because what it carries no longer works (a link)."""
@@ -89,16 +97,32 @@ class Claim:
         log.info("outbox message %s expired: %s", message.id, reason)
 
     def fail(
-        self, message: OutboxMessage, reason: str, *, permanent: bool, retry_after: float | None = None
+        self,
+        message: OutboxMessage,
+        reason: str,
+        *,
+        permanent: bool,
+        outcomes: dict | None = None,
+        retry_after: float | None = None,
     ) -> None:
         """Record a failed attempt: failed for good, or queued again after a backoff (outbox/retry.py),
-        no sooner than the retry_after seconds the server asked for."""
+        no sooner than the retry_after seconds the server asked for. With outcomes
+        (outbox/recipients.py), the recipients' outcomes are kept too; when they end with some recipient
+        accepted, the mail counts as sent (to them), with last_error naming the rest."""
         config = current_app.config
         delay, reason = after_failure(
             message.attempts, reason, permanent=permanent, config=config, retry_after=retry_after
         )
+        kept = {} if outcomes is None else {"recipient_outcomes": json.dumps(outcomes)}
         if delay is None:
-            self._finish(message, status.FAILED, last_error=reason)
+            if outcomes is not None:
+                outcomes = recipients.gave_up(outcomes)
+                kept["recipient_outcomes"] = json.dumps(outcomes)
+                if recipients.counts(message, outcomes)[recipients.ACCEPTED]:
+                    self._finish(message, status.SENT, sent_at=utcnow(), last_error=reason, **kept)
+                    log.warning("outbox message %s sent, not to every recipient: %s", message.id, reason)
+                    return
+            self._finish(message, status.FAILED, last_error=reason, **kept)
             log.warning("outbox message %s failed: %s", message.id, reason)
             return
         self._record(
@@ -108,6 +132,7 @@ class Claim:
             last_error=reason,
             lease_until=None,
             leased_by=None,
+            **kept,
         )
         log.info("outbox message %s will be retried in %.0f s: %s", message.id, delay, reason)
 

@@ -3,14 +3,18 @@
 from dataclasses import dataclass
 from email.message import Message
 
-from ..mime import HeaderTextError, Mail
+from ..mailserver.fields import stored_values
+from ..mailserver.sender import sender_for
+from ..mime import HeaderTextError, Mail, one_line
 from ..mime import compose as compose_mail
-from .enqueue import one_line, open_body, recipients_of
+from .enqueue import open_body
+from .recipients import recipients_of, still_to_send
 
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A composed message with its SMTP envelope (Bcc only in the envelope)."""
+    """A composed message with its SMTP envelope (Bcc only in the envelope): the recipients not yet
+    accepted nor refused for good."""
 
     message: Message
     envelope_from: str
@@ -22,11 +26,12 @@ def compose(row, settings, organization_name: str) -> Outgoing:
     encoded line break, say) can add a header of its own. Raises ValueError when a stored address or
     text cannot be used."""
     recipients = recipients_of(row)
+    sender = sender_for(stored_values(settings), organization_name)
     mail = Mail(
-        from_address=settings.send_from,
-        from_name=one_line(settings.send_name) or one_line(organization_name),
-        reply_to=settings.reply_to or None,
-        reply_name=one_line(settings.reply_name) or None,
+        from_address=sender.from_address,
+        from_name=sender.from_name,
+        reply_to=sender.reply_to,
+        reply_name=sender.reply_name,
         to=recipients["to"],
         cc=recipients["cc"],
         subject=one_line(row.subject),
@@ -41,6 +46,6 @@ def compose(row, settings, organization_name: str) -> Outgoing:
         raise ValueError(f"the mail cannot be composed: {error}") from None
     return Outgoing(
         message=message,
-        envelope_from=settings.envelope_from or settings.send_from,
-        recipients=recipients["to"] + recipients["cc"] + recipients["bcc"],
+        envelope_from=sender.envelope_from,
+        recipients=still_to_send(row),
     )

@@ -1,16 +1,17 @@
 """Putting a mail into the outbox, and the operator's retry and discard of queued or failed mail."""
 
-import json
 import secrets
 from urllib.parse import urlsplit
 
 from flask import current_app
 from peewee import IntegrityError
 
+from ..mime import one_line
 from ..store import secretbox
 from ..store.db import db
 from ..store.models import MailServerSettings, OutboxMessage, utcnow
-from . import kinds, status
+from . import kinds, recipients, status
+from .recipients import stored_recipients
 
 MAX_SUBJECT_LENGTH = 255
 # The bodies of a kind with secret_bodies (a reset mail's link) are kept sealed, like the SMTP password,
@@ -81,15 +82,23 @@ def retry_now(message: OutboxMessage) -> bool:
     if not kinds.retryable(message.kind) or message.body_text is None:
         return False
     now = utcnow()
+    # Every recipient not accepted yet is tried again; those who accepted never get it twice.
+    outcomes = recipients.reopened(message)
     changed = (
         OutboxMessage.update(
-            status=status.QUEUED, next_attempt_at=now, attempts=0, lease_until=None, leased_by=None
+            status=status.QUEUED,
+            next_attempt_at=now,
+            attempts=0,
+            lease_until=None,
+            leased_by=None,
+            recipient_outcomes=outcomes,
         )
         .where(OutboxMessage.id == message.id, OutboxMessage.status.in_(status.OPERATOR_ACTIONABLE))
         .execute()
     )
     if changed:
         message.status, message.next_attempt_at, message.attempts = status.QUEUED, now, 0
+        message.recipient_outcomes = outcomes
     return bool(changed)
 
 
@@ -105,24 +114,6 @@ def discard(message: OutboxMessage) -> bool:
     if changed:
         message.status = status.DISCARDED
     return bool(changed)
-
-
-def stored_recipients(to=(), cc=(), bcc=()) -> str:
-    """Recipients as an outbox row stores them (recipients_of reads them back)."""
-    return json.dumps({"to": list(to), "cc": list(cc), "bcc": list(bcc)})
-
-
-def recipients_of(message: OutboxMessage) -> dict[str, list[str]]:
-    """The stored recipients: {"to": [...], "cc": [...], "bcc": [...]}."""
-    stored = json.loads(message.recipients)
-    return {field: list(stored.get(field, ())) for field in ("to", "cc", "bcc")}
-
-
-def one_line(text: str | None) -> str:
-    """Text with every control character (CR and LF included) turned into a space, trimmed."""
-    if not text:
-        return ""
-    return "".join(" " if ord(char) < 32 or ord(char) == 127 else char for char in text).strip()
 
 
 def seal_body(body: str | None) -> str | None:

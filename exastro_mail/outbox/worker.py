@@ -7,9 +7,7 @@ number of machines may run at once (see outbox/claim.py).
 """
 
 import contextlib
-import functools
 import logging
-import socket
 import threading
 import time
 
@@ -19,7 +17,7 @@ from ..mailserver.store import settings_for
 from ..smtp.transport import DeliveryError, SmtpEndpoint
 from ..store import secretbox
 from ..store.db import db
-from . import kinds
+from . import kinds, recipients
 from .claim import Claim
 from .compose import Outgoing, compose
 
@@ -122,9 +120,7 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
     deadline = time.monotonic() + endpoint.timeout * (OPEN_STEPS + MESSAGE_STEPS * (1 + len(waiting)))
     with contextlib.ExitStack() as stack:
         try:
-            session = stack.enter_context(
-                mail_endpoint.open_session(endpoint, deadline, local_hostname=_local_hostname())
-            )
+            session = stack.enter_context(mail_endpoint.open_session(endpoint, deadline))
         except DeliveryError as error:
             _fail_all(
                 claim,
@@ -161,14 +157,30 @@ def _endpoint(config, claim: Claim, organization, messages):
 
 
 def _send(claim: Claim, session, message, outgoing: Outgoing) -> bool:
-    """Send one message and record its outcome; False when the connection cannot carry another."""
+    """Send one message and record its outcome, each recipient's too; False when the connection cannot
+    carry another."""
     try:
-        reply = session.send(outgoing.message, outgoing.envelope_from, outgoing.recipients)
+        sent = session.send(outgoing.message, outgoing.envelope_from, outgoing.recipients)
     except DeliveryError as error:
-        claim.fail(message, error.reason, permanent=error.permanent, retry_after=error.retry_after)
+        if error.refused:  # every recipient tried was refused, each with its own reply
+            outcomes = recipients.after_attempt(message, refused=error.refused)
+            _record_outcomes(claim, message, outcomes, error.reason)
+        else:
+            claim.fail(message, error.reason, permanent=error.permanent, retry_after=error.retry_after)
         return not (error.kind in _CONNECTION_LOST or error.smtp_code == 421)
-    claim.sent(message, reply)
+    _record_outcomes(claim, message, recipients.after_attempt(message, sent), sent.reply)
     return True
+
+
+def _record_outcomes(claim: Claim, message, outcomes: dict, reply: str) -> None:
+    """Queued again while a recipient is refused for now, sent once one accepted and none waits,
+    failed when none accepted. reply: the server's last word, the reason when no recipient accepted."""
+    tally = recipients.counts(message, outcomes)
+    reason = recipients.summary(message, outcomes) if tally[recipients.ACCEPTED] else reply
+    if tally[recipients.RETRYING] or not tally[recipients.ACCEPTED]:
+        claim.fail(message, reason, permanent=not tally[recipients.RETRYING], outcomes=outcomes)
+    else:
+        claim.sent(message, reply, outcomes=outcomes)
 
 
 def _fail_all(claim: Claim, messages, reason: str, *, permanent: bool, retry_after=None) -> None:
@@ -209,9 +221,3 @@ def _prepare(claim: Claim, message, settings, organization) -> Outgoing | None:
     except ValueError as error:
         claim.fail(message, str(error), permanent=True)
     return None
-
-
-@functools.cache
-def _local_hostname() -> str:
-    """The name given in EHLO, looked up once: getfqdn can take seconds where reverse DNS is slow."""
-    return socket.getfqdn()

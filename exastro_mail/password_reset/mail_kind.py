@@ -15,7 +15,8 @@ from flask_babel import lazy_gettext as _l
 
 from ..outbox import kinds, status
 from ..outbox.claim import LeaseLost
-from ..outbox.enqueue import enqueue_mail, new_message_id, seal_body, stored_recipients
+from ..outbox.enqueue import enqueue_mail, new_message_id, seal_body
+from ..outbox.recipients import stored_recipients
 from ..store import secretbox
 from ..store.db import db, insert_row
 from ..store.models import OutboxMessage, ResetToken, User, utcnow

@@ -9,7 +9,8 @@ import ssl
 import threading
 import time
 from email.generator import BytesGenerator
-from email.message import EmailMessage
+from email.message import Message
+from email.policy import EmailPolicy
 
 from .errors import STEP_LABELS, DeliveryError, text
 
@@ -90,12 +91,14 @@ def describe_extensions(client: smtplib.SMTP) -> str:
     return f"extensions: {extensions or 'none'}"
 
 
-def message_bytes(message: EmailMessage, international: bool) -> bytes:
+def message_bytes(message: Message, international: bool) -> bytes:
     """The message as it goes over the wire: CRLF line ends, no Bcc, UTF-8 headers only with SMTPUTF8."""
     message = copy.copy(message)
     del message["Bcc"]
     del message["Resent-Bcc"]
-    policy = message.policy.clone(utf8=True) if international else message.policy
+    policy = message.policy
+    if international and isinstance(policy, EmailPolicy):
+        policy = policy.clone(utf8=True)  # compat32 headers are ASCII already (exastro_mail.mime's)
     with io.BytesIO() as buffer:
         BytesGenerator(buffer, policy=policy).flatten(message, linesep="\r\n")
         return buffer.getvalue()

@@ -6,7 +6,7 @@ The words people read (step names in their language, hints) are built above, in 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 
 from .transport import DeliveryError, SmtpEndpoint, SmtpSession
 
@@ -42,7 +42,7 @@ class Diagnosis:
 
 def diagnose(
     endpoint: SmtpEndpoint,
-    message: EmailMessage,
+    message: Message,
     envelope_from: str,
     recipients: list[str],
     deadline_seconds: float,
@@ -65,7 +65,7 @@ def diagnose(
 
     try:
         with open_session(endpoint, time.monotonic() + deadline_seconds, record) as session:
-            reply = session.send(message, envelope_from, recipients)
+            reply = session.send(message, envelope_from, recipients).reply
     except DeliveryError as error:
         steps[error.step] = Step(error.step, False, error.reason)
         return Diagnosis(list(steps.values()), error, error.smtp_code, error.reason)

@@ -1,5 +1,6 @@
 """Why a delivery stopped, as facts: the step, the kind of failure, the server's code and words."""
 
+import re
 import smtplib
 import socket
 import ssl
@@ -20,6 +21,23 @@ STEP_LABELS = {
     "sendmail": "Graph sendMail",
 }
 
+# Failures after which the server still waits for the next command: it answered with a reply, or the
+# session stopped before sending one.
+AT_A_COMMAND_BOUNDARY = {
+    "reply",
+    "auth_rejected",
+    "auth_unavailable",
+    "auth_mechanism",
+    "starttls_unavailable",
+    "starttls_refused",
+    "smtputf8_unsupported",
+    "invalid",
+    "encoding",
+}
+
+# "550 5.1.1 ...": the reply code, then the enhanced status code.
+_ENHANCED_CODE = re.compile(r"\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b")
+
 # OpenSSL verify codes that get a kind of their own.
 _NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 _UNTRUSTED = {18, 19, 20, 21}  # self-signed leaf or chain, issuer unknown, leaf unverifiable
@@ -35,6 +53,7 @@ class DeliveryError(Exception):
     2.0 the step may be 'token' (or 'sendmail', Microsoft Graph), .provider_code the provider's error
     code (AADSTS7000215, unauthorized_client, ErrorAccessDenied), .http_status its HTTP status and
     .retry_after the seconds it asked to wait.
+    .extensions are the ones the server offered in its last EHLO reply, lower case ('auth', 'starttls').
     """
 
     def __init__(
@@ -45,6 +64,7 @@ class DeliveryError(Exception):
         step: str,
         smtp_code: int | None = None,
         kind: str = "reply",
+        extensions: frozenset[str] = frozenset(),
         provider_code: str | None = None,
         http_status: int | None = None,
         retry_after: int | None = None,
@@ -58,6 +78,15 @@ class DeliveryError(Exception):
         self.provider_code = provider_code
         self.http_status = http_status
         self.retry_after = retry_after
+        self.extensions = extensions
+        # At RCPT TO, when no recipient took the message: each one's refusal (smtp.outcome.Refusal).
+        self.refused: tuple = ()
+
+    @property
+    def enhanced_code(self) -> str | None:
+        """The enhanced status code of the server's reply (RFC 3463: "5.7.1"), when it gave one."""
+        match = _ENHANCED_CODE.match(self.reason) if self.smtp_code else None
+        return match.group(1) if match else None
 
 
 def classify(error: Exception, step: str, label: str, endpoint) -> dict:

@@ -6,9 +6,10 @@ import socket
 import time
 from collections.abc import Callable
 from email.errors import MessageError
-from email.message import EmailMessage
+from email.message import Message
 
 from . import hosts
+from .auth import NoCommonMechanism, authenticate_password, choose_mechanism, offered_mechanisms
 from .connection import (
     Client,
     Watchdog,
@@ -19,8 +20,16 @@ from .connection import (
     message_bytes,
     send_recipients,
 )
-from .endpoint import ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS, SmtpEndpoint, tls_context
-from .errors import STEP_LABELS, DeliveryError, classify, text
+from .endpoint import (
+    ENCRYPTION_NONE,
+    ENCRYPTION_SSL,
+    ENCRYPTION_STARTTLS,
+    SmtpEndpoint,
+    default_ehlo_name,
+    tls_context,
+)
+from .errors import AT_A_COMMAND_BOUNDARY, STEP_LABELS, DeliveryError, classify, text
+from .outcome import Refusal, Sent
 
 
 class SmtpSession:
@@ -33,14 +42,11 @@ class SmtpSession:
     def __init__(
         self,
         endpoint: SmtpEndpoint,
-        local_hostname: str | None = None,
         deadline: float | None = None,
         *,
         on_step: Callable[[str, str], None] | None = None,
     ):
         self.endpoint = endpoint
-        # smtplib's default, socket.getfqdn(), is a reverse DNS lookup that no deadline covers.
-        self.local_hostname = local_hostname or socket.gethostname()
         self.deadline = deadline
         self._on_step = on_step
         self._client: Client | None = None
@@ -48,6 +54,9 @@ class SmtpSession:
         self._started = time.monotonic()
         self._transaction_open = False
         self._greeting = ""
+        # False once the conversation is out of step (a timeout, a broken TLS handshake, a dropped
+        # connection): QUIT would then only wait for a reply that never comes.
+        self._in_step = True
         self._token = None
 
     def __enter__(self) -> "SmtpSession":
@@ -56,18 +65,23 @@ class SmtpSession:
         try:
             self._open()
         except BaseException:
-            self._close()
+            self._quit()
             raise
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._client is not None:
+        self._quit()
+
+    def _quit(self) -> None:
+        """Say QUIT where the server still waits for a command (so it logs no lost connection), then close."""
+        if self._client is not None and self._client.sock is not None and self._in_step:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._client.quit()
         self._close()
 
-    def send(self, message: EmailMessage, envelope_from: str, recipients: list[str]) -> str:
-        """Deliver one message; return the server's final reply to DATA or raise DeliveryError."""
+    def send(self, message: Message, envelope_from: str, recipients: list[str]) -> Sent:
+        """Deliver one message: what the server took it for (its reply to DATA, the recipients it
+        accepted and refused), or DeliveryError when no recipient got it."""
         client = self._client
         if client is None or client.sock is None:
             raise DeliveryError(
@@ -99,16 +113,15 @@ class SmtpSession:
         with self._step("rcpt"):
             accepted, refused = send_recipients(client, recipients)
         self._report("rcpt", "; ".join(f"{address}: {reply}" for address, _, reply in accepted + refused))
-        if not accepted:
-            self._recipients_refused(refused)
+        refusals = tuple(Refusal(address, code, reply) for address, code, reply in refused)
+        if not accepted or any(refusal.code == 421 for refusal in refusals):
+            self._recipients_refused(refusals)
 
         with self._step("data"):
             reply = self._expect("data", *client.data(payload))
         self._transaction_open = False
         self._report("data", f"message sent ({len(payload)} bytes)")
-        if refused:
-            reply += "; refused: " + "; ".join(f"{address} ({text})" for address, _, text in refused)
-        return reply
+        return Sent(reply, tuple(address for address, _, _ in accepted), refusals)
 
     def _open(self):
         endpoint = self.endpoint
@@ -135,7 +148,7 @@ class SmtpSession:
         self._report("resolve", ", ".join(addresses))
 
         self._client = client = Client(
-            endpoint.host, local_hostname=self.local_hostname, timeout=endpoint.timeout
+            endpoint.host, local_hostname=endpoint.ehlo_name or default_ehlo_name(), timeout=endpoint.timeout
         )
         with self._step("connect"):
             client.sock = self._connect(addresses)
@@ -202,9 +215,13 @@ class SmtpSession:
         if self.endpoint.bearer is not None:
             self._login_xoauth2()
             return
+        try:
+            mechanism = choose_mechanism(offered_mechanisms(client))
+        except NoCommonMechanism as error:
+            raise self._error(str(error), permanent=True, step="auth", kind="auth_mechanism") from None
         with self._step("auth"):
-            client.login(self.endpoint.username, self.endpoint.password or "")
-        self._report("auth", f"accepted for {self.endpoint.username}")
+            authenticate_password(client, mechanism, self.endpoint.username, self.endpoint.password or "")
+        self._report("auth", f"accepted for {self.endpoint.username} with {mechanism}")
 
     def _login_xoauth2(self):
         """AUTH XOAUTH2 through the bearer (oauth.delivery.Bearer); a token refused with 535 is dropped
@@ -245,14 +262,21 @@ class SmtpSession:
             return sock
         raise last_error or OSError(f"{self.endpoint.host} has no addresses")
 
-    def _recipients_refused(self, refused):
-        codes = [code for _, code, _ in refused]
-        if 421 in codes:
-            self._client.close()
-        reason = "; ".join(f"{text} (RCPT TO {address})" for address, _, text in refused)
-        raise self._error(
-            reason, permanent=all(code >= 500 for code in codes), step="rcpt", smtp_code=codes[0]
+    def _recipients_refused(self, refused: tuple[Refusal, ...]):
+        """No recipient got the message: every one refused, or the server closing (421) during RCPT."""
+        closing = [refusal for refusal in refused if refusal.code == 421]
+        if closing:
+            self._client.close()  # the whole message waits for another connection
+        shown = closing or refused
+        reason = "; ".join(f"{refusal.reply} (RCPT TO {refusal.address})" for refusal in shown)
+        error = self._error(
+            reason,
+            permanent=all(refusal.permanent for refusal in shown),
+            step="rcpt",
+            smtp_code=shown[0].code,
         )
+        error.refused = () if closing else refused
+        raise error
 
     def _expect(self, step: str, code: int, reply: bytes) -> str:
         if code not in (250, 251):
@@ -302,7 +326,11 @@ class SmtpSession:
         password = self.endpoint.password
         if password:
             reason = reason.replace(password, "********")
-        return DeliveryError(reason, **details)
+        offered = frozenset(self._client.esmtp_features) if self._client is not None else frozenset()
+        error = DeliveryError(reason, extensions=offered, **details)
+        if error.kind not in AT_A_COMMAND_BOUNDARY:
+            self._in_step = False
+        return error
 
     def _report(self, step: str, detail: str) -> None:
         if self._on_step is not None:

@@ -126,6 +126,9 @@ class OutboxMessage(BaseModel):
     # A forgot-password request not yet looked at: what was typed, sealed (it may be a mistyped password).
     # The worker resolves it to the matching accounts and their mails, then erases it.
     reset_request = TextField(null=True)
+    # JSON, beside recipients: what became of each recipient so far (outbox/recipients.py); null: none
+    # tried yet. A recipient the server accepted is never sent the mail again.
+    recipient_outcomes = TextField(null=True)
 
     class Meta:
         indexes = ((("organization", "idempotency_key"), True),)

@@ -111,6 +111,12 @@ def _rate_limits_in_the_database_and_session_last_seen(database) -> None:
     run_operations(migrator.add_column("login_session", "last_seen_at", DateTimeField(default=utcnow)))
 
 
+def _outbox_recipient_outcomes(database) -> None:
+    """What became of each recipient of a mail, so a retry goes only to those refused for now."""
+    migrator = SchemaMigrator.from_database(database)
+    run_operations(migrator.add_column("outbox_message", "recipient_outcomes", TextField(null=True)))
+
+
 def _oauth2_and_microsoft_graph(database) -> None:
     """Mail sent through Microsoft Graph (no SMTP host then), or authenticated with OAuth 2.0."""
     migrator = SchemaMigrator.from_database(database)
@@ -150,7 +156,8 @@ STEPS: list[tuple[int, str, object]] = [
         "Rate limits counted in the database; when each login was last seen",
         _rate_limits_in_the_database_and_session_last_seen,
     ),
-    (6, "OAuth 2.0 authentication and Microsoft Graph sending", _oauth2_and_microsoft_graph),
+    (6, "What became of each recipient of an outbox mail", _outbox_recipient_outcomes),
+    (7, "OAuth 2.0 authentication and Microsoft Graph sending", _oauth2_and_microsoft_graph),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
 
