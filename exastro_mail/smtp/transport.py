@@ -28,7 +28,15 @@ from .endpoint import (
     default_ehlo_name,
     tls_context,
 )
-from .errors import AT_A_COMMAND_BOUNDARY, STEP_LABELS, DeliveryError, classify, text
+from .errors import (
+    AT_A_COMMAND_BOUNDARY,
+    NOT_SMTP_REASON,
+    STEP_LABELS,
+    DeliveryError,
+    classify,
+    is_smtp_reply,
+    text,
+)
 from .outcome import Refusal, Sent
 
 
@@ -141,10 +149,8 @@ class SmtpSession:
             self._token = self._fetch_token()
 
         with self._step("resolve"):
-            if endpoint.deny_private_hosts:
-                addresses = hosts.check_host(endpoint.host, timeout=self._time_left())
-            else:
-                addresses = hosts.resolve(endpoint.host, timeout=self._time_left())
+            policy = endpoint.host_policy or hosts.HostPolicy(deny_private=False)
+            addresses = policy.check(endpoint.host, timeout=self._time_left())
         self._report("resolve", ", ".join(addresses))
 
         self._client = client = Client(
@@ -284,6 +290,8 @@ class SmtpSession:
         return f"{code} {text(reply)}"
 
     def _reply_error(self, step: str, code: int, reply: bytes, label: str | None = None) -> DeliveryError:
+        if not is_smtp_reply(code):
+            return self._error(NOT_SMTP_REASON, permanent=True, step=step, kind="not_smtp")
         if code == 421 and self._client is not None:
             self._client.close()
         return self._error(
