@@ -332,6 +332,17 @@ def test_the_host_policy_refuses_a_loopback_token_endpoint_before_connecting(tok
     assert token_endpoint.connections == 0
 
 
+def test_a_token_endpoint_the_operator_allowed_is_reached(token_endpoint, smtp_ca):
+    allowing = HostPolicy.allowing(["127.0.0.1/32"])
+    client = HttpsClient(trust_context(ca_file=smtp_ca.ca_file), timeout=3, host_policy=allowing)
+
+    token = fetch_token(client_credentials(token_endpoint), client)
+
+    assert token_endpoint.accepts(token.access_token, {SMTP_SCOPE})
+    failure = token_failure(client_credentials(token_endpoint), HttpsClient(client.context, 3, HostPolicy()))
+    assert "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS" in str(failure)
+
+
 def test_the_host_policy_sees_the_resolved_addresses_and_those_are_what_is_reached(token_endpoint, smtp_ca):
     asked = []
 
