@@ -92,8 +92,15 @@ WORKER_COMMAND = [
 WORKER_STOP_SECONDS = 30
 
 
-def run_server(app, host: str, port: int, workers: int, *, outbox_worker: bool = True) -> None:
-    """Serve the app with gunicorn (sync workers), with the outbox worker in a child process beside it."""
+# Threads per web worker: a test mail waits on the admin's server for up to EXASTRO_MAIL_SMTP_TIMEOUT
+# (plus slack), and must hold one thread meanwhile, not a whole worker.
+DEFAULT_THREADS = 4
+
+
+def run_server(
+    app, host: str, port: int, workers: int, *, threads: int = DEFAULT_THREADS, outbox_worker: bool = True
+) -> None:
+    """Serve the app with gunicorn (threaded workers), with the outbox worker in a child process beside it."""
     from .store.db import db
     from .web.gunicorn_server import GunicornServer
 
@@ -104,7 +111,8 @@ def run_server(app, host: str, port: int, workers: int, *, outbox_worker: bool =
     try:
         # Run outside the command's app context (an empty contextvars.Context): forked workers would
         # otherwise share its `g` between requests, and with it one CSRF token and a stale "valid" mark.
-        contextvars.Context().run(GunicornServer(app, bind=f"{host}:{port}", workers=workers).run)
+        server = GunicornServer(app, bind=f"{host}:{port}", workers=workers, threads=threads)
+        contextvars.Context().run(server.run)
     finally:
         if child is not None:
             _stop_child(child)
@@ -126,15 +134,23 @@ def _stop_child(child: subprocess.Popen) -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option(
+    "--threads",
+    default=DEFAULT_THREADS,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Requests each worker serves at once (a slow test mail holds only one).",
+)
+@click.option(
     "--no-outbox-worker",
     is_flag=True,
     help="Do not start the outbox worker (run `exastro-mail worker` elsewhere).",
 )
 @with_appcontext
-def serve(host, port, workers, no_outbox_worker):
+def serve(host, port, workers, threads, no_outbox_worker):
     """Run the production web server (gunicorn) and the outbox worker."""
     click.echo(f"exastro-mail listening on http://{host}:{port}/")
-    run_server(current_app._get_current_object(), host, port, workers, outbox_worker=not no_outbox_worker)
+    app = current_app._get_current_object()
+    run_server(app, host, port, workers, threads=threads, outbox_worker=not no_outbox_worker)
 
 
 @click.command("worker")
@@ -211,6 +227,9 @@ def quickstart(host, port):
     click.echo(f"  Log in at {base}/example/login as 'admin'.")
     click.echo(f"  The initial password is in {password_file}")
     click.echo(f"  (show it with: cat {password_file})")
+    if app.config["SMTP_DENY_PRIVATE_HOSTS"] and not app.config["SMTP_ALLOWED_HOSTS"]:
+        click.echo("  Mail servers on this machine or a private network are refused by default.")
+        click.echo("  To send through a relay on this machine, set EXASTRO_MAIL_SMTP_ALLOWED_HOSTS=127.0.0.1")
     click.echo("  Stop with Ctrl+C.")
     click.echo("")
     run_server(app, host, port, workers=2)

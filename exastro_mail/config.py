@@ -1,5 +1,6 @@
 """Configuration: defaults in code, EXASTRO_MAIL_* environment variables, keys in the instance folder."""
 
+import ipaddress
 import os
 import re
 import secrets
@@ -19,7 +20,10 @@ DEFAULTS = {
     "PASSWORD_HASH_METHOD": "scrypt",  # nosec B105  # the name of a hash function, not a password
     "SMTP_TIMEOUT": 10.0,
     "SMTP_CA_FILE": None,
-    "SMTP_DENY_PRIVATE_HOSTS": False,
+    # Refuse SMTP servers, token endpoints and Graph on loopback, private, link-local, CGNAT, metadata or
+    # unspecified addresses (an organization admin must not probe this machine's network), except:
+    "SMTP_DENY_PRIVATE_HOSTS": True,
+    "SMTP_ALLOWED_HOSTS": "",  # comma-separated host names, IP addresses or CIDR ranges (a local relay)
     "SMTP_EHLO_NAME": None,  # None: the host of BASE_URL, else this machine's fully qualified name
     "RATELIMIT_STORAGE_URI": "database://",  # see web/rate_limits.py
     "PROXY_FIX_X_FOR": 0,  # proxies in front whose X-Forwarded-For / -Proto to trust (see proxy.py)
@@ -28,6 +32,8 @@ DEFAULTS = {
     "RESET_LIMIT_PER_CLIENT": "10 per 5 minutes",
     "LOGIN_LIMIT_PER_CLIENT": "30 per 5 minutes",
     "API_AUTH_LIMIT_PER_CLIENT": "20 per 5 minutes",  # failed API authentications
+    "TEST_MAIL_LIMIT_PER_ADMIN": "10 per 10 minutes",  # Send test mail, per admin of an organization
+    "TEST_MAIL_LIMIT_PER_ORGANIZATION": "30 per hour",  # Send test mail, all admins of one organization
     "DEFAULT_LOCALE": "en",
     "WORKER_POLL_SECONDS": 1.0,
     "OUTBOX_LEASE_SECONDS": 120,
@@ -89,6 +95,7 @@ def load(app, overrides: dict | None) -> None:
         app.config[name] = _positive_seconds(name, app.config[name])
     app.config["SMTP_TIMEOUT"] = float(app.config["SMTP_TIMEOUT"])
     app.config["SMTP_DENY_PRIVATE_HOSTS"] = _flag(app.config["SMTP_DENY_PRIVATE_HOSTS"])
+    app.config["SMTP_ALLOWED_HOSTS"] = allowed_hosts(app.config["SMTP_ALLOWED_HOSTS"])
     if app.config.get("SMTP_EHLO_NAME"):
         _check_ehlo_name(app.config["SMTP_EHLO_NAME"])
     for name in RATE_LIMITS:
@@ -101,6 +108,8 @@ RATE_LIMITS = (
     "RESET_LIMIT_PER_CLIENT",
     "LOGIN_LIMIT_PER_CLIENT",
     "API_AUTH_LIMIT_PER_CLIENT",
+    "TEST_MAIL_LIMIT_PER_ADMIN",
+    "TEST_MAIL_LIMIT_PER_ORGANIZATION",
 )
 
 
@@ -138,6 +147,29 @@ def _check_ehlo_name(value) -> None:
             "EXASTRO_MAIL_SMTP_EHLO_NAME must be a domain name such as mailer.example.com (punycode for "
             f"an internationalized one) or an address literal such as [192.0.2.1], not {value!r}."
         )
+
+
+def allowed_hosts(value) -> tuple[str, ...]:
+    """EXASTRO_MAIL_SMTP_ALLOWED_HOSTS as a tuple of host names (lower case), IP addresses and networks."""
+    entries = value.split(",") if isinstance(value, str) else list(value or ())
+    allowed = []
+    for entry in (str(entry).strip() for entry in entries):
+        if not entry:
+            continue
+        try:
+            allowed.append(str(ipaddress.ip_network(entry.strip("[]"))))
+            continue
+        except ValueError as error:
+            problem = str(error) if "/" in entry or entry.replace(".", "").isdigit() else None
+        name = entry.rstrip(".").lower()
+        if problem or not _EHLO_NAME.fullmatch(name):
+            raise ConfigError(
+                "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS takes comma-separated host names, IP addresses or CIDR "
+                f"ranges such as 127.0.0.1, 10.0.0.0/8 or relay.internal; {entry!r} is none of them"
+                + (f" ({problem})." if problem else ".")
+            )
+        allowed.append(name)
+    return tuple(allowed)
 
 
 def _positive_seconds(name: str, value) -> int:

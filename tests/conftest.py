@@ -18,9 +18,14 @@ pytest_plugins = [
     "tests.outbox_fixtures",
     "tests.oauth_fixtures",
     "tests.mta",
+    "tests.raw_servers",
 ]
 
 DEFAULT_PASSWORD = "correct horse battery"
+# The suite's SMTP servers, token endpoints and Graph peers listen on loopback, which the host policy
+# refuses by default (tests/test_deny_private_hosts.py proves it): the tests' install allows them, as an
+# operator allows a local relay.
+LOOPBACK_ALLOWED = "127.0.0.0/8,::1"
 TEST_HASH_METHOD = "pbkdf2:sha256:1000"
 
 
@@ -35,6 +40,7 @@ def build_app(tmp_path, **overrides):
         "WTF_CSRF_ENABLED": False,
         "BASE_URL": "http://mail.example.test",
         "SMTP_TIMEOUT": 3,
+        "SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
         # scrypt costs ~0.1 s a hash, a third of the suite's setup; production keeps it.
         "PASSWORD_HASH_METHOD": TEST_HASH_METHOD,
         # Runs on the other engines may share the test Redis at the same time: counts stay apart.
@@ -143,6 +149,19 @@ VALID_SETTINGS = {
     "reply_name": "ACME support",
     "envelope_from": "bounces@example.com",
 }
+
+
+def plain_test_mail_form(server, **overrides) -> dict:
+    """The settings form's Send test mail for a plain server (no TLS, no AUTH) on server.host:port."""
+    return {
+        **VALID_SETTINGS,
+        "smtp_host": server.host,
+        "smtp_port": str(server.port),
+        "encryption": "none",
+        "authentication_enable": "",
+        "test_recipient": "admin@example.com",
+        **overrides,
+    }
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from exastro_mail.store.models import OutboxMessage
-from tests.conftest import DEFAULT_PASSWORD, AuthActions, build_app, make_org, make_user
+from tests.conftest import DEFAULT_PASSWORD, LOOPBACK_ALLOWED, AuthActions, build_app, make_org, make_user
 from tests.engine_fixtures import RATELIMIT_KEY_PREFIX
 from tests.outbox_helpers import point_settings_at
 
@@ -87,6 +87,7 @@ def test_instances_share_rate_limits_through_redis(tmp_path, redis_url, smtp_ser
         "EXASTRO_MAIL_DATABASE_URL": first.config["DATABASE_URL"],
         "EXASTRO_MAIL_BASE_URL": "http://mail.example.test",
         "EXASTRO_MAIL_WTF_CSRF_ENABLED": "false",
+        "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
         "EXASTRO_MAIL_RATELIMIT_STORAGE_URI": redis_url,
         "EXASTRO_MAIL_RATELIMIT_KEY_PREFIX": RATELIMIT_KEY_PREFIX,
         **{f"EXASTRO_MAIL_{name}": value for name, value in limits.items()},

@@ -19,7 +19,7 @@ from exastro_mail.outbox.worker import deliver_due
 from exastro_mail.store import migrations
 from exastro_mail.store.db import close_all, engine, open_database
 from exastro_mail.store.models import ALL_MODELS, Organization, OutboxMessage, utcnow
-from tests.conftest import DEFAULT_PASSWORD, AuthActions
+from tests.conftest import DEFAULT_PASSWORD, LOOPBACK_ALLOWED, AuthActions
 from tests.engine_fixtures import app_built, empty_database_url
 
 DATA = Path(__file__).parent / "data"
@@ -115,6 +115,7 @@ def version_1_install(tmp_path, smtp_server_factory):
             "WTF_CSRF_ENABLED": False,
             "BASE_URL": "http://mail.example.test",
             "SMTP_TIMEOUT": 3,
+            "SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
         }
     )
     app_built(app)

@@ -31,7 +31,7 @@ from exastro_mail.api_tokens.tokens import issue_token
 from exastro_mail.auth.passwords import hash_password
 from exastro_mail.outbox import status
 from exastro_mail.store.models import OutboxMessage, User
-from tests.conftest import DEFAULT_PASSWORD, build_app, csrf_token_from, make_org, make_user
+from tests.conftest import DEFAULT_PASSWORD, LOOPBACK_ALLOWED, build_app, csrf_token_from, make_org, make_user
 from tests.outbox_helpers import point_settings_at
 
 EXASTRO_MAIL = str(Path(sys.executable).parent / "exastro-mail")
@@ -154,6 +154,7 @@ def test_three_instances_and_three_workers_deliver_everything_exactly_once(
         "EXASTRO_MAIL_WORKER_POLL_SECONDS": "0.05",
         "EXASTRO_MAIL_OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
         "EXASTRO_MAIL_SMTP_TIMEOUT": "10",
+        "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
         "EXASTRO_MAIL_RESET_LIMIT_PER_CLIENT": "100000 per minute",
     }
     ports = [free_port() for _ in range(3)]

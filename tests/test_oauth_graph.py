@@ -19,7 +19,7 @@ from exastro_mail.oauth import (
     trust_context,
     with_token,
 )
-from exastro_mail.smtp.hosts import forbidden_address
+from exastro_mail.smtp.hosts import HostPolicy
 from tests.oauth_servers import CLIENT_ID, CLIENT_SECRET, GRAPH_SCOPE, MAILBOX, SMTP_SCOPE
 
 
@@ -188,7 +188,7 @@ def test_only_plain_https_graph_urls_are_taken(url):
 
 
 def test_the_host_policy_and_the_trust_apply_to_graph_too(graph_server, graph_token, smtp_ca):
-    guarded = HttpsClient(trust_context(ca_file=smtp_ca.ca_file), timeout=3, host_policy=forbidden_address)
+    guarded = HttpsClient(trust_context(ca_file=smtp_ca.ca_file), timeout=3, host_policy=HostPolicy())
     untrusting = HttpsClient(trust_context(), timeout=3)
 
     refused = graph_failure(guarded, graph_server, graph_token)

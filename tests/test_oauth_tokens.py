@@ -20,7 +20,7 @@ from exastro_mail.oauth import (
     trust_context,
     with_token,
 )
-from exastro_mail.smtp.hosts import forbidden_address
+from exastro_mail.smtp.hosts import HostPolicy
 from tests.import_helpers import modules_pulled_in
 from tests.oauth_servers import (
     CLIENT_ID,
@@ -323,7 +323,7 @@ def test_a_plain_http_server_is_never_sent_the_secret(token_endpoint, https_clie
 
 
 def test_the_host_policy_refuses_a_loopback_token_endpoint_before_connecting(token_endpoint, smtp_ca):
-    client = HttpsClient(trust_context(ca_file=smtp_ca.ca_file), timeout=3, host_policy=forbidden_address)
+    client = HttpsClient(trust_context(ca_file=smtp_ca.ca_file), timeout=3, host_policy=HostPolicy())
 
     failure = token_failure(client_credentials(token_endpoint), client)
 
@@ -332,14 +332,26 @@ def test_the_host_policy_refuses_a_loopback_token_endpoint_before_connecting(tok
     assert token_endpoint.connections == 0
 
 
+def test_a_token_endpoint_the_operator_allowed_is_reached(token_endpoint, smtp_ca):
+    allowing = HostPolicy.allowing(["127.0.0.1/32"])
+    client = HttpsClient(trust_context(ca_file=smtp_ca.ca_file), timeout=3, host_policy=allowing)
+
+    token = fetch_token(client_credentials(token_endpoint), client)
+
+    assert token_endpoint.accepts(token.access_token, {SMTP_SCOPE})
+    failure = token_failure(client_credentials(token_endpoint), HttpsClient(client.context, 3, HostPolicy()))
+    assert "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS" in str(failure)
+
+
 def test_the_host_policy_sees_the_resolved_addresses_and_those_are_what_is_reached(token_endpoint, smtp_ca):
     asked = []
 
-    def policy(address):
-        asked.append(address)
-        return None
+    class Asking(HostPolicy):
+        def refusal(self, host, address):
+            asked.append(address)
+            return None
 
-    client = HttpsClient(trust_context(ca_file=smtp_ca.ca_file), timeout=3, host_policy=policy)
+    client = HttpsClient(trust_context(ca_file=smtp_ca.ca_file), timeout=3, host_policy=Asking())
     url = token_endpoint.entra_url().replace("127.0.0.1", "localhost")
 
     token = fetch_token(client_credentials(token_endpoint, token_url=url), client)
@@ -481,11 +493,12 @@ def test_the_address_checked_is_the_address_connected_to(token_endpoint, smtp_ca
     monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
     checked = []
 
-    def policy(address):
-        checked.append(address)
-        return None if address == "127.0.0.1" else "not the checked address"
+    class Checking(HostPolicy):
+        def refusal(self, host, address):
+            checked.append(address)
+            return None if address == "127.0.0.1" else "not the checked address"
 
-    client = HttpsClient(trust_context(ca_file=smtp_ca.ca_file), timeout=3, host_policy=policy)
+    client = HttpsClient(trust_context(ca_file=smtp_ca.ca_file), timeout=3, host_policy=Checking())
     url = token_endpoint.entra_url().replace("127.0.0.1", "localhost")
 
     token = fetch_token(client_credentials(token_endpoint, token_url=url), client)

@@ -18,7 +18,7 @@ from exastro_mail.password_reset import tokens
 from exastro_mail.store import migrations
 from exastro_mail.store.db import db
 from exastro_mail.store.models import MailServerSettings, OutboxMessage, ResetToken, utcnow
-from tests.conftest import build_app, make_org
+from tests.conftest import LOOPBACK_ALLOWED, build_app, make_org
 from tests.outbox_helpers import SMTP_PASSWORD, SMTP_USER, deliver, point_settings_at
 
 AUTH = {SMTP_USER: SMTP_PASSWORD}
@@ -546,6 +546,7 @@ def test_the_worker_outlives_a_database_without_schema_and_says_so_once(tmp_path
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "WORKER_POLL_SECONDS": 0.02,
             "BASE_URL": "http://mail.example.test",
+            "SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
         }
     )
     stop = threading.Event()

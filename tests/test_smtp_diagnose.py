@@ -9,6 +9,7 @@ from exastro_mail.mailserver.hints import explain, hint
 from exastro_mail.smtp.diagnose import diagnose
 from exastro_mail.smtp.endpoint import SmtpEndpoint
 from exastro_mail.smtp.errors import DeliveryError
+from exastro_mail.smtp.hosts import HostPolicy
 
 PASSWORD = "s3cret-SMTP-pass"
 SENDER = "bounces@example.com"
@@ -255,10 +256,11 @@ def test_ssl_to_a_server_that_expects_starttls_gets_a_hint(smtp_server, make_end
 
 
 def test_private_host_is_refused_at_name_resolution(smtp_server, make_endpoint):
-    diagnosis = run_test_mail(make_endpoint(smtp_server, deny_private_hosts=True))
+    diagnosis = run_test_mail(make_endpoint(smtp_server, host_policy=HostPolicy()))
 
     assert diagnosis.failed_step == "Name resolution"
-    assert diagnosis.hint == "This installation only allows SMTP servers on public addresses."
+    assert diagnosis.hint.startswith("This installation only connects to public addresses.")
+    assert "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS" in diagnosis.hint
     assert smtp_server.connections == 0
 
 

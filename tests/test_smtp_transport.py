@@ -8,7 +8,7 @@ import pytest
 
 from exastro_mail.smtp.endpoint import SmtpEndpoint, tls_context
 from exastro_mail.smtp.errors import DeliveryError
-from exastro_mail.smtp.hosts import ForbiddenHost, check_host, forbidden_address
+from exastro_mail.smtp.hosts import ForbiddenHost, HostPolicy, forbidden_address
 from exastro_mail.smtp.outcome import Refusal, Sent
 from exastro_mail.smtp.transport import SmtpSession
 
@@ -486,7 +486,7 @@ def test_address_with_a_line_break_is_refused_before_sending(smtp_server, make_e
 
 
 def test_deny_private_hosts_refuses_loopback_before_connecting(smtp_server, make_endpoint):
-    error = deliver_expecting_failure(make_endpoint(smtp_server, deny_private_hosts=True))
+    error = deliver_expecting_failure(make_endpoint(smtp_server, host_policy=HostPolicy()))
 
     assert (error.permanent, error.step, error.kind) == (True, "resolve", "forbidden_host")
     assert "127.0.0.1" in error.reason and "loopback" in error.reason
@@ -527,8 +527,13 @@ def test_public_addresses_are_allowed(address):
     assert forbidden_address(address) is None
 
 
-def test_check_host_names_the_host_and_the_range():
-    with pytest.raises(ForbiddenHost, match=r"^127\.0\.0\.2 is a loopback address \(127\.0\.0\.0/8\)\.$"):
+def test_the_host_policy_names_the_host_the_range_and_the_way_out():
+    check_host = HostPolicy().check
+    with pytest.raises(
+        ForbiddenHost,
+        match=r"^127\.0\.0\.2 is a loopback address \(127\.0\.0\.0/8\); the operator may allow it with "
+        r"EXASTRO_MAIL_SMTP_ALLOWED_HOSTS\.$",
+    ):
         check_host("127.0.0.2")
     with pytest.raises(ForbiddenHost, match=r"^localhost resolves to .*loopback"):
         check_host("localhost")

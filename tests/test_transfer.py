@@ -17,7 +17,7 @@ from exastro_mail.outbox.worker import deliver_due
 from exastro_mail.store.audit import record
 from exastro_mail.store.db import db
 from exastro_mail.store.models import AuditEvent, Organization, OutboxMessage
-from tests.conftest import AuthActions, build_app, make_org, make_user
+from tests.conftest import LOOPBACK_ALLOWED, AuthActions, build_app, make_org, make_user
 from tests.engine_fixtures import app_built, empty_database_url
 from tests.outbox_helpers import SMTP_PASSWORD, SMTP_USER, point_settings_at
 
@@ -33,6 +33,7 @@ def app_on(tmp_path, url: str, key: str):
             "WTF_CSRF_ENABLED": False,
             "BASE_URL": "http://mail.example.test",
             "SMTP_TIMEOUT": 3,
+            "SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
         }
     )
     app_built(app)

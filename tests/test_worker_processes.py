@@ -23,7 +23,7 @@ from exastro_mail.outbox import status
 from exastro_mail.outbox.enqueue import enqueue_mail
 from exastro_mail.store.db import db
 from exastro_mail.store.models import OutboxMessage, User
-from tests.conftest import DEFAULT_PASSWORD, build_app, make_org
+from tests.conftest import DEFAULT_PASSWORD, LOOPBACK_ALLOWED, build_app, make_org
 from tests.outbox_helpers import point_settings_at
 
 EXASTRO_MAIL = str(Path(sys.executable).parent / "exastro-mail")
@@ -50,6 +50,7 @@ def instance(tmp_path):
         "EXASTRO_MAIL_WORKER_POLL_SECONDS": "0.05",
         "EXASTRO_MAIL_OUTBOX_LEASE_SECONDS": "2",
         "EXASTRO_MAIL_SMTP_TIMEOUT": "3",
+        "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
         "EXASTRO_MAIL_RESET_LIMIT_PER_CLIENT": "1000 per minute",
         "EXASTRO_MAIL_WTF_CSRF_ENABLED": "false",
     }

@@ -37,7 +37,7 @@ def settings_json(settings) -> dict:
     return data
 
 
-def check_api_settings(body: dict, stored, *, deny_private_hosts: bool = False) -> Checked:
+def check_api_settings(body: dict, stored, *, host_policy=None) -> Checked:
     """Check an API body (Exastro's names) with the form's rules; errors use the API's names."""
     shape_errors = _shape_errors(body)
     data = {}
@@ -57,7 +57,7 @@ def check_api_settings(body: dict, stored, *, deny_private_hosts: bool = False) 
     checked = check_settings(
         data,
         secrets_stored=secrets,
-        deny_private_hosts=deny_private_hosts,
+        host_policy=host_policy,
         stored_values=stored_values(stored) if stored is not None else None,
     )
     errors = {}

@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from ..auth.orgs import scope_to_organization
+from ..mailserver.endpoint import host_policy
 from ..mailserver.store import delete_settings, save_settings, settings_for
 from ..web.json_envelope import (
     BODY_TOO_LARGE,
@@ -89,9 +90,7 @@ def mailserver_settings():
 def save_mailserver_settings():
     body = read_json_object()
     stored = settings_for(g.org)
-    checked = check_api_settings(
-        body, stored, deny_private_hosts=current_app.config["SMTP_DENY_PRIVATE_HOSTS"]
-    )
+    checked = check_api_settings(body, stored, host_policy=host_policy(current_app.config))
     if not checked.ok:
         raise ApiError(
             400, INVALID_FIELDS, _("Some fields are not valid; nothing was saved."), checked.errors

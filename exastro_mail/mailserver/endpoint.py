@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
+from ..config import allowed_hosts
 from ..oauth import (
     ClientCredentials,
     HttpsClient,
@@ -19,8 +20,8 @@ from ..oauth import (
     trust_context,
 )
 from ..oauth.delivery import Bearer, GraphSession
-from ..smtp import hosts
 from ..smtp.endpoint import ENCRYPTION_SSL, SmtpEndpoint, default_ehlo_name, ehlo_name_for
+from ..smtp.hosts import HostPolicy
 from ..smtp.transport import SmtpSession
 from ..store import secretbox
 from .fields import (
@@ -40,18 +41,23 @@ class SmtpOptions:
 
     timeout: float
     ca_file: str | None = None
-    deny_private_hosts: bool = False
+    host_policy: HostPolicy = HostPolicy()
     ehlo_name: str | None = None  # None: smtp's default_ehlo_name()
 
     @classmethod
     def from_config(cls, config) -> "SmtpOptions":
-        """Read EXASTRO_MAIL_SMTP_TIMEOUT, _SMTP_CA_FILE, _SMTP_DENY_PRIVATE_HOSTS and _SMTP_EHLO_NAME."""
+        """Read EXASTRO_MAIL_SMTP_TIMEOUT, _SMTP_CA_FILE, _SMTP_DENY_PRIVATE_HOSTS, _SMTP_ALLOWED_HOSTS
+        and _SMTP_EHLO_NAME."""
         return cls(
-            float(config["SMTP_TIMEOUT"]),
-            config.get("SMTP_CA_FILE"),
-            bool(config.get("SMTP_DENY_PRIVATE_HOSTS")),
-            ehlo_name(config),
+            float(config["SMTP_TIMEOUT"]), config.get("SMTP_CA_FILE"), host_policy(config), ehlo_name(config)
         )
+
+
+def host_policy(config) -> HostPolicy:
+    """The hosts SMTP servers, token endpoints and Graph may be on: public addresses only unless
+    EXASTRO_MAIL_SMTP_DENY_PRIVATE_HOSTS is off, plus EXASTRO_MAIL_SMTP_ALLOWED_HOSTS."""
+    deny_private = bool(config.get("SMTP_DENY_PRIVATE_HOSTS", True))
+    return HostPolicy.allowing(allowed_hosts(config.get("SMTP_ALLOWED_HOSTS")), deny_private=deny_private)
 
 
 def ehlo_name(config) -> str:
@@ -106,7 +112,7 @@ def endpoint_for(
         "timeout": options.timeout,
         "ca_file": options.ca_file,
         "ca_pem": values.get("trusted_ca_pem"),
-        "deny_private_hosts": options.deny_private_hosts,
+        "host_policy": options.host_policy,
         "bearer": bearer if authenticate else None,
         "ehlo_name": options.ehlo_name,
     }
@@ -148,8 +154,7 @@ def https_client(values: Mapping, options: SmtpOptions) -> HttpsClient:
         context = trust_context(options.ca_file, values.get("trusted_ca_pem"))
     except (OSError, ValueError) as error:
         raise ValueError(f"the trusted CA certificates could not be loaded: {error}") from None
-    policy = hosts.forbidden_address if options.deny_private_hosts else None
-    return HttpsClient(context, timeout=options.timeout, host_policy=policy)
+    return HttpsClient(context, timeout=options.timeout, host_policy=options.host_policy)
 
 
 def delivery_endpoint(

@@ -80,7 +80,7 @@ class MailServerForm(Form):
         *,
         password_stored: bool = False,
         secrets_stored: tuple[str, ...] = (),
-        deny_private_hosts=False,
+        host_policy=None,
         stored=None,
     ):
         """Check CSRF and the rules against the stored settings, if any; put each problem on its field.
@@ -95,7 +95,7 @@ class MailServerForm(Form):
             {name: self[name].data for name in FIELDS},
             password_stored=password_stored,
             secrets_stored=secrets_stored,
-            deny_private_hosts=deny_private_hosts,
+            host_policy=host_policy,
             stored_values=stored_values(stored) if stored is not None else None,
         )
         for name, message in checked.errors.items():

@@ -69,37 +69,46 @@ def _dns_name(host: str) -> str:
     return ascii_name.lower()
 
 
-def check_public_host(host: str, resolve: Callable[[str], list[str]]) -> None:
-    """A checked host that is not, and does not resolve to, a loopback, private, link-local or
-    metadata address. A name that does not resolve now passes: sending checks again after DNS."""
+def check_public_host(host: str, policy: hosts.HostPolicy, resolve: Callable[[str], list[str]]) -> None:
+    """A checked host the policy lets this install reach: by default, one that is not, and does not
+    resolve to, a loopback, private, link-local, metadata or unspecified address. A name that does not
+    resolve now passes: sending checks again after DNS."""
+    if not policy.deny_private:
+        return
     try:
-        addresses = [ipaddress.ip_address(host).compressed]
+        addresses = [ipaddress.ip_address(host.strip("[]")).compressed]
     except ValueError:
         try:
             addresses = resolve(host)
         except OSError:
             return
     for address in addresses:
-        reason = hosts.forbidden_address(address)
+        reason = policy.refusal(host, address)
         if reason:
-            if address == host:
-                raise Invalid(
-                    _(
-                        "This installation only allows SMTP servers on public addresses: "
-                        "%(host)s is %(reason)s.",
-                        host=host,
-                        reason=reason,
-                    )
-                )
-            raise Invalid(
-                _(
-                    "This installation only allows SMTP servers on public addresses: "
-                    "%(host)s resolves to %(address)s, %(reason)s.",
-                    host=host,
-                    address=address,
-                    reason=reason,
-                )
-            )
+            raise Invalid(_refused(host, address, reason))
+
+
+def _refused(host: str, address: str, reason: str) -> str:
+    if address == host:
+        refused = _(
+            "This installation only connects to public addresses: %(host)s is %(reason)s.",
+            host=host,
+            reason=reason,
+        )
+    else:
+        refused = _(
+            "This installation only connects to public addresses: "
+            "%(host)s resolves to %(address)s, %(reason)s.",
+            host=host,
+            address=address,
+            reason=reason,
+        )
+    way_out = _(
+        "Its operator may allow this host with %(setting)s (host names, addresses or ranges such as "
+        "10.0.0.0/8).",
+        setting=hosts.ALLOW_SETTING,
+    )
+    return f"{refused} {way_out}"
 
 
 def resolve_with_timeout(host: str) -> list[str]:

@@ -3,11 +3,13 @@
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..mime import AddressError, sendable_address
+from ..smtp.hosts import HostPolicy
 from .certificates import check_trusted_ca
 from .checks import Invalid, text_value, too_long
 from .credentials import (
@@ -55,7 +57,7 @@ def check_settings(
     *,
     password_stored: bool = False,
     secrets_stored: tuple[str, ...] = (),
-    deny_private_hosts: bool = False,
+    host_policy: HostPolicy | None = None,
     resolve: Callable[[str], list[str]] | None = None,
     stored_values: Mapping | None = None,
 ) -> Checked:
@@ -63,7 +65,8 @@ def check_settings(
     values["authentication_password"] is then None (so for any write-only field named in
     secrets_stored), but only while the fields it is bound to keep their stored_values (when given).
     A field beyond Exastro's (trusted_ca_pem) is checked, and so saved, only when data holds it.
-    deny_private_hosts refuses hosts in private ranges, looked up with resolve."""
+    host_policy (when given) refuses the hosts of the SMTP server, the token URL and the Graph URL it
+    does not allow, looked up with resolve."""
     stored = {*secrets_stored, *(["authentication_password"] if password_stored else [])}
     checked = Checked()
     for declared in FIELDS.values():
@@ -76,12 +79,8 @@ def check_settings(
             checked.values[declared.name] = _CHECKS[declared.kind](data.get(declared.name), declared, stored)
         except Invalid as problem:
             checked.errors[declared.name] = str(problem)
-    if deny_private_hosts and "smtp_host" in checked.values:
-        try:
-            check_public_host(checked.values["smtp_host"], resolve or resolve_with_timeout)
-        except Invalid as problem:
-            del checked.values["smtp_host"]
-            checked.errors["smtp_host"] = str(problem)
+    if host_policy is not None:
+        _check_hosts_allowed(checked, host_policy, resolve or resolve_with_timeout)
 
     if checked.values.get("smtp_port") and checked.values.get("encryption"):
         warning = port_warning(checked.values["smtp_port"], checked.values["encryption"])
@@ -94,6 +93,25 @@ def check_settings(
     if stored_values is not None:
         checked.errors.update(_secrets_that_must_be_typed_again(checked, stored, stored_values))
     return checked
+
+
+# The fields naming a host this install connects to, and how to take the host from the value.
+_CONNECTED_HOSTS = {
+    "smtp_host": lambda value: value,
+    "oauth2_token_url": lambda value: urlsplit(value).hostname,
+    "graph_url": lambda value: urlsplit(value).hostname,
+}
+
+
+def _check_hosts_allowed(checked: Checked, policy: HostPolicy, resolve) -> None:
+    for name, host_of in _CONNECTED_HOSTS.items():
+        if checked.values.get(name) is None:
+            continue
+        try:
+            check_public_host(host_of(checked.values[name]), policy, resolve)
+        except Invalid as problem:
+            del checked.values[name]
+            checked.errors[name] = str(problem)
 
 
 def _secrets_that_must_be_typed_again(checked: Checked, stored: set, stored_values: Mapping) -> dict:

@@ -1,5 +1,7 @@
 """The Mail sending server settings page, its Send test mail and its delete dialog."""
 
+import math
+
 from flask import (
     Blueprint,
     current_app,
@@ -11,16 +13,19 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.exceptions import TooManyRequests
 
 from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
 from ..store.secretbox import SecretUnreadable
 from ..web.htmx import asks_for, page_or_fragment, redirect_page, vary_on_target
+from ..web.rate_limits import TEST_MAIL_PER_ADMIN, TEST_MAIL_PER_ORGANIZATION
 from .certificates import describe_certificates
 from .credentials import stored_hints, unencrypted_auth_warning
+from .endpoint import host_policy
 from .fields import stored_values
 from .forms import DeleteForm, MailServerForm, confirmation_word
 from .ports import DEFAULT_PORTS, port_warning
@@ -34,7 +39,15 @@ bp.add_app_template_filter(shown_test_detail, "test_detail")
 
 
 def _render_settings(
-    form, stored, *, warning=None, warnings=None, test_outcome=None, test_problems=None, status=200
+    form,
+    stored,
+    *,
+    warning=None,
+    warnings=None,
+    test_outcome=None,
+    test_problems=None,
+    test_limited=None,
+    status=200,
 ):
     if not form.test_recipient.data:
         form.test_recipient.data = current_user.email
@@ -52,13 +65,10 @@ def _render_settings(
             trusted_certificates=describe_certificates(stored.trusted_ca_pem if stored else None),
             test_outcome=test_outcome,
             test_problems=test_problems,
+            test_limited=test_limited,
         ),
         status,
     )
-
-
-def _deny_private_hosts() -> bool:
-    return current_app.config["SMTP_DENY_PRIVATE_HOSTS"]
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -68,7 +78,7 @@ def settings():
     form = MailServerForm()
     warning = port_warning(stored.smtp_port, stored.encryption) if stored and stored.smtp_port else None
     if request.method == "POST":
-        checked = form.check(stored=stored, deny_private_hosts=_deny_private_hosts())
+        checked = form.check(stored=stored, host_policy=host_policy(current_app.config))
         if checked.ok:
             save_settings(g.org, checked.values, current_user.username)
             flash(_("Mail sending server settings registered."), "success")
@@ -87,46 +97,73 @@ def test_mail():
     """Send a test mail with the values in the form: a fragment for htmx, else the whole page."""
     stored = settings_for(g.org)
     form = MailServerForm()
-    checked = form.check(stored=stored, deny_private_hosts=_deny_private_hosts())
+    checked = form.check(stored=stored, host_policy=host_policy(current_app.config))
     try:
         recipient = check_address(form.test_recipient.data, True)
     except ValueError as problem:
         form.test_recipient.errors = [str(problem)]
-    outcome = None
+    outcome = refused = None
     if checked.ok and not form.test_recipient.errors:
-        options = SmtpOptions.from_config(current_app.config)
-        try:
-            outcome = send_test_mail(g.org, checked.values, recipient, current_user.username, options)
-        except SecretUnreadable as problem:
-            form[problem.field if hasattr(problem, "field") else "authentication_password"].errors = [
-                str(problem)
-            ]
+        refused = _over_test_mail_limit()
+        if refused is None:
+            outcome = _send_test_mail(form, checked.values, recipient)
     problems = [(field.id, field.label.text, field.errors[0]) for field in form if field.errors]
-    status = 200 if outcome else 422
+    status = 429 if refused else 200 if outcome else 422
+    shown = {
+        "test_outcome": outcome,
+        "test_problems": problems,
+        "test_limited": _limited_message(refused) if refused else None,
+    }
     if asks_for("test-mail-result"):
         status_changed = outcome is not None and outcome.status_updated
+        updated = settings_for(g.org) if status_changed else None
         response = make_response(
-            render_template(
-                "mailserver/_test_result.html",
-                test_outcome=outcome,
-                test_problems=problems,
-                updated_status=settings_for(g.org) if status_changed else None,
-            ),
-            status,
+            render_template("mailserver/_test_result.html", updated_status=updated, **shown), status
         )
     else:
+        warnings = checked.warnings
         response = make_response(
             _render_settings(
                 form,
                 settings_for(g.org),
-                warning=checked.warnings.get("smtp_port"),
-                warnings=checked.warnings,
-                test_outcome=outcome,
-                test_problems=problems,
+                warning=warnings.get("smtp_port"),
+                warnings=warnings,
                 status=status,
+                **shown,
             )
         )
+    if refused:
+        response.headers["Retry-After"] = str(refused.retry_after)
     return vary_on_target(response)
+
+
+def _send_test_mail(form, values, recipient):
+    options = SmtpOptions.from_config(current_app.config)
+    try:
+        return send_test_mail(g.org, values, recipient, current_user.username, options)
+    except SecretUnreadable as problem:
+        form[getattr(problem, "field", "authentication_password")].errors = [str(problem)]
+        return None
+
+
+def _over_test_mail_limit() -> TooManyRequests | None:
+    """Count this test mail for its admin and its organization; the refusal past either limit."""
+    admin = f"{g.org.id}/{current_user.id}"
+    for limit, subject in ((TEST_MAIL_PER_ADMIN, admin), (TEST_MAIL_PER_ORGANIZATION, str(g.org.id))):
+        try:
+            limit.hit(subject)
+        except TooManyRequests as refused:
+            return refused
+    return None
+
+
+def _limited_message(refused: TooManyRequests) -> str:
+    minutes = max(1, math.ceil(int(refused.retry_after) / 60))
+    return ngettext(
+        "Too many test mails have been sent from this organization's settings. Try again in %(num)d minute.",
+        "Too many test mails have been sent from this organization's settings. Try again in %(num)d minutes.",
+        minutes,
+    )
 
 
 @bp.route("/delete", methods=["GET", "POST"])

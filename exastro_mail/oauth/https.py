@@ -5,18 +5,15 @@ import http.client
 import socket
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from ..smtp import hosts
 from ..smtp.connection import Watchdog
+from ..smtp.hosts import HostPolicy
 
 # A token or Graph answer is a few kilobytes; anything far larger is not one.
 MAX_ANSWER_BYTES = 1 << 20
-
-HostPolicy = Callable[[str], str | None]
-"""Given an IP address, the reason a connection must not reach it, or None (like hosts.forbidden_address)."""
 
 
 class HttpsFailure(Exception):
@@ -117,8 +114,9 @@ class HttpsClient:
     """How to reach token endpoints and Graph: the trust, the time one request may take, the host policy.
 
     timeout covers the whole request: resolution, connection, TLS, sending and the full answer.
-    host_policy, when given, sees every address the host resolves to before any connection is made;
-    one refused address refuses the host, and only the checked addresses are connected to.
+    host_policy, when given, judges every address the host resolves to before any connection is made
+    (HostPolicy.refusal); one refused address refuses the host, and only the checked addresses are
+    connected to.
     """
 
     context: ssl.SSLContext
@@ -184,11 +182,15 @@ class HttpsClient:
             ) from None
         if self.host_policy is not None:
             for address in addresses:
-                reason = self.host_policy(address)
+                reason = self.host_policy.refusal(host, address)
                 if reason is None:
                     continue
                 where = f"{host} is" if address == host else f"{host} resolves to {address},"
-                raise HttpsFailure(f"{where} {reason}", kind="forbidden_host", permanent=True)
+                raise HttpsFailure(
+                    f"{where} {reason}; the operator may allow it with {hosts.ALLOW_SETTING}",
+                    kind="forbidden_host",
+                    permanent=True,
+                )
         return addresses
 
     def _time_left(self, started: float) -> float:

@@ -6,6 +6,8 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
+from .hosts import HostPolicy
+
 ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS = "none", "ssl", "starttls"
 ENCRYPTIONS = (ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS)
 
@@ -22,7 +24,7 @@ class SmtpEndpoint:
     timeout: float = 10.0
     ca_file: str | None = None
     ca_pem: str | None = None
-    deny_private_hosts: bool = False
+    host_policy: HostPolicy | None = None  # None: any host (tests of the transport itself)
     ehlo_name: str | None = None  # the name this client gives in EHLO; default_ehlo_name() if None
     # OAuth 2.0 (oauth.delivery.Bearer): AUTH XOAUTH2 with its token instead of the password.
     bearer: object | None = field(default=None, repr=False)

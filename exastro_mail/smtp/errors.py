@@ -35,6 +35,10 @@ AT_A_COMMAND_BOUNDARY = {
     "encoding",
 }
 
+# What a server that does not speak SMTP gets instead of its own words (an SSH or database banner, an
+# HTTP error page): those would tell an organization admin what runs on another machine's ports.
+NOT_SMTP_REASON = "this is not an SMTP server: it did not answer as one does"
+
 # "550 5.1.1 ...": the reply code, then the enhanced status code.
 _ENHANCED_CODE = re.compile(r"\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b")
 
@@ -87,6 +91,12 @@ class DeliveryError(Exception):
         """The enhanced status code of the server's reply (RFC 3463: "5.7.1"), when it gave one."""
         match = _ENHANCED_CODE.match(self.reason) if self.smtp_code else None
         return match.group(1) if match else None
+
+
+def is_smtp_reply(code: int) -> bool:
+    """Whether code can begin an SMTP reply (RFC 5321 4.2: 2yz to 5yz, y 0 to 5); smtplib gives -1
+    for a line that does not begin with a number."""
+    return 2 <= code // 100 <= 5 and code // 10 % 10 <= 5
 
 
 def classify(error: Exception, step: str, label: str, endpoint) -> dict:

@@ -1,13 +1,16 @@
-"""Which addresses an SMTP connection may reach when the install denies private hosts."""
+"""Which addresses an SMTP connection (or a token or Graph request) may reach: the install's host policy."""
 
 import ipaddress
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 # Checked in order, so the narrower ranges name the reason before the wider ones.
 _FORBIDDEN_NETWORKS = [
     (ipaddress.ip_network(network), reason)
     for network, reason in [
+        ("169.254.169.254/32", "a link-local cloud metadata address (169.254.169.254)"),
+        ("fd00:ec2::254/128", "a private cloud metadata address (fd00:ec2::254)"),
         ("0.0.0.0/8", "an unspecified address (0.0.0.0/8)"),
         ("10.0.0.0/8", "a private address (10.0.0.0/8)"),
         ("100.64.0.0/10", "a carrier-grade NAT address (100.64.0.0/10)"),
@@ -89,14 +92,56 @@ def _lookup(host: str) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
-def check_host(host: str, timeout: float | None = None) -> list[str]:
-    """Resolve host and return its addresses; raise ForbiddenHost if any of them is not public."""
-    addresses = resolve(host, timeout)
-    for address in addresses:
-        reason = forbidden_address(address)
-        if reason is None:
-            continue
-        if address == host:
-            raise ForbiddenHost(f"{host} is {reason}.")
-        raise ForbiddenHost(f"{host} resolves to {address}, {reason}.")
-    return addresses
+# The way out, named in every refusal: the operator may allow a relay by name, address or range.
+ALLOW_SETTING = "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS"
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which hosts this install may connect to: public addresses only (deny_private), except the host
+    names and networks the operator allowed; with deny_private False, every host."""
+
+    deny_private: bool = True
+    allowed_names: frozenset[str] = frozenset()
+    allowed_networks: tuple = ()  # ipaddress networks
+
+    @classmethod
+    def allowing(cls, entries, *, deny_private: bool = True) -> "HostPolicy":
+        """The policy allowing these entries (host names, IP addresses or CIDR ranges, checked by
+        config.py); raise ValueError for an entry that is none of them."""
+        names, networks = set(), []
+        for entry in entries:
+            try:
+                networks.append(ipaddress.ip_network(entry))
+            except ValueError:
+                if not entry or "/" in entry or ":" in entry:
+                    raise
+                names.add(_name(entry))
+        return cls(deny_private, frozenset(names), tuple(networks))
+
+    def refusal(self, host: str, address: str) -> str | None:
+        """Why host, resolved to address, must not be reached; None if it may."""
+        if not self.deny_private or _name(host) in self.allowed_names:
+            return None
+        ip = ipaddress.ip_address(address.partition("%")[0])
+        candidates = [ip]
+        if isinstance(ip, ipaddress.IPv6Address) and _embedded_ipv4(ip) is not None:
+            candidates.append(_embedded_ipv4(ip))
+        if any(candidate in network for candidate in candidates for network in self.allowed_networks):
+            return None
+        return forbidden_address(address)
+
+    def check(self, host: str, timeout: float | None = None) -> list[str]:
+        """Resolve host and return its addresses; raise ForbiddenHost if the policy refuses one of them."""
+        addresses = resolve(host, timeout)
+        for address in addresses:
+            reason = self.refusal(host, address)
+            if reason is None:
+                continue
+            where = f"{host} is" if address == host else f"{host} resolves to {address},"
+            raise ForbiddenHost(f"{where} {reason}; the operator may allow it with {ALLOW_SETTING}.")
+        return addresses
+
+
+def _name(host: str) -> str:
+    return host.strip("[]").rstrip(".").lower()

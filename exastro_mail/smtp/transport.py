@@ -5,7 +5,6 @@ import smtplib
 import socket
 import time
 from collections.abc import Callable
-from email.errors import MessageError
 from email.message import Message
 
 from . import hosts
@@ -28,11 +27,12 @@ from .endpoint import (
     default_ehlo_name,
     tls_context,
 )
-from .errors import AT_A_COMMAND_BOUNDARY, STEP_LABELS, DeliveryError, classify, text
+from .errors import DeliveryError, text
 from .outcome import Refusal, Sent
+from .steps import SessionSteps
 
 
-class SmtpSession:
+class SmtpSession(SessionSteps):
     """One connection to an SMTP server that delivers one or more messages; use it with `with`.
 
     on_step(step, detail) is told each step as it succeeds ("not used" for TLS or AUTH when they do
@@ -46,17 +46,9 @@ class SmtpSession:
         *,
         on_step: Callable[[str, str], None] | None = None,
     ):
-        self.endpoint = endpoint
-        self.deadline = deadline
-        self._on_step = on_step
-        self._client: Client | None = None
-        self._watchdog = Watchdog(None)
-        self._started = time.monotonic()
+        super().__init__(endpoint, deadline, on_step)
         self._transaction_open = False
         self._greeting = ""
-        # False once the conversation is out of step (a timeout, a broken TLS handshake, a dropped
-        # connection): QUIT would then only wait for a reply that never comes.
-        self._in_step = True
         self._token = None
 
     def __enter__(self) -> "SmtpSession":
@@ -141,10 +133,8 @@ class SmtpSession:
             self._token = self._fetch_token()
 
         with self._step("resolve"):
-            if endpoint.deny_private_hosts:
-                addresses = hosts.check_host(endpoint.host, timeout=self._time_left())
-            else:
-                addresses = hosts.resolve(endpoint.host, timeout=self._time_left())
+            policy = endpoint.host_policy or hosts.HostPolicy(deny_private=False)
+            addresses = policy.check(endpoint.host, timeout=self._time_left())
         self._report("resolve", ", ".join(addresses))
 
         self._client = client = Client(
@@ -277,79 +267,6 @@ class SmtpSession:
         )
         error.refused = () if closing else refused
         raise error
-
-    def _expect(self, step: str, code: int, reply: bytes) -> str:
-        if code not in (250, 251):
-            raise self._reply_error(step, code, reply)
-        return f"{code} {text(reply)}"
-
-    def _reply_error(self, step: str, code: int, reply: bytes, label: str | None = None) -> DeliveryError:
-        if code == 421 and self._client is not None:
-            self._client.close()
-        return self._error(
-            f"{code} {text(reply)} ({label or STEP_LABELS[step]})",
-            permanent=not 400 <= code < 500,
-            step=step,
-            smtp_code=code,
-        )
-
-    @contextlib.contextmanager
-    def _step(self, step: str, label: str | None = None):
-        """Turn whatever goes wrong inside into a DeliveryError for this step."""
-        try:
-            yield
-        except DeliveryError:
-            raise
-        except (smtplib.SMTPException, OSError, ValueError, MessageError) as error:
-            raise self._failure(step, label or STEP_LABELS[step], error) from error
-
-    def _failure(self, step: str, label: str, error: Exception) -> DeliveryError:
-        endpoint = self.endpoint
-        if self._deadline_passed():
-            return self._error(
-                f"timed out after {self._deadline_seconds():g} s (deadline)",
-                permanent=False,
-                step=step,
-                kind="timeout",
-            )
-        if isinstance(error, hosts.ForbiddenHost):
-            return self._error(str(error), permanent=True, step=step, kind="forbidden_host")
-        if isinstance(error, smtplib.SMTPResponseException):
-            failure = self._reply_error(step, error.smtp_code, error.smtp_error, label=label)
-            if isinstance(error, smtplib.SMTPAuthenticationError):
-                oauth = self.endpoint.bearer is not None and error.smtp_code == 535
-                failure.kind = "xoauth2_rejected" if oauth else "auth_rejected"
-            return failure
-        return self._error(**classify(error, step, label, endpoint))
-
-    def _error(self, reason: str, **details) -> DeliveryError:
-        password = self.endpoint.password
-        if password:
-            reason = reason.replace(password, "********")
-        offered = frozenset(self._client.esmtp_features) if self._client is not None else frozenset()
-        error = DeliveryError(reason, extensions=offered, **details)
-        if error.kind not in AT_A_COMMAND_BOUNDARY:
-            self._in_step = False
-        return error
-
-    def _report(self, step: str, detail: str) -> None:
-        if self._on_step is not None:
-            self._on_step(step, detail)
-
-    def _time_left(self) -> float:
-        """How long the next blocking call may take: the timeout, cut short by the deadline."""
-        if self.deadline is None:
-            return self.endpoint.timeout
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("deadline passed")
-        return min(self.endpoint.timeout, left)
-
-    def _deadline_passed(self) -> bool:
-        return self._watchdog.fired or (self.deadline is not None and time.monotonic() >= self.deadline)
-
-    def _deadline_seconds(self) -> float:
-        return round(self.deadline - self._started, 1)
 
     def _close(self):
         if self._client is not None:

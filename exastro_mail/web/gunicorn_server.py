@@ -9,11 +9,14 @@ BELIEVE_NO_FORWARDED_HEADERS = {"forwarded_allow_ips": "", "secure_scheme_header
 
 
 class GunicornServer(BaseApplication):
-    """gunicorn with options given in code, not read from the command line."""
+    """gunicorn with options given in code, not read from the command line; with threads, gthread
+    workers, so a request that waits (a test mail on a slow server) holds one thread, not a worker."""
 
     def __init__(self, app, **options):
         self.application = app
         self.options = {**BELIEVE_NO_FORWARDED_HEADERS, **options}
+        if self.options.get("threads", 1) > 1:
+            self.options.setdefault("worker_class", "gthread")
         super().__init__()
 
     def load_config(self):

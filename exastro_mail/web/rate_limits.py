@@ -1,7 +1,8 @@
-"""Limits per client address on what can be guessed or abused: logins, forgot-password requests and
-failed API authentications (reset mails per account are counted in the database, by the worker).
+"""Limits on what can be guessed or abused: per client address, logins, forgot-password requests and
+failed API authentications; per admin and per organization, test mails (reset mails per account are
+counted in the database, by the worker).
 
-Each limit is declared once below, as a ClientLimit named after what it guards. They count in fixed
+Each limit is declared once below, as a Limit named after what it guards. They count in fixed
 windows where EXASTRO_MAIL_RATELIMIT_STORAGE_URI says, under EXASTRO_MAIL_RATELIMIT_KEY_PREFIX:
 
     database://  (the default) a row per client and window in the app's database: every worker process
@@ -41,21 +42,24 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ClientLimit:
-    """A limit on how often one client address may do something, read from a setting."""
+class Limit:
+    """A limit on how often one client address (or another subject: an admin, an organization) may do
+    something, read from a setting."""
 
     setting: str  # the app.config name, e.g. LOGIN_LIMIT_PER_CLIENT (EXASTRO_MAIL_LOGIN_LIMIT_PER_CLIENT)
     scope: str  # names its counts in the storage
 
-    def hit(self) -> None:
-        """Count this request; past the limit, answer 429 with Retry-After."""
-        if not _limits().hit(self._limit(), self.scope, _client()):
-            raise self._too_many()
+    def hit(self, subject: str | None = None) -> None:
+        """Count this request against subject (the client address if None); past the limit, answer
+        429 with Retry-After."""
+        subject = subject or _client()
+        if not _limits().hit(self._limit(), self.scope, subject):
+            raise self._too_many(subject)
 
     def refuse_if_over(self) -> None:
         """Answer 429 with Retry-After if this client has used the limit up, counting nothing."""
         if not _limits().within(self._limit(), self.scope, _client()):
-            raise self._too_many()
+            raise self._too_many(_client())
 
     def count(self) -> None:
         """Count one against the limit (for a failure already answered)."""
@@ -64,14 +68,18 @@ class ClientLimit:
     def _limit(self) -> str:
         return current_app.config[self.setting]
 
-    def _too_many(self) -> TooManyRequests:
-        return TooManyRequests(retry_after=_limits().seconds_left(self._limit(), self.scope, _client()))
+    def _too_many(self, subject: str) -> TooManyRequests:
+        return TooManyRequests(retry_after=_limits().seconds_left(self._limit(), self.scope, subject))
 
 
-LOGIN = ClientLimit("LOGIN_LIMIT_PER_CLIENT", "login")
-FORGOT_PASSWORD = ClientLimit("RESET_LIMIT_PER_CLIENT", "forgot-password")
+LOGIN = Limit("LOGIN_LIMIT_PER_CLIENT", "login")
+FORGOT_PASSWORD = Limit("RESET_LIMIT_PER_CLIENT", "forgot-password")
 # Failed authentications only: past the limit every call gets 429, right credentials too.
-API_AUTHENTICATION = ClientLimit("API_AUTH_LIMIT_PER_CLIENT", "api-authentication")
+API_AUTHENTICATION = Limit("API_AUTH_LIMIT_PER_CLIENT", "api-authentication")
+# Each test mail connects to a server the admin names: counted per admin and per organization, so a
+# tenant cannot turn Send test mail into a scanner, however many admins or addresses it has.
+TEST_MAIL_PER_ADMIN = Limit("TEST_MAIL_LIMIT_PER_ADMIN", "test-mail-admin")
+TEST_MAIL_PER_ORGANIZATION = Limit("TEST_MAIL_LIMIT_PER_ORGANIZATION", "test-mail-organization")
 
 
 class DatabaseWindows:

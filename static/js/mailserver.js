@@ -52,6 +52,15 @@
     if (!button.disabled) button.click();
   });
 
+  // A refused test mail (429: too many) still shows its message in place of the result.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (event.detail.xhr.status === 429 && target && target.id === "test-mail-result") {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   // The dialog itself opens, takes focus and closes through app.js.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = event.detail.target;

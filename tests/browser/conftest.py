@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_app, make_org, make_user
+from tests.conftest import LOOPBACK_ALLOWED, build_app, make_org, make_user
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -83,6 +83,7 @@ def live_server(tmp_path):
         "EXASTRO_MAIL_BASE_URL": f"http://127.0.0.1:{port}",
         "EXASTRO_MAIL_WORKER_POLL_SECONDS": "0.2",
         "EXASTRO_MAIL_SMTP_TIMEOUT": "5",
+        "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
     }
     server = LiveServer(instance, port, env)
     server.app = app

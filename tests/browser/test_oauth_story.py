@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import LiveServer, free_port
 from tests.browser.test_forgot_password_story import NEW_PASSWORD
 from tests.browser.test_settings_story import assert_no_console_problems, log_in, log_out
-from tests.conftest import build_app, make_org, make_user
+from tests.conftest import LOOPBACK_ALLOWED, build_app, make_org, make_user
 from tests.oauth_servers import CLIENT_ID, CLIENT_SECRET, MAILBOX, SMTP_SCOPE
 
 pytestmark = pytest.mark.browser
@@ -41,7 +41,7 @@ def oauth_live_server(tmp_path, smtp_ca, xoauth2_smtp_server_factory):
         "EXASTRO_MAIL_SMTP_TIMEOUT": "5",
         "EXASTRO_MAIL_SMTP_CA_FILE": smtp_ca.ca_file,
         # The peers are on loopback: the host policy must let the test reach them.
-        "EXASTRO_MAIL_SMTP_DENY_PRIVATE_HOSTS": "0",
+        "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
     }
     server = LiveServer(instance, port, env)
     yield server

@@ -1,0 +1,71 @@
+"""`exastro-mail serve` keeps answering while test mails wait on a server that never speaks: each holds
+one thread of a worker for its deadline, not the worker (issue 12 finding 4)."""
+
+import http.cookiejar
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from tests import test_serve_under_attack
+from tests.conftest import LOOPBACK_ALLOWED, plain_test_mail_form
+from tests.test_worker_processes import wait_until
+
+# `exastro-mail serve --workers 2` with its default threads, org acme and its admin.
+serve = test_serve_under_attack.serve
+SMTP_TIMEOUT = 6  # a test mail then waits up to 8 s (its deadline adds 2)
+SIMULTANEOUS = 3
+
+
+def healthz(base: str) -> tuple[int, float]:
+    """The status of /healthz and how long it took to come."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(base + "/healthz", timeout=30) as response:  # noqa: S310  # nosec B310
+            status = response.status
+    except OSError:
+        status = 0
+    return status, time.monotonic() - started
+
+
+def logged_in_admin(base: str) -> urllib.request.OpenerDirector:
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = urllib.parse.urlencode({"username": "admin", "password": "correct horse battery"}).encode()
+    opener.open(base + "/acme/login", form, timeout=10).close()
+    return opener
+
+
+def send_test_mail(opener, base: str, server, answers: list) -> None:
+    form = urllib.parse.urlencode(plain_test_mail_form(server)).encode()
+    headers = {"HX-Request": "true", "HX-Target": "test-mail-result"}
+    request = urllib.request.Request(base + "/acme/platform/settings/mailserver/test-mail", form, headers)
+    try:
+        with opener.open(request, timeout=30) as response:
+            answers.append((response.status, response.read().decode()))
+    except urllib.error.HTTPError as error:
+        answers.append((error.code, error.read().decode()))
+
+
+def test_healthz_answers_at_once_while_three_test_mails_wait_on_a_silent_server(serve, silent_server):
+    base = serve(
+        WTF_CSRF_ENABLED="false", SMTP_TIMEOUT=str(SMTP_TIMEOUT), SMTP_ALLOWED_HOSTS=LOOPBACK_ALLOWED
+    )
+    admin = logged_in_admin(base)
+    answers = []
+    senders = [
+        threading.Thread(target=send_test_mail, args=(admin, base, silent_server, answers))
+        for _ in range(SIMULTANEOUS)
+    ]
+    for sender in senders:
+        sender.start()
+    wait_until(lambda: silent_server.connections == SIMULTANEOUS, 5, "all three test mails to connect")
+
+    checks = [healthz(base) for _ in range(5)]
+
+    for sender in senders:
+        sender.join(SMTP_TIMEOUT + 10)
+    assert [status for status, _ in checks] == [200] * 5
+    assert max(took for _, took in checks) < 1.0, checks
+    assert [status for status, _ in answers] == [200] * SIMULTANEOUS
+    assert all("timed out" in html for _, html in answers)
