@@ -54,6 +54,7 @@ def _count_failures(response):
     # organization's (404), an unknown organization (404), a user who is not an administrator (403).
     if "caller" not in g and response.status_code in (401, 403, 404):
         API_AUTHENTICATION.count()
+    response.vary.update(("Language", "Accept-Language"))  # the two headers that choose its language
     return response
 
 
