@@ -20,7 +20,6 @@ from ..web.json_envelope import (
     NOT_A_MAIL_ADDRESS,
     NOT_A_NUMBER,
     NOT_A_URL,
-    NOT_TRUE_OR_FALSE,
     OUT_OF_RANGE,
     REQUIRED,
     TOO_LONG,
@@ -82,49 +81,51 @@ def summary(key: str, problem: Invalid) -> str:
     if problem.summary:
         return problem.summary
     item = str(MISSING_PORT if (key, problem.code) == ("smtp_port", REQUIRED) else _item(key))
-    details = problem.details
+    details = dict(problem.details)
     value = str(details.get("value", ""))
-    if len(value) > LONGEST_QUOTED_VALUE:
-        value = value[:LONGEST_QUOTED_VALUE] + "…"
-    messages = {
-        UNREADABLE_BODY: lambda: _("Request body parameter (%(item)s) is invalid.", item=key),
-        REQUIRED: lambda: _("Missing a required item. (%(item)s)", item=item),
-        TOO_LONG: lambda: _(
-            "The number of characters that can be specified has been exceeded. "
-            "(item: %(item)s, maximum number of characters: %(max)s)",
-            item=item,
-            max=details.get("max"),
-        ),
-        FORBIDDEN_CHARACTERS: lambda: _(
-            "Contains characters that cannot be specified. "
-            "(Item: %(item)s, Characters that cannot be specified: %(characters)s)",
-            item=item,
-            characters=details.get("characters", ""),
-        ),
-        NOT_A_MAIL_ADDRESS: lambda: _(
-            "There is an error in the format of the email address. (%(item)s)", item=item
-        ),
-        NOT_TRUE_OR_FALSE: lambda: _("Something other than True/False is specified. (%(item)s)", item=item),
-        NOT_A_URL: lambda: _("There is an error in the URL format. (%(item)s)", item=item),
-        NOT_A_HOST: lambda: _("There is an error in the format of the host. (%(item)s)", item=item),
-        NOT_A_NUMBER: lambda: _(
-            "Numeric conversion failed. (Item: %(item)s, Target value: %(value)s)", item=item, value=value
-        ),
-        OUT_OF_RANGE: lambda: _(
-            "Value is less than the minimum value or greater than the maximum value. "
-            "(Item: %(item)s, Target value: %(value)s, Minimum value: %(min)s, Maximum value: %(max)s)",
-            item=item,
-            value=value,
-            min=details.get("min"),
-            max=details.get("max"),
-        ),
-        BOTH_ENCRYPTIONS: lambda: _("SSL and StartTLS cannot be enabled simultaneously."),
-        AUTHENTICATION_INCOMPLETE: lambda: _(
-            "Authentication user and password are required to enable authentication."
-        ),
-        NOT_A_CHOICE: lambda: _("Not a value that can be specified. (%(item)s)", item=item),
-    }
-    return messages.get(problem.code, messages[NOT_A_CHOICE])()
+    details["value"] = value if len(value) <= LONGEST_QUOTED_VALUE else value[:LONGEST_QUOTED_VALUE] + "…"
+    return MESSAGES.get(problem.code, MESSAGES[NOT_A_CHOICE])(key, item, details)
+
+
+# Each code the settings' checks answer through the API (docs/openapi.yaml lists the same), and its
+# message: (the API name, the item as Exastro names it, the problem's details) -> text.
+MESSAGES = {
+    UNREADABLE_BODY: lambda key, item, d: _("Request body parameter (%(item)s) is invalid.", item=key),
+    REQUIRED: lambda key, item, d: _("Missing a required item. (%(item)s)", item=item),
+    TOO_LONG: lambda key, item, d: _(
+        "The number of characters that can be specified has been exceeded. "
+        "(item: %(item)s, maximum number of characters: %(max)s)",
+        item=item,
+        max=d.get("max"),
+    ),
+    FORBIDDEN_CHARACTERS: lambda key, item, d: _(
+        "Contains characters that cannot be specified. "
+        "(Item: %(item)s, Characters that cannot be specified: %(characters)s)",
+        item=item,
+        characters=d.get("characters", ""),
+    ),
+    NOT_A_MAIL_ADDRESS: lambda key, item, d: _(
+        "There is an error in the format of the email address. (%(item)s)", item=item
+    ),
+    NOT_A_URL: lambda key, item, d: _("There is an error in the URL format. (%(item)s)", item=item),
+    NOT_A_HOST: lambda key, item, d: _("There is an error in the format of the host. (%(item)s)", item=item),
+    NOT_A_NUMBER: lambda key, item, d: _(
+        "Numeric conversion failed. (Item: %(item)s, Target value: %(value)s)", item=item, value=d["value"]
+    ),
+    OUT_OF_RANGE: lambda key, item, d: _(
+        "Value is less than the minimum value or greater than the maximum value. "
+        "(Item: %(item)s, Target value: %(value)s, Minimum value: %(min)s, Maximum value: %(max)s)",
+        item=item,
+        value=d["value"],
+        min=d.get("min"),
+        max=d.get("max"),
+    ),
+    BOTH_ENCRYPTIONS: lambda key, item, d: _("SSL and StartTLS cannot be enabled simultaneously."),
+    AUTHENTICATION_INCOMPLETE: lambda key, item, d: _(
+        "Authentication user and password are required to enable authentication."
+    ),
+    NOT_A_CHOICE: lambda key, item, d: _("Not a value that can be specified. (%(item)s)", item=item),
+}
 
 
 def _item(key: str):
