@@ -40,6 +40,7 @@ from .fields import (
     TEXT,
     URL,
     Field,
+    conditions,
     used,
 )
 from .host_names import check_host, check_public_host, resolve_with_timeout
@@ -93,6 +94,8 @@ def check_settings(
         if declared.when and not used(declared.name, checked.values):
             checked.values[declared.name] = None
             continue
+        if any(condition in checked.errors for condition, _values in conditions(declared.name)):
+            continue  # whether it is used depends on a field that is wrong: that field's error says it
         try:
             checked.values[declared.name] = _CHECKS[declared.kind](data.get(declared.name), declared, stored)
         except Invalid as problem:
