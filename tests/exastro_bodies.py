@@ -14,6 +14,11 @@ def exastro_body(source: str, name: str) -> dict:
     return json.loads((DATA / f"{source}.json").read_text(encoding="utf-8"))["bodies"][name]
 
 
+def exastro_cases(source: str) -> list[dict]:
+    """The cases of tests/data/exastro/<source>.json."""
+    return json.loads((DATA / f"{source}.json").read_text(encoding="utf-8"))["cases"]
+
+
 # Exastro's own tests start from these (platform_api/tests/test_organization_setting_service_controller.py).
 CREATE = exastro_body("test_data", "create")
 UPDATE = exastro_body("test_data", "update")

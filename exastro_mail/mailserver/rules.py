@@ -87,33 +87,14 @@ def check_settings(
     A field beyond Exastro's (trusted_ca_pem) is checked, and so saved, only when data holds it.
     deny_private_hosts refuses hosts in private ranges, looked up with resolve."""
     stored = {*secrets_stored, *(["authentication_password"] if password_stored else [])}
-    checked = Checked()
-    for declared in FIELDS.values():
-        if not declared.api_writable and declared.name not in data:
-            continue  # beyond Exastro's: left as stored unless sent
-        if declared.when and not used(declared.name, checked.values):
-            checked.values[declared.name] = None
-            continue
-        if any(condition in checked.errors for condition, _values in conditions(declared.name)):
-            continue  # whether it is used depends on a field that is wrong: that field's error says it
-        try:
-            checked.values[declared.name] = _CHECKS[declared.kind](data.get(declared.name), declared, stored)
-        except Invalid as problem:
-            checked.refuse(declared.name, problem)
+    checked = _each_field(data, stored)
     if deny_private_hosts and "smtp_host" in checked.values:
         try:
             check_public_host(checked.values["smtp_host"], resolve or resolve_with_timeout)
         except Invalid as problem:
             del checked.values["smtp_host"]
             checked.refuse("smtp_host", problem)
-
-    if checked.values.get("smtp_port") and checked.values.get("encryption"):
-        warning = port_warning(checked.values["smtp_port"], checked.values["encryption"])
-        if warning:
-            checked.warnings["smtp_port"] = warning
-    warning = unencrypted_auth_warning(checked.values)
-    if warning:
-        checked.warnings["encryption"] = warning
+    _add_warnings(checked)
     for name, problem in check_oauth_combination(checked.values, checked.errors).items():
         checked.refuse(name, problem)
     if stored_values is not None:
@@ -121,6 +102,36 @@ def check_settings(
             checked.refuse(name, problem)
     _as_exastro_pairs_them(checked)
     return checked
+
+
+def _each_field(data: Mapping[str, object], stored: set) -> Checked:
+    """Each field checked by its kind, in the declared order; an unused one is None."""
+    checked = Checked()
+    for declared in FIELDS.values():
+        if not declared.api_writable and declared.name not in data:
+            continue  # beyond Exastro's: left as stored unless sent
+        if any(condition in checked.errors for condition, _values in conditions(declared.name)):
+            continue  # whether it is used depends on a field that is wrong: that field's error says it
+        if declared.when and not used(declared.name, checked.values):
+            checked.values[declared.name] = None
+            continue
+        try:
+            checked.values[declared.name] = _CHECKS[declared.kind](data.get(declared.name), declared, stored)
+        except Invalid as problem:
+            checked.refuse(declared.name, problem)
+    return checked
+
+
+def _add_warnings(checked: Checked) -> None:
+    """Values that are saved but look like a mistake: a port that does not go with the encryption,
+    credentials that would cross the network in clear."""
+    if checked.values.get("smtp_port") and checked.values.get("encryption"):
+        warning = port_warning(checked.values["smtp_port"], checked.values["encryption"])
+        if warning:
+            checked.warnings["smtp_port"] = warning
+    warning = unencrypted_auth_warning(checked.values)
+    if warning:
+        checked.warnings["encryption"] = warning
 
 
 def _as_exastro_pairs_them(checked: Checked) -> None:
