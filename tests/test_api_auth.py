@@ -18,7 +18,7 @@ CHALLENGES = ['Basic realm="exastro-mail", charset="UTF-8"', 'Bearer realm="exas
 
 def assert_unauthenticated(response, bearer_error=False):
     assert response.status_code == 401
-    assert response.json["result"] == "401-00001"
+    assert response.json["result"] == "401-00002"
     assert response.json["data"] is None
     expected = list(CHALLENGES)
     if bearer_error:
@@ -165,7 +165,7 @@ def test_unknown_org_gets_404_in_the_envelope(client, admin, admin_token):
 def test_malformed_or_unknown_credentials_get_401(client, admin, header):
     response = client.get(SETTINGS, headers={"Authorization": header})
     assert response.status_code == 401
-    assert response.json["result"] == "401-00001"
+    assert response.json["result"] == "401-00002"
 
 
 def test_failed_authentications_are_limited_per_client(tmp_path):

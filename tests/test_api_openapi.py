@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+import yaml
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+from exastro_mail.api.results import MESSAGES
 from exastro_mail.api_tokens.tokens import issue_token
 from tests.api_helpers import EXASTRO_SETTINGS, bearer
 from tests.conftest import build_app, make_org, make_user
@@ -61,6 +63,12 @@ def test_the_description_lists_every_operation():
         "POST /api/{org_id}/platform/notifications",
         "GET /api/{org_id}/platform/notifications/{notification_id}",
     }
+
+
+def test_the_description_lists_every_code_the_settings_checks_answer():
+    described = yaml.safe_load(DESCRIPTION.read_text())["components"]["responses"]["BadSettings"]
+    result = described["content"]["application/json"]["schema"]["allOf"][1]["properties"]["result"]
+    assert set(result["enum"]) == set(MESSAGES)
 
 
 @schema.parametrize()

@@ -37,9 +37,9 @@ def assert_success(response, status=200):
     )
 
 
-def assert_field_errors(response, *fields):
+def assert_field_errors(response, *fields, result):
     assert response.status_code == 400, response.json
-    assert response.json["result"] == "400-00001"
+    assert response.json["result"] == result
     assert response.json["data"] is None
     assert set(response.json["errors"]) == set(fields)
     assert all(response.json["errors"][name] for name in fields)
@@ -103,55 +103,69 @@ def test_encryption_flags_choose_the_method(api, ssl_enable, start_tls_enable, e
 
 def test_both_encryption_flags_is_400_naming_both(api):
     response = register(api, ssl_enable=True, start_tls_enable=True)
-    assert_field_errors(response, "ssl_enable", "start_tls_enable")
+    assert_field_errors(response, "ssl_enable", "start_tls_enable", result="400-00031")
     assert "not both" in response.json["errors"]["ssl_enable"]
     assert stored() is None
 
 
 @pytest.mark.parametrize(
-    ("changes", "field", "words"),
+    ("changes", "field", "words", "result"),
     [
-        ({"smtp_host": "smtp://mail.example.com"}, "smtp_host", "without a scheme"),
-        ({"smtp_host": "mail.example.com:25"}, "smtp_host", "port"),
-        ({"smtp_host": ...}, "smtp_host", "Enter the SMTP server host"),
-        ({"smtp_host": 42}, "smtp_host", "Must be text"),
-        ({"smtp_port": "70000"}, "smtp_port", "1 to 65535"),
-        ({"smtp_port": 0}, "smtp_port", "1 to 65535"),
-        ({"smtp_port": 25.5}, "smtp_port", "whole number"),
-        ({"smtp_port": True}, "smtp_port", "whole number"),
-        ({"smtp_port": ...}, "smtp_port", "Enter the SMTP server port"),
-        ({"smtp_port": " 587"}, "smtp_port", "whole number"),
-        ({"smtp_port": "５８７"}, "smtp_port", "whole number"),
-        ({"send_from": "a@example.com, b@example.com"}, "send_from", "not a list"),
-        ({"send_from": "ACME <noreply@example.com>"}, "send_from", "display name"),
-        ({"send_from": ...}, "send_from", "Enter a mail address"),
-        ({"reply_to": "no-at-sign"}, "reply_to", "not a valid mail address"),
-        ({"envelope_from": "bounces@example.com\r\nBcc: x@example.com"}, "envelope_from", "one line"),
-        ({"send_name": "x" * 101}, "send_name", "at most 100"),
-        ({"reply_name": "line\nbreak"}, "reply_name", "one line"),
-        ({"authentication_user": ""}, "authentication_user", "Enter the authentication user"),
-        ({"authentication_password": ...}, "authentication_password", "Enter the authentication password"),
-        ({"authentication_enable": "yes"}, "authentication_enable", "true or false"),
-        ({"ssl_enable": [1]}, "ssl_enable", "true or false"),
-        ({"start_tls_enable": "true"}, "start_tls_enable", "true or false"),
-        ({"send_name": " " + "x" * 100}, "send_name", "at most 100"),
+        ({"smtp_host": "smtp://mail.example.com"}, "smtp_host", "without a scheme", "400-00028"),
+        ({"smtp_host": "mail.example.com:25"}, "smtp_host", "port", "400-00028"),
+        ({"smtp_host": ...}, "smtp_host", "Enter the SMTP server host", "400-00011"),
+        ({"smtp_host": 42}, "smtp_host", "Must be text", "400-00002"),
+        ({"smtp_port": "70000"}, "smtp_port", "1 to 65535", "400-00030"),
+        ({"smtp_port": 0}, "smtp_port", "1 to 65535", "400-00030"),
+        ({"smtp_port": 25.5}, "smtp_port", "whole number", "400-00002"),
+        ({"smtp_port": True}, "smtp_port", "whole number", "400-00002"),
+        ({"smtp_port": ...}, "smtp_port", "Enter the SMTP server port", "400-00011"),
+        ({"smtp_port": ""}, "smtp_port", "Enter the SMTP server port", "400-00011"),
+        ({"smtp_port": " 587"}, "smtp_port", "whole number", "400-00029"),
+        ({"smtp_port": "５８７"}, "smtp_port", "whole number", "400-00029"),
+        ({"send_from": "a@example.com, b@example.com"}, "send_from", "not a list", "400-00023"),
+        ({"send_from": "ACME <noreply@example.com>"}, "send_from", "display name", "400-00023"),
+        ({"send_from": ...}, "send_from", "Enter a mail address", "400-00011"),
+        ({"reply_to": "no-at-sign"}, "reply_to", "not a valid mail address", "400-00023"),
+        (
+            {"envelope_from": "bounces@example.com\r\nBcc: x@example.com"},
+            "envelope_from",
+            "one line",
+            "400-00023",
+        ),
+        ({"send_name": "x" * 101}, "send_name", "at most 100", "400-00012"),
+        ({"reply_name": "line\nbreak"}, "reply_name", "one line", "400-00013"),
+        ({"authentication_user": ""}, "authentication_user", "Enter the authentication user", "400-00032"),
+        (
+            {"authentication_password": ...},
+            "authentication_password",
+            "Enter the authentication password",
+            "400-00032",
+        ),
+        ({"authentication_enable": "yes"}, "authentication_enable", "true or false", "400-00002"),
+        ({"ssl_enable": [1]}, "ssl_enable", "true or false", "400-00002"),
+        ({"start_tls_enable": "true"}, "start_tls_enable", "true or false", "400-00002"),
+        ({"send_name": " " + "x" * 100}, "send_name", "at most 100", "400-00012"),
         (
             {"authentication_enable": False, "authentication_user": "u" * 256},
             "authentication_user",
             "at most 255",
+            "400-00012",
         ),
         (
             {"authentication_enable": False, "authentication_password": 12345},
             "authentication_password",
             "text",
+            "400-00002",
         ),
     ],
 )
-def test_wrong_field_is_400_naming_it_and_nothing_is_saved(api, changes, field, words):
+def test_wrong_field_is_400_with_exastros_code_naming_it_and_nothing_is_saved(
+    api, changes, field, words, result
+):
     response = register(api, **changes)
-    assert_field_errors(response, field)
+    assert_field_errors(response, field, result=result)
     assert words in response.json["errors"][field]
-    assert response.json["message"] == "Some fields are not valid; nothing was saved."
     assert stored() is None
 
 
@@ -264,7 +278,7 @@ def test_unreadable_body_is_400_saying_why(api, body, content_type, words):
 def test_text_that_is_not_unicode_is_400_naming_the_field(api):
     body = json.dumps({**EXASTRO_SETTINGS, "send_name": "x"}).replace('"x"', '"\\ud800"')
     response = api.post(SETTINGS, data=body, headers={"Content-Type": "application/json"})
-    assert_field_errors(response, "send_name")
+    assert_field_errors(response, "send_name", result="400-00002")
     assert stored() is None
 
 
@@ -294,6 +308,7 @@ def test_private_hosts_are_refused_by_the_install_as_shipped(tmp_path):
         response = client.post(
             SETTINGS, json={**EXASTRO_SETTINGS, "smtp_host": "127.0.0.1"}, headers=basic("admin")
         )
-        assert_field_errors(response, "smtp_host")
+        assert_field_errors(response, "smtp_host", result="400-00028")
         assert "public addresses" in response.json["errors"]["smtp_host"]
+        assert response.json["message"] == response.json["errors"]["smtp_host"]
         assert MailServerSettings.select().count() == 0

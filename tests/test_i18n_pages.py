@@ -329,7 +329,7 @@ def test_every_page_in_japanese_mode_has_no_english_message(
     assert "ACME Corp からのテストメール" in pages["test mail, as received"]
     assert "ヒント:" in pages["test mail failed, fragment"]
     assert "監視アラート" in pages["API tokens"] and "設定削除" in pages["settings just registered"]
-    assert "パスワードをお忘れの方" in pages["login, mail server registered"]
+    assert "パスワードをお忘れですか？" in pages["login, mail server registered"]
     assert "このページを開く権限がありません。" in pages["403"]
     assert "新しいパスワードの設定" in pages["reset password"]
     assert "2 つのパスワードが一致しません。" in pages["reset password, different entries"]

@@ -67,7 +67,7 @@ def test_register_saves_and_shows_the_message(admin_client, app):
     response = register(admin_client)
     assert response.status_code == 303
     page = admin_client.get(URL).get_data(as_text=True)
-    assert "Mail sending server settings registered." in page
+    assert "Registered SMTP server settings for email sending" in page
     assert "Delete settings" in page
     row = stored()
     assert (row.smtp_host, row.smtp_port, row.encryption) == ("smtp.example.com", 587, "starttls")
@@ -174,7 +174,7 @@ def test_delete_with_htmx_removes_the_row_and_redirects(admin_client):
     assert response.headers["HX-Redirect"] == URL
     assert MailServerSettings.select().count() == 0
     page = admin_client.get(URL).get_data(as_text=True)
-    assert "The mail sending server settings have been deleted." in page
+    assert "The email sending server settings have been deleted." in page
     assert 'id="smtp_host"' in page and 'value="smtp.example.com"' not in page
 
 

@@ -230,3 +230,19 @@ def test_a_database_from_a_newer_release_is_refused(app):
     result = app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 1
     assert f"schema version {migrations.LATEST + 1}, newer than this exastro-mail knows" in result.output
+
+
+def test_settings_saved_before_step_8_answer_no_one_until_they_change(version_1_install):
+    app = version_1_install
+    assert app.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    data = client.get("/api/acme/platform/settings/mailserver", headers=headers).get_json()["data"]
+    assert (data["create_user"], data["last_update_user"]) == ("", "")
+    assert data["create_timestamp"] == data["last_update_timestamp"]  # both of the first release's row
+
+    changed = {**data, "send_name": "Renamed after the upgrade"}
+    response = client.post("/api/acme/platform/settings/mailserver", json=changed, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    data = client.get("/api/acme/platform/settings/mailserver", headers=headers).get_json()["data"]
+    assert (data["create_user"], data["last_update_user"]) == ("", "alice (API token monitoring)")

@@ -40,7 +40,8 @@ def test_settings_with_the_largest_trusted_ca_still_fit(client, admin, auth):
 def test_the_api_keeps_its_own_limit_above_the_pages_one(client, admin):
     response = client.post(SETTINGS, json={"send_name": "x" * (2 * MIB)}, headers=basic("admin"))
     assert response.status_code == 400  # read and judged: not a 413 at the pages' 1 MiB
-    assert response.json["result"] == "400-00001"
+    assert response.json["result"] == "400-00011"  # Exastro's first check: smtp_host is missing
+    assert "at most 100" in response.json["errors"]["send_name"]
     too_big = client.post(
         NOTIFICATIONS,
         data=b'{"message": "' + b"x" * (9 * MIB) + b'"}',

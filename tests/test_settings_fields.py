@@ -74,6 +74,8 @@ def test_the_api_shows_every_declared_field_under_its_exastro_name_and_never_a_s
             shown.update(flag for _value, flag in declared.api_flags)
         else:
             shown.add(declared.api_key)
+    # And, as Exastro's GET, who registered and last changed them, and when.
+    shown.update(("create_timestamp", "create_user", "last_update_timestamp", "last_update_user"))
     assert set(data) == shown
     assert EXASTRO_SETTINGS["authentication_password"] not in str(data)
 

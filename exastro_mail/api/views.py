@@ -33,6 +33,7 @@ from .notifications import (
     notification_json,
     queue_notification,
 )
+from .results import first_problem, summary
 from .settings import check_api_settings, settings_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/<org_id>/platform")
@@ -54,6 +55,7 @@ def _count_failures(response):
     # organization's (404), an unknown organization (404), a user who is not an administrator (403).
     if "caller" not in g and response.status_code in (401, 403, 404):
         API_AUTHENTICATION.count()
+    response.vary.update(("Language", "Accept-Language"))  # the two headers that choose its language
     return response
 
 
@@ -92,9 +94,9 @@ def save_mailserver_settings():
     stored = settings_for(g.org)
     checked = check_api_settings(body, stored, host_policy=host_policy(current_app.config))
     if not checked.ok:
-        raise ApiError(
-            400, INVALID_FIELDS, _("Some fields are not valid; nothing was saved."), checked.errors
-        )
+        # Exastro's answer for the first field at fault; errors names every field, ours beyond Exastro.
+        key, problem = first_problem(checked.problems)
+        raise ApiError(400, problem.code, summary(key, problem), checked.errors)
     settings, _created, _changed = save_settings(g.org, checked.values, g.caller.actor)
     extra = {"warnings": checked.warnings} if checked.warnings else {}
     return success(settings_json(settings), **extra)

@@ -9,6 +9,7 @@ from ..web.login_state import has_login
 # Each language is named in itself, so anyone can find their own.
 LANGUAGES = {"en": "English", "ja": "日本語"}
 LOCALE_COOKIE = "locale"
+LANGUAGE_HEADER = "Language"  # Exastro's: ja or en, on the API only
 TIMEZONE_COOKIE = "timezone"  # written by static/js/app.js from the browser's own time zone
 COOKIE_MAX_AGE = 365 * 24 * 3600
 
@@ -39,11 +40,27 @@ def locale_for_mail(user) -> str:
     return locale if locale in LANGUAGES else current_app.config["DEFAULT_LOCALE"]
 
 
+def exastro_language(value: str | None) -> str | None:
+    """The language Exastro's `Language` header asks for: ja (also ja-JP), else en; None when not sent.
+
+    Exastro's clients send it (its gateway sets it from the user's locale); Exastro answers Japanese
+    for ja and English for anything else.
+    """
+    value = (value or "").strip().lower()
+    if not value:
+        return None
+    return "ja" if value.split("-")[0] == "ja" else "en"
+
+
 def locale_for_request() -> str | None:
-    """Flask-Babel's locale selector. The JSON API takes no cookies: it goes by Accept-Language only."""
+    """Flask-Babel's locale selector. The JSON API takes no cookies: it goes by Exastro's Language
+    header, else by Accept-Language, else the install default."""
     if not has_request_context():
         return None  # a worker or the CLI: the default, unless the caller forces a locale
     if request.path.startswith("/api/"):
+        asked = exastro_language(request.headers.get(LANGUAGE_HEADER))
+        if asked:
+            return asked
         chosen = saved = None
     else:
         chosen = request.cookies.get(LOCALE_COOKIE)

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 
 from ..oauth import GRAPH_SCOPE, HttpsFailure, ServiceAccountKeyError, https_url, parse_service_account_key
 from ..smtp.endpoint import ENCRYPTION_NONE
+from ..web.json_envelope import NOT_A_CHOICE, NOT_A_URL, REQUIRED, UNREADABLE_BODY
 from .checks import Invalid, text_value, too_long
 from .fields import METHOD_CLIENT_CREDENTIALS, TRANSPORT_GRAPH, Field
 
@@ -18,15 +19,17 @@ def check_https_url(value, declared: Field) -> str | None:
         if declared.default:
             return declared.default
         if declared.missing:
-            raise Invalid(str(declared.missing))
+            raise Invalid(str(declared.missing), REQUIRED)
         return None
     too_long(url, declared)
     try:
         https_url(url, allow_query=False)
     except HttpsFailure as failure:
         if failure.reason == "only https URLs are allowed":
-            raise Invalid(_("Enter an https:// URL: plain http is refused.")) from None
-        raise Invalid(_("This is not a URL that can be used: %(reason)s.", reason=failure.reason)) from None
+            raise Invalid(_("Enter an https:// URL: plain http is refused."), NOT_A_URL) from None
+        raise Invalid(
+            _("This is not a URL that can be used: %(reason)s.", reason=failure.reason), NOT_A_URL
+        ) from None
     return url
 
 
@@ -36,26 +39,27 @@ def check_service_account_key(value, declared: Field, stored: bool) -> str | Non
     if value is None or (isinstance(value, str) and not value.strip()):
         if stored:
             return None
-        raise Invalid(str(declared.missing))
+        raise Invalid(str(declared.missing), REQUIRED)
     if not isinstance(value, str):
-        raise Invalid(_("%(label)s must be text.", label=declared.label))
+        raise Invalid(_("%(label)s must be text.", label=declared.label), UNREADABLE_BODY)
     too_long(value, declared)
     try:
         parse_service_account_key(value)
     except ServiceAccountKeyError as problem:
         reason = problem.reason
-        raise Invalid(_("This is not a usable service account key: %(reason)s.", reason=reason)) from None
+        message = _("This is not a usable service account key: %(reason)s.", reason=reason)
+        raise Invalid(message, NOT_A_CHOICE) from None
     return value
 
 
-def check_oauth_combination(values: dict, errors: Mapping) -> dict[str, str]:
+def check_oauth_combination(values: dict, errors: Mapping) -> dict[str, Invalid]:
     """Microsoft Graph sends with a client-credentials token only; a blank scope then is Graph's."""
     if values.get("transport") != TRANSPORT_GRAPH or "authentication_method" in errors:
         return {}
     method = values.get("authentication_method") if values.get("authentication_enable") else None
     if method != METHOD_CLIENT_CREDENTIALS:
         needed = _("Microsoft Graph needs authentication with OAuth 2.0 (client credentials).")
-        return {"authentication_method": needed}
+        return {"authentication_method": Invalid(needed, NOT_A_CHOICE)}
     if not values.get("oauth2_scope"):
         values["oauth2_scope"] = GRAPH_SCOPE
     return {}

@@ -8,6 +8,7 @@ import idna
 from flask_babel import gettext as _
 
 from ..smtp import hosts
+from ..web.json_envelope import NOT_A_HOST, REQUIRED, TOO_LONG
 from .checks import Invalid, text_value, too_long
 from .fields import FIELDS
 
@@ -19,14 +20,14 @@ def check_host(value) -> str:
     """An SMTP host: a DNS name (IDN stored as punycode), an IPv4 or an IPv6 address."""
     host = text_value(value, FIELDS["smtp_host"].label)
     if not host:
-        raise Invalid(_("Enter the SMTP server host."))
+        raise Invalid(_("Enter the SMTP server host."), REQUIRED)
     too_long(host, FIELDS["smtp_host"])
     if "://" in host or re.match(r"(?i)smtps?:", host):
-        raise Invalid(_("Enter the host name only, without a scheme such as smtp://."))
+        raise Invalid(_("Enter the host name only, without a scheme such as smtp://."), NOT_A_HOST)
     if any(character.isspace() for character in host):
-        raise Invalid(_("The host must not contain spaces."))
+        raise Invalid(_("The host must not contain spaces."), NOT_A_HOST)
     if "/" in host or "@" in host:
-        raise Invalid(_("Enter a host name or an IP address only, without a path or user."))
+        raise Invalid(_("Enter a host name or an IP address only, without a path or user."), NOT_A_HOST)
     literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         return ipaddress.ip_address(literal).compressed
@@ -34,10 +35,11 @@ def check_host(value) -> str:
         pass
     if ":" in host:
         raise Invalid(
-            _("Enter the port in SMTP server port, not in the host (or enter a valid IPv6 address).")
+            _("Enter the port in SMTP server port, not in the host (or enter a valid IPv6 address)."),
+            NOT_A_HOST,
         )
     if re.fullmatch(r"[0-9.]+", host):
-        raise Invalid(_("This is not a valid IPv4 address."))
+        raise Invalid(_("This is not a valid IPv4 address."), NOT_A_HOST)
     return _dns_name(host)
 
 
@@ -45,27 +47,32 @@ def _dns_name(host: str) -> str:
     name = host[:-1] if host.endswith(".") else host
     for label in name.split("."):
         if not label:
-            raise Invalid(_("The host name has an empty part between dots."))
+            raise Invalid(_("The host name has an empty part between dots."), NOT_A_HOST)
         if len(label) > 63:
-            raise Invalid(_("Each part of the host name between dots may have 1 to 63 characters."))
+            raise Invalid(
+                _("Each part of the host name between dots may have 1 to 63 characters."), NOT_A_HOST
+            )
         bad = sorted({c for c in label if not (c.isalnum() or c == "-")})
         if bad:
             raise Invalid(
                 _(
                     "The host name may contain only letters, digits and hyphens; not allowed: %(characters)s",
                     characters=" ".join(bad),
-                )
+                ),
+                NOT_A_HOST,
             )
         if label.startswith("-") or label.endswith("-"):
-            raise Invalid(_("A part of the host name must not begin or end with a hyphen."))
+            raise Invalid(_("A part of the host name must not begin or end with a hyphen."), NOT_A_HOST)
     try:
         ascii_name = idna.encode(name, uts46=True).decode("ascii")
     except idna.IDNAError as error:
-        raise Invalid(_("This is not a valid internationalized host name: %(error)s.", error=error)) from None
+        raise Invalid(
+            _("This is not a valid internationalized host name: %(error)s.", error=error), NOT_A_HOST
+        ) from None
     if len(ascii_name) > 253:
-        raise Invalid(_("The host name is longer than 253 characters once encoded."))
+        raise Invalid(_("The host name is longer than 253 characters once encoded."), TOO_LONG, max=253)
     if any(len(label) > 63 for label in ascii_name.split(".")):
-        raise Invalid(_("Each part of the host name between dots may have 1 to 63 characters."))
+        raise Invalid(_("Each part of the host name between dots may have 1 to 63 characters."), NOT_A_HOST)
     return ascii_name.lower()
 
 
@@ -85,7 +92,9 @@ def check_public_host(host: str, policy: hosts.HostPolicy, resolve: Callable[[st
     for address in addresses:
         reason = policy.refusal(host, address)
         if reason:
-            raise Invalid(_refused(host, address, reason))
+            message = _refused(host, address, reason)
+            # Exastro has no such rule: its code for a host it refuses, with this message in the API too.
+            raise Invalid(message, NOT_A_HOST, summary=message)
 
 
 def _refused(host: str, address: str, reason: str) -> str:

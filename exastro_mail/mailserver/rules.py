@@ -6,12 +6,21 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
-from ..mime import AddressError, sendable_address
 from ..smtp.hosts import HostPolicy
+from ..web.json_envelope import (
+    AUTHENTICATION_INCOMPLETE,
+    FORBIDDEN_CHARACTERS,
+    NOT_A_CHOICE,
+    NOT_A_NUMBER,
+    NOT_TRUE_OR_FALSE,
+    OUT_OF_RANGE,
+    REQUIRED,
+    UNREADABLE_BODY,
+)
+from .addresses import check_address, check_display_name
 from .certificates import check_trusted_ca
-from .checks import Invalid, text_value, too_long
+from .checks import Invalid, code_points, text_value, too_long
 from .credentials import (
     check_https_url,
     check_oauth_combination,
@@ -26,30 +35,43 @@ from .fields import (
     FIELDS,
     HOST,
     KEY,
-    MAX_ADDRESS_LENGTH,
+    METHOD_PASSWORD,
     PEM,
     PORT,
     SECRET,
     TEXT,
     URL,
     Field,
+    conditions,
     used,
 )
 from .host_names import check_host, check_public_host, resolve_with_timeout
 from .ports import port_warning
 
+# Exastro refuses authentication with a blank user or password by one rule of its own, after the
+# checks of each field: 400-00032 instead of "required" for these two while a password is the method.
+PASSWORD_PAIR = ("authentication_user", "authentication_password")
+MIN_PORT, MAX_PORT = 1, 65535
+
 
 @dataclass
 class Checked:
-    """The outcome of checking submitted settings: clean values, or an error per field."""
+    """The outcome of checking submitted settings: clean values, or an error per field (its message
+    in errors, the Invalid itself, with the API's result code, in problems)."""
 
     values: dict = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, Invalid] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def refuse(self, name: str, problem: Invalid) -> None:
+        """Record the error of a field."""
+        self.errors[name] = str(problem)
+        self.problems[name] = problem
 
 
 def check_settings(
@@ -68,20 +90,40 @@ def check_settings(
     host_policy (when given) refuses the hosts of the SMTP server, the token URL and the Graph URL it
     does not allow, looked up with resolve."""
     stored = {*secrets_stored, *(["authentication_password"] if password_stored else [])}
+    checked = _each_field(data, stored)
+    if host_policy is not None:
+        _check_hosts_allowed(checked, host_policy, resolve or resolve_with_timeout)
+    _add_warnings(checked)
+    for name, problem in check_oauth_combination(checked.values, checked.errors).items():
+        checked.refuse(name, problem)
+    if stored_values is not None:
+        for name, problem in _secrets_that_must_be_typed_again(checked, stored, stored_values).items():
+            checked.refuse(name, problem)
+    _as_exastro_pairs_them(checked)
+    return checked
+
+
+def _each_field(data: Mapping[str, object], stored: set) -> Checked:
+    """Each field checked by its kind, in the declared order; an unused one is None."""
     checked = Checked()
     for declared in FIELDS.values():
         if not declared.api_writable and declared.name not in data:
             continue  # beyond Exastro's: left as stored unless sent
+        if any(condition in checked.errors for condition, _values in conditions(declared.name)):
+            continue  # whether it is used depends on a field that is wrong: that field's error says it
         if declared.when and not used(declared.name, checked.values):
             checked.values[declared.name] = None
             continue
         try:
             checked.values[declared.name] = _CHECKS[declared.kind](data.get(declared.name), declared, stored)
         except Invalid as problem:
-            checked.errors[declared.name] = str(problem)
-    if host_policy is not None:
-        _check_hosts_allowed(checked, host_policy, resolve or resolve_with_timeout)
+            checked.refuse(declared.name, problem)
+    return checked
 
+
+def _add_warnings(checked: Checked) -> None:
+    """Values that are saved but look like a mistake: a port that does not go with the encryption,
+    credentials that would cross the network in clear."""
     if checked.values.get("smtp_port") and checked.values.get("encryption"):
         warning = port_warning(checked.values["smtp_port"], checked.values["encryption"])
         if warning:
@@ -89,10 +131,16 @@ def check_settings(
     warning = unencrypted_auth_warning(checked.values)
     if warning:
         checked.warnings["encryption"] = warning
-    checked.errors.update(check_oauth_combination(checked.values, checked.errors))
-    if stored_values is not None:
-        checked.errors.update(_secrets_that_must_be_typed_again(checked, stored, stored_values))
-    return checked
+
+
+def _as_exastro_pairs_them(checked: Checked) -> None:
+    """A blank user or password for password authentication: Exastro's one code for both."""
+    if checked.values.get("authentication_method") != METHOD_PASSWORD:
+        return
+    for name in PASSWORD_PAIR:
+        problem = checked.problems.get(name)
+        if problem is not None and problem.code == REQUIRED:
+            problem.code = AUTHENTICATION_INCOMPLETE
 
 
 # The fields naming a host this install connects to, and how to take the host from the value.
@@ -111,7 +159,7 @@ def _check_hosts_allowed(checked: Checked, policy: HostPolicy, resolve) -> None:
             check_public_host(host_of(checked.values[name]), policy, resolve)
         except Invalid as problem:
             del checked.values[name]
-            checked.errors[name] = str(problem)
+            checked.refuse(name, problem)
 
 
 def _secrets_that_must_be_typed_again(checked: Checked, stored: set, stored_values: Mapping) -> dict:
@@ -125,7 +173,7 @@ def _secrets_that_must_be_typed_again(checked: Checked, stored: set, stored_valu
             bound in checked.values and checked.values[bound] != stored_values.get(bound)
             for bound in declared.bound_to
         ):
-            errors[name] = str(declared.retype)
+            errors[name] = Invalid(str(declared.retype), REQUIRED)
     return errors
 
 
@@ -137,69 +185,27 @@ def check_choice(value, declared: Field) -> str:
     if chosen not in dict(declared.choices):
         labels = [str(label) for _value, label in declared.choices]
         listed = _(", ").join(labels[:-1]) + _(" or ") + labels[-1]
-        raise Invalid(_("Choose %(choices)s.", choices=listed))
+        raise Invalid(_("Choose %(choices)s.", choices=listed), NOT_A_CHOICE)
     return chosen
 
 
 def check_port(value) -> int:
     """A whole number from 1 to 65535 (given as a number or as text)."""
+    whole = _("Enter a whole number from 1 to 65535.")
     if isinstance(value, bool):
-        raise Invalid(_("Enter a whole number from 1 to 65535."))
+        raise Invalid(whole, NOT_A_NUMBER, value=str(value).lower())
     if isinstance(value, int):
         port = value
     else:
         text = text_value(value, FIELDS["smtp_port"].label)
         if not text:
-            raise Invalid(_("Enter the SMTP server port."))
+            raise Invalid(_("Enter the SMTP server port."), REQUIRED)
         if not text.isascii() or not text.isdigit():
-            raise Invalid(_("Enter a whole number from 1 to 65535."))
+            raise Invalid(whole, NOT_A_NUMBER, value=text)
         port = int(text)
-    if not 1 <= port <= 65535:
-        raise Invalid(_("Enter a whole number from 1 to 65535."))
+    if not MIN_PORT <= port <= MAX_PORT:
+        raise Invalid(whole, OUT_OF_RANGE, value=str(port), min=MIN_PORT, max=MAX_PORT)
     return port
-
-
-def check_address(value, required: bool) -> str | None:
-    """One mailbox address (no display name, list or group), syntax only; as mime.sendable_address
-    stores it (ASCII before the @, the domain in punycode)."""
-    name_free = text_value(value, _l("A mail address"))
-    if not name_free:
-        if required:
-            raise Invalid(_("Enter a mail address."))
-        return None
-    if len(name_free) > MAX_ADDRESS_LENGTH:
-        raise Invalid(_("Use at most %(max)d characters.", max=MAX_ADDRESS_LENGTH))
-    if "\r" in name_free or "\n" in name_free:
-        raise Invalid(_("A mail address must be on one line."))
-    if "," in name_free or ";" in name_free:
-        raise Invalid(_("Enter one mail address only, not a list."))
-    if "<" in name_free or ">" in name_free:
-        raise Invalid(_("Enter the address only; put the name in the display name field."))
-    if "@" not in name_free:
-        raise Invalid(_("This is not a valid mail address: it needs an @, as in name@example.com."))
-    try:
-        return sendable_address(name_free)
-    except AddressError as error:
-        if error.non_ascii_local_part:
-            raise Invalid(
-                _(
-                    "Use only ASCII letters, digits and symbols before the @: many mail servers cannot "
-                    "carry other characters there."
-                )
-            ) from None
-        raise Invalid(_("This is not a valid mail address: %(error)s", error=error)) from None
-
-
-def check_display_name(value, max_length: int) -> str | None:
-    """An optional one-line display name."""
-    name = text_value(value, _l("A display name"))
-    if not name:
-        return None
-    if len(name) > max_length:
-        raise Invalid(_("Use at most %(max)d characters.", max=max_length))
-    if any(unicodedata.category(c) in {"Cc", "Zl", "Zp"} for c in name):
-        raise Invalid(_("A display name must be one line, without control characters."))
-    return name
 
 
 def check_flag(value) -> bool:
@@ -212,7 +218,7 @@ def check_flag(value) -> bool:
         return False
     if isinstance(value, str) and value.strip().lower() in {"1", "true", "on", "y", "yes"}:
         return True
-    raise Invalid(_("Must be true or false."))
+    raise Invalid(_("Must be true or false."), NOT_TRUE_OR_FALSE)
 
 
 def checktext_value(value, declared: Field) -> str | None:
@@ -220,11 +226,16 @@ def checktext_value(value, declared: Field) -> str | None:
     text = text_value(value, declared.label)
     if not text:
         if declared.missing:
-            raise Invalid(str(declared.missing))
+            raise Invalid(str(declared.missing), REQUIRED)
         return None
     too_long(text, declared)
-    if any(unicodedata.category(c) == "Cc" for c in text):
-        raise Invalid(_("%(label)s must not contain control characters.", label=declared.label))
+    forbidden = [c for c in text if unicodedata.category(c) == "Cc"]
+    if forbidden:
+        raise Invalid(
+            _("%(label)s must not contain control characters.", label=declared.label),
+            FORBIDDEN_CHARACTERS,
+            characters=code_points(forbidden),
+        )
     return text
 
 
@@ -233,14 +244,19 @@ def check_secret(value, declared: Field, stored: bool) -> str | None:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise Invalid(_("%(label)s must be text.", label=declared.label))
+        raise Invalid(_("%(label)s must be text.", label=declared.label), UNREADABLE_BODY)
     if not value:
         if stored or not declared.missing:
             return None
-        raise Invalid(str(declared.missing))
+        raise Invalid(str(declared.missing), REQUIRED)
     too_long(value, declared)
-    if any(c in value for c in "\x00\r\n"):
-        raise Invalid(_("%(label)s must not contain line breaks or NUL characters.", label=declared.label))
+    forbidden = [c for c in value if c in "\x00\r\n"]
+    if forbidden:
+        raise Invalid(
+            _("%(label)s must not contain line breaks or NUL characters.", label=declared.label),
+            FORBIDDEN_CHARACTERS,
+            characters=code_points(forbidden),
+        )
     return value
 
 

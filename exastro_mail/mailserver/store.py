@@ -18,7 +18,7 @@ def save_settings(organization, values: dict, actor: str) -> tuple[MailServerSet
         settings = settings_for(organization)
         created = settings is None
         if created:
-            settings = MailServerSettings(organization=organization)
+            settings = MailServerSettings(organization=organization, created_by=actor[:255])
         # A new row starts empty, so this also lists only the fields given a value on registration.
         changed = [
             name for name in STORED_FIELDS if name in values and getattr(settings, name) != values[name]
@@ -27,7 +27,9 @@ def save_settings(organization, values: dict, actor: str) -> tuple[MailServerSet
             setattr(settings, name, values[name])
         changed += _save_secrets(settings, values)
         if changed:
-            settings.updated_at = utcnow()
+            settings.updated_at, settings.updated_by = utcnow(), actor[:255]
+            if created:
+                settings.created_at = settings.updated_at
             settings.test_status, settings.test_at, settings.test_detail = "untested", None, None
             settings.save()
             audit.record(

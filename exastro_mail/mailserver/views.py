@@ -81,7 +81,7 @@ def settings():
         checked = form.check(stored=stored, host_policy=host_policy(current_app.config))
         if checked.ok:
             save_settings(g.org, checked.values, current_user.username)
-            flash(_("Mail sending server settings registered."), "success")
+            flash(_("Registered SMTP server settings for email sending"), "success")
             return redirect(url_for(".settings"), code=303)
         return _render_settings(
             form, stored, warning=checked.warnings.get("smtp_port"), warnings=checked.warnings, status=422
@@ -178,7 +178,7 @@ def delete():
     if request.method == "POST":
         if form.validate_on_submit() and form.confirmation.data == form.asked_word(locale):
             delete_settings(g.org, current_user.username)
-            flash(_("The mail sending server settings have been deleted."), "success")
+            flash(_("The email sending server settings have been deleted."), "success")
             return redirect_page(url_for(".settings"))
         error = _("Type %(word)s exactly to delete the settings.", word=confirmation_word(locale))
         status = 422

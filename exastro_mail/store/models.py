@@ -89,6 +89,11 @@ class MailServerSettings(BaseModel):
     test_detail = TextField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    # Who registered and who last changed them (Exastro's create_user, last_update_user): a username,
+    # or for an API call with a token "username (API token name)", as the audit trail names them.
+    # Empty for settings saved before schema step 8.
+    created_by = CharField(max_length=255, null=True)
+    updated_by = CharField(max_length=255, null=True)
 
 
 class ResetToken(BaseModel):

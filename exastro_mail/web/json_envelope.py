@@ -1,7 +1,9 @@
 """The API's JSON envelope, its result codes, and reading a JSON object from a request body.
 
 Result codes are "<HTTP status>-<reason>": "000-00000" is success; "<status>-00000" is a generic
-error of that HTTP status; the other reasons are listed below and in docs/api.md.
+error of that HTTP status; the other reasons are listed below and in docs/api.md. The settings' checks
+answer Exastro's own code for each rule (common_library/common/validation.py in exastro-platform), so
+a client that branches on `result` cannot tell the two apart.
 """
 
 import json
@@ -13,9 +15,22 @@ from flask_babel import gettext as _
 
 SUCCESS = "000-00000"
 INVALID_FIELDS = "400-00001"
-UNREADABLE_BODY = "400-00002"
+UNREADABLE_BODY = "400-00002"  # also a field of the wrong JSON type, as Exastro's "invalid parameter"
 INVALID_HEADER = "400-00003"
-NOT_AUTHENTICATED = "401-00001"
+# Exastro's codes for the rules of a field, as its validation answers them.
+REQUIRED = "400-00011"
+TOO_LONG = "400-00012"
+FORBIDDEN_CHARACTERS = "400-00013"
+NOT_A_MAIL_ADDRESS = "400-00023"
+NOT_TRUE_OR_FALSE = "400-00024"
+NOT_A_URL = "400-00027"
+NOT_A_HOST = "400-00028"
+NOT_A_NUMBER = "400-00029"
+OUT_OF_RANGE = "400-00030"
+BOTH_ENCRYPTIONS = "400-00031"
+AUTHENTICATION_INCOMPLETE = "400-00032"
+NOT_A_CHOICE = "400-00037"
+NOT_AUTHENTICATED = "401-00002"  # as Exastro's platform_auth answers every failed authentication
 NOT_ADMIN = "403-00001"
 NOT_FOUND = "404-00001"
 NOTIFICATION_NOT_FOUND = "404-00002"
@@ -113,7 +128,7 @@ def read_json_object() -> dict:
     unreadable = [name for name, value in body.items() if _has_surrogate(name) or _has_surrogate(value)]
     if unreadable:
         problems = {name: _("Contains text that is not valid Unicode.") for name in unreadable}
-        raise ApiError(400, INVALID_FIELDS, _("Some fields are not valid."), errors=problems)
+        raise ApiError(400, UNREADABLE_BODY, _("Some fields are not valid."), errors=problems)
     return body
 
 

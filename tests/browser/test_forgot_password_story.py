@@ -19,7 +19,7 @@ def register_settings(page, server, smtp):
     page.get_by_label("Source mail address (From)").fill("noreply@acme.example")
     page.get_by_label("Source display name").fill("ACME accounts")
     page.get_by_role("button", name="Register").click()
-    expect(page.get_by_text("Mail sending server settings registered.")).to_be_visible()
+    expect(page.get_by_text("Registered SMTP server settings for email sending")).to_be_visible()
 
 
 def test_reset_by_mailed_link_then_log_in_with_the_new_password(page, live_server, smtp_server):

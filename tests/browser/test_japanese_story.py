@@ -54,11 +54,11 @@ def test_register_and_delete_settings_in_japanese(page, live_server):
     page.get_by_label("SMTPサーバーホスト").fill("smtp.example.com")
     page.get_by_label("認証パスワード").fill("s3cret-SMTP-pass")
     page.get_by_role("button", name="登録").click()
-    expect(page.get_by_text("メール送信サーバー設定を登録しました。")).to_be_visible()
+    expect(page.get_by_text("メール送信サーバー設定を登録しました")).to_be_visible()
 
     page.get_by_role("button", name="ログアウト").click()
     expect(page.get_by_role("heading", name="ACME Corp にログイン")).to_be_visible()
-    expect(page.get_by_role("link", name="パスワードをお忘れの方")).to_be_visible()
+    expect(page.get_by_role("link", name="パスワードをお忘れですか？")).to_be_visible()
 
     log_in(page, server)
     # Times are in the browser's time zone (Asia/Tokyo for this browser), in Japanese.

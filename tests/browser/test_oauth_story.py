@@ -97,7 +97,7 @@ def test_microsoft_365_with_oauth_from_the_helper_to_a_reset_link(
     assert CLIENT_SECRET not in page.content()
 
     page.get_by_role("button", name="Register").click()
-    expect(page.get_by_text("Mail sending server settings registered.")).to_be_visible()
+    expect(page.get_by_text("Registered SMTP server settings for email sending")).to_be_visible()
     expect(page.get_by_text("A client secret is stored: leave blank to keep it.")).to_be_visible()
     assert CLIENT_SECRET not in page.content()
     log_out(page)

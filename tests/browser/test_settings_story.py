@@ -59,7 +59,7 @@ def test_register_then_delete_settings(page, live_server):
     page.get_by_label("Source mail address (From)").fill("noreply@example.com")
     page.get_by_label("Source display name").fill("ACME notifications")
     page.get_by_role("button", name="Register").click()
-    expect(page.get_by_text("Mail sending server settings registered.")).to_be_visible()
+    expect(page.get_by_text("Registered SMTP server settings for email sending")).to_be_visible()
     expect(page.get_by_label("Authentication password")).to_have_value("")
     assert "s3cret-SMTP-pass" not in page.content()
 
@@ -97,7 +97,7 @@ def test_register_then_delete_settings(page, live_server):
     dialog.get_by_label("Type Delete to confirm.").fill("Delete")
     expect(yes).to_be_enabled()
     yes.click()
-    expect(page.get_by_text("The mail sending server settings have been deleted.")).to_be_visible()
+    expect(page.get_by_text("The email sending server settings have been deleted.")).to_be_visible()
     expect(page.get_by_label("SMTP server host")).to_have_value("")
     expect(page.get_by_role("link", name="Delete settings")).to_have_count(0)
 
@@ -123,11 +123,11 @@ def test_delete_works_without_javascript(chromium, live_server):
         page.get_by_label("SMTP server host").fill("smtp.example.com")
         page.get_by_label("Source mail address (From)").fill("noreply@example.com")
         page.get_by_role("button", name="Register").click()
-        expect(page.get_by_text("Mail sending server settings registered.")).to_be_visible()
+        expect(page.get_by_text("Registered SMTP server settings for email sending")).to_be_visible()
         page.get_by_role("link", name="Delete settings").click()
         expect(page).to_have_url(f"{live_server.url}/acme/platform/settings/mailserver/delete")
         page.get_by_label("Type Delete to confirm.").fill("Delete")
         page.get_by_role("button", name="Yes, delete").click()
-        expect(page.get_by_text("The mail sending server settings have been deleted.")).to_be_visible()
+        expect(page.get_by_text("The email sending server settings have been deleted.")).to_be_visible()
     finally:
         context.close()

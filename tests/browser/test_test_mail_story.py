@@ -29,7 +29,7 @@ def test_send_test_mail_through_starttls_with_a_private_ca(page, live_server, sm
 
     page.locator("#trusted_ca_pem").fill(smtp.trusted_pem)
     page.locator("#register-settings").click()
-    expect(page.get_by_text("Mail sending server settings registered.")).to_be_visible()
+    expect(page.get_by_text("Registered SMTP server settings for email sending")).to_be_visible()
     expect(page.locator("#test-status")).to_contain_text("Not tested yet")
 
     page.locator("#test_recipient").fill("ops@example.com")

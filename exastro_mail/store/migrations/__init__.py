@@ -141,6 +141,15 @@ def _oauth2_and_microsoft_graph(database) -> None:
     )
 
 
+def _who_registered_and_changed_mail_server_settings(database) -> None:
+    """Who registered the mail server settings and who last changed them, as Exastro answers them."""
+    migrator = SchemaMigrator.from_database(database)
+    run_operations(
+        migrator.add_column("mail_server_settings", "created_by", CharField(max_length=255, null=True)),
+        migrator.add_column("mail_server_settings", "updated_by", CharField(max_length=255, null=True)),
+    )
+
+
 # (number, description, function(database)); append only, never renumber. Version 1 is the first
 # release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
@@ -158,6 +167,11 @@ STEPS: list[tuple[int, str, object]] = [
     ),
     (6, "What became of each recipient of an outbox mail", _outbox_recipient_outcomes),
     (7, "OAuth 2.0 authentication and Microsoft Graph sending", _oauth2_and_microsoft_graph),
+    (
+        8,
+        "Who registered and who last changed the mail server settings",
+        _who_registered_and_changed_mail_server_settings,
+    ),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
 
