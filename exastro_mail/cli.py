@@ -95,9 +95,11 @@ WORKER_STOP_SECONDS = 30
 def run_server(app, host: str, port: int, workers: int, *, outbox_worker: bool = True) -> None:
     """Serve the app with gunicorn (sync workers), with the outbox worker in a child process beside it."""
     from .store.db import db
+    from .web import metrics
     from .web.gunicorn_server import GunicornServer
 
     db.close()  # forked workers must open their own connections
+    metrics.prepare_processes(app)  # before any process starts: they all count into one folder
     child = None
     if outbox_worker:
         child = subprocess.Popen([*WORKER_COMMAND, "--parent-pid", str(os.getpid())])  # noqa: S603  # nosec B603  # our own command
