@@ -15,6 +15,7 @@ import threading
 import weakref
 from urllib.parse import urlsplit
 
+from flask import request_started
 from peewee import DatabaseProxy, MySQLDatabase, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import parse
 from playhouse.pool import PooledDatabase, PooledMySQLDatabase, PooledPostgresqlDatabase
@@ -213,9 +214,11 @@ def init_app(app) -> None:
     pooled = isinstance(database, PooledDatabase)
     weakref.finalize(app, close_all, database)
 
-    @app.before_request
-    def _start_clock():
+    def _start_clock(_sender, **_extra):
         timeouts.start_request_clock(seconds)
+
+    # A signal, not before_request: URL value preprocessors (the organization in the URL) run before those.
+    request_started.connect(_start_clock, app, weak=False)
 
     @app.teardown_request
     def _give_back(_exc):

@@ -11,7 +11,8 @@ def missing_table(error: Exception) -> bool:
     """Whether a peewee error says a table does not exist, on any of the three engines."""
     if not isinstance(error, OperationalError | ProgrammingError):
         return False
-    driver_error = error.args[0] if error.args and isinstance(error.args[0], Exception) else error
+    # peewee raises its own error from the driver's, which carries the engine's code
+    driver_error = error.__cause__ or error.__context__ or error
     if getattr(driver_error, "pgcode", None) == POSTGRESQL_UNDEFINED_TABLE:
         return True
     if driver_error.args and driver_error.args[0] == MYSQL_NO_SUCH_TABLE:

@@ -24,11 +24,14 @@ class ThrottledLog:
                 return
             self._runs[kind] = (now, 0)
         if logged_at is None or since == 0:
-            self.logger.error(f"{message} (repeats are counted, one line per %g s)", *args, self.interval)
+            self.logger.error(
+                f"{message} (repeats are counted, one line per %g s)", *args, self.interval, stacklevel=2
+            )
         else:
             self.logger.error(
                 f"{message} (%d more like it in the %.0f s since the last line)",
                 *args,
                 since,
                 now - logged_at,
+                stacklevel=2,
             )
