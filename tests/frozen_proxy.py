@@ -2,6 +2,7 @@
 forwards nothing, as a hung server, a stopped process or a stuck middlebox does. The kernel still
 accepts and acknowledges, so nothing on the client's side notices but time."""
 
+import contextlib
 import socket
 import threading
 
@@ -62,7 +63,5 @@ class FrozenProxy:
             except OSError:
                 break
         for sock in (source, sink):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
