@@ -2,6 +2,7 @@
 (EXASTRO_MAIL_DATABASE_TIMEOUT, 5 s) instead of going silent until gunicorn kills its worker, logs the
 outage once per interval with a count, and serves again once the database answers."""
 
+import logging
 import os
 import time
 import urllib.error
@@ -11,9 +12,11 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from exastro_mail import create_app
+from exastro_mail.config import ConfigError
 from exastro_mail.store import migrations
 from exastro_mail.store.db import close_all, open_database
-from tests.conftest import make_org
+from exastro_mail.web.throttled_log import ThrottledLog
+from tests.conftest import build_app, make_org
 from tests.engine_fixtures import SERVER_URLS, ServerDatabases
 from tests.frozen_proxy import FrozenProxy
 from tests.test_serve_under_attack import EXASTRO_MAIL
@@ -123,3 +126,24 @@ def test_every_query_has_a_deadline_on_the_server_too(tmp_path):
     finally:
         close_all(database)
     assert settings == (["2500ms"] if ENGINE == "postgres" else [2.5, "READ-COMMITTED"])
+
+
+def test_an_outage_is_logged_at_once_then_once_per_interval_with_the_count(caplog):
+    log = ThrottledLog(logging.getLogger("exastro_mail.test"), interval_seconds=0.3)
+    for number in range(5):
+        log.error("unavailable", "Database unavailable on request %d", number)
+    log.error("schema", "No tables")  # another kind of error has its own count
+    time.sleep(0.35)
+    log.error("unavailable", "Database unavailable on request %d", 5)
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("Database unavailable on request 0 (repeats are counted")
+    assert lines[1].startswith("No tables")
+    assert lines[2].startswith("Database unavailable on request 5 (4 more like it in the 0 s since")
+
+
+@pytest.mark.parametrize("setting", ["DATABASE_TIMEOUT", "DATABASE_ERROR_LOG_SECONDS"])
+@pytest.mark.parametrize("value", ["soon", 0, -5])
+def test_a_timeout_that_is_not_a_positive_number_stops_start_up(tmp_path, setting, value):
+    with pytest.raises(ConfigError, match=f"EXASTRO_MAIL_{setting}"):
+        build_app(tmp_path, **{setting: value})

@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exastro_mail.config import ConfigError
 from tests.conftest import build_app, make_org
 from tests.outbox_helpers import SMTP_PASSWORD, point_settings_at
 from tests.test_oauth_tokens import CLIENT_SECRET, client_credentials, token_failure
@@ -126,6 +127,20 @@ def test_a_scraper_without_the_right_token_is_refused(served):
 
 def test_without_a_metrics_token_there_is_no_metrics_page(client):
     assert client.get("/metrics", headers=BEARER).status_code == 404
+
+
+def test_a_wrong_token_is_told_which_scheme_to_use_in_the_readers_language(tmp_path):
+    client = build_app(tmp_path, METRICS_TOKEN=TOKEN).test_client()
+    refused = client.get("/metrics", headers={"Authorization": "Bearer x", "Accept-Language": "ja"})
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].lower().startswith("bearer")
+    assert "認証情報が必要" in refused.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("token", ["short", 12345])
+def test_a_metrics_token_too_short_to_be_secret_stops_start_up(tmp_path, token):
+    with pytest.raises(ConfigError, match="EXASTRO_MAIL_METRICS_TOKEN"):
+        build_app(tmp_path, METRICS_TOKEN=token)
 
 
 def test_mail_waiting_in_the_outbox_shows_as_depth_and_the_age_of_the_oldest_due(tmp_path):

@@ -12,6 +12,7 @@ from .throttled_log import ThrottledLog
 
 MESSAGES = {
     400: _l("The request could not be understood."),
+    401: _l("This page needs credentials that were not given."),
     403: _l("You do not have permission to open this page."),
     404: _l("This page does not exist."),
     405: _l("This action is not allowed here."),

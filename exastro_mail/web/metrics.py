@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, abort, current_app, g, request
 from peewee import PeeweeException, fn
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Unauthorized
 
 from .. import metrics_registry
 from ..store.models import OutboxMessage, utcnow
@@ -28,12 +30,10 @@ WAITING = ("queued", "sending")  # mail not yet done: the depth of the outbox
 def scrape():
     token = current_app.config["METRICS_TOKEN"]
     if token is None:
-        return Response("Not found\n", 404, mimetype="text/plain")
+        abort(404)
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        return Response(
-            "A bearer token is needed\n", 401, {"WWW-Authenticate": 'Bearer realm="metrics"'}, "text/plain"
-        )
+        raise Unauthorized(www_authenticate=WWWAuthenticate("bearer", {"realm": "metrics"}))
     import prometheus_client as prometheus
     from prometheus_client import multiprocess
 
