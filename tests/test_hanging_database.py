@@ -25,25 +25,33 @@ from tests.test_worker_processes import Processes, free_port, wait_until
 PAGE = "/acme/login"  # a page that reads the organization from the database
 
 
-@pytest.fixture
-def postgres_behind_a_proxy(tmp_path):
-    """A PostgreSQL database with the schema and organization acme, reached through a FrozenProxy;
-    the URL through the proxy."""
-    databases = ServerDatabases("postgres", SERVER_URLS["postgres"])
+# Seconds the first page may take once the database hangs: MariaDB pings a pooled connection before
+# handing it out, and only then opens a new one, each waiting the timeout (PostgreSQL shares one budget).
+FIRST_PAGE_SECONDS = {"postgres": 6.5, "mariadb": 11.5}
+# What the log gives as the reason: our deadline, or PyMySQL's socket timeout.
+HANG_REASON = {"postgres": "did not answer within 5 s", "mariadb": "timed out"}
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def database_behind_a_proxy(request, tmp_path):
+    """A database on the server engine with the schema and organization acme, reached through a
+    FrozenProxy: (engine, proxy, the URL through the proxy)."""
+    engine = request.param
+    databases = ServerDatabases(engine, SERVER_URLS[engine])
     problem = databases.unreachable()
     if problem is not None:
         if os.environ.get("CI"):
             pytest.fail(problem)
         pytest.skip(problem)
     direct = urlsplit(databases.make_empty())
-    proxy = FrozenProxy((direct.hostname, direct.port or 5432))
+    proxy = FrozenProxy((direct.hostname, direct.port))
     url = urlunsplit(direct._replace(netloc=f"{direct.username}@127.0.0.1:{proxy.port}"))
     app = create_app({"INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": url})
     with app.app_context():
         migrations.migrate()
         make_org()
     close_all(app.extensions["exastro_mail.db"])
-    yield proxy, url
+    yield engine, proxy, url
     proxy.close()
     databases.drop_all()
 
@@ -61,9 +69,9 @@ def answer(url: str) -> tuple[int, float, bytes]:
 
 
 def test_pages_answer_503_in_time_while_the_database_hangs_and_the_log_counts_instead_of_repeating(
-    tmp_path, postgres_behind_a_proxy
+    tmp_path, database_behind_a_proxy
 ):
-    proxy, url = postgres_behind_a_proxy
+    engine, proxy, url = database_behind_a_proxy
     port = free_port()
     env = {
         **os.environ,
@@ -79,18 +87,19 @@ def test_pages_answer_503_in_time_while_the_database_hangs_and_the_log_counts_in
     try:
         wait_until(lambda: answer(base + PAGE)[0] == 200, 20, "the server to answer")
         proxy.freeze()
-        answers = [answer(base + PAGE) for _ in range(4)]  # about 5 s each: t = 5, 10, 15, 20
+        answers = [answer(base + PAGE) for _ in range(4)]  # about 5 s each
         proxy.thaw()
         wait_until(lambda: answer(base + PAGE)[0] == 200, 10, "the server to answer again")
     finally:
         processes.stop_all()
     assert [status for status, _, _ in answers] == [503] * 4
-    assert all(seconds < 6.5 for _, seconds, _ in answers), answers
+    assert answers[0][1] < FIRST_PAGE_SECONDS[engine], answers
+    assert all(seconds < 6.5 for _, seconds, _ in answers[1:]), answers
     assert b"cannot reach its database" in answers[0][2]
     lines = [line for line in processes.output(server).splitlines() if "Database unavailable" in line]
     # The first at once; the next once the interval has passed, with how many came in between.
     assert len(lines) == 2, lines
-    assert "did not answer within 5 s" in lines[0]
+    assert HANG_REASON[engine] in lines[0]
     assert "2 more like it" in lines[1]
     assert "Traceback" not in processes.all_output()
 
