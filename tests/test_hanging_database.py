@@ -22,7 +22,8 @@ from tests.frozen_proxy import FrozenProxy
 from tests.test_serve_under_attack import EXASTRO_MAIL
 from tests.test_worker_processes import Processes, free_port, wait_until
 
-PAGE = "/acme/login"  # a page that reads the organization from the database
+PAGE = "/acme/login"
+METRICS_TOKEN = "scraper-token-0123456789abcdef"  # a page that reads the organization from the database
 
 
 # Seconds the first page may take once the database hangs: MariaDB pings a pooled connection before
@@ -57,11 +58,13 @@ def database_behind_a_proxy(request, tmp_path):
     databases.drop_all()
 
 
-def answer(url: str) -> tuple[int, float, bytes]:
+def answer(url: str, headers=None) -> tuple[int, float, bytes]:
     """(status, seconds, body) of a GET; status 0 when the connection was reset or timed out."""
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers or {}), timeout=30
+        ) as response:
             return response.status, time.monotonic() - started, response.read()
     except urllib.error.HTTPError as error:
         return error.code, time.monotonic() - started, error.read()
@@ -79,6 +82,7 @@ def test_pages_answer_503_in_time_while_the_database_hangs_and_the_log_counts_in
         "EXASTRO_MAIL_INSTANCE_PATH": str(tmp_path / "instance"),
         "EXASTRO_MAIL_DATABASE_URL": url,
         "EXASTRO_MAIL_DATABASE_ERROR_LOG_SECONDS": "12",
+        "EXASTRO_MAIL_METRICS_TOKEN": METRICS_TOKEN,
     }
     processes = Processes(tmp_path)
     server = processes.start(
@@ -89,6 +93,7 @@ def test_pages_answer_503_in_time_while_the_database_hangs_and_the_log_counts_in
         wait_until(lambda: answer(base + PAGE)[0] == 200, 20, "the server to answer")
         proxy.freeze()
         answers = [answer(base + PAGE) for _ in range(4)]  # about 5 s each
+        scrape = answer(base + "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
         proxy.thaw()
         wait_until(lambda: answer(base + PAGE)[0] == 200, 10, "the server to answer again")
     finally:
@@ -97,6 +102,9 @@ def test_pages_answer_503_in_time_while_the_database_hangs_and_the_log_counts_in
     assert answers[0][1] < FIRST_PAGE_SECONDS[engine], answers
     assert all(seconds < 6.5 for _, seconds, _ in answers[1:]), answers
     assert b"cannot reach its database" in answers[0][2]
+    # A scraper learns it in time too, from a page that answers.
+    assert scrape[0] == 200 and scrape[1] < 6.5, scrape[:2]
+    assert b"\nexastro_mail_database_up 0.0\n" in scrape[2]
     lines = [line for line in processes.output(server).splitlines() if "Database unavailable" in line]
     # The first at once; the next once the interval has passed, with how many came in between.
     assert len(lines) == 2, lines
