@@ -23,7 +23,9 @@ from ..store.models import OutboxMessage, utcnow
 
 bp = Blueprint("metrics", __name__)
 METRICS_FOLDER = "metrics"
-WAITING = ("queued", "sending")  # mail not yet done: the depth of the outbox
+# Mail not yet done, the depth of the outbox: outbox/status.py QUEUED and SENDING (web/ is below outbox/).
+QUEUED, SENDING = "queued", "sending"
+WAITING = (QUEUED, SENDING)
 
 
 @bp.get("/metrics")
@@ -97,7 +99,7 @@ def _outbox_state() -> tuple[dict, float]:
     depth = {(status, kind): count for status, kind, count in rows}
     oldest = (
         OutboxMessage.select(OutboxMessage.next_attempt_at)
-        .where((OutboxMessage.status == "queued") & (OutboxMessage.next_attempt_at <= now))
+        .where((OutboxMessage.status == QUEUED) & (OutboxMessage.next_attempt_at <= now))
         .order_by(OutboxMessage.next_attempt_at)
         .first()
     )
