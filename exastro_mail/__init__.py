@@ -7,7 +7,7 @@ from flask import Flask, redirect, url_for
 from . import config, i18n
 from .extensions import csrf, login_manager
 from .store import db
-from .web import errors, page_cache, proxy, rate_limits, row_ids, security_headers
+from .web import errors, metrics, page_cache, proxy, rate_limits, row_ids, security_headers
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -39,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     page_cache.init_app(app)
     errors.init_app(app)
     row_ids.init_app(app)
+    metrics.init_app(app)
 
     from .api.views import bp as api_bp
     from .api_tokens.views import bp as api_tokens_bp

@@ -102,9 +102,11 @@ def run_server(
 ) -> None:
     """Serve the app with gunicorn (threaded workers), with the outbox worker in a child process beside it."""
     from .store.db import db
+    from .web import metrics
     from .web.gunicorn_server import GunicornServer
 
     db.close()  # forked workers must open their own connections
+    metrics.prepare_processes(app)  # before any process starts: they all count into one folder
     child = None
     if outbox_worker:
         child = subprocess.Popen([*WORKER_COMMAND, "--parent-pid", str(os.getpid())])  # noqa: S603  # nosec B603  # our own command

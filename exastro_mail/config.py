@@ -48,6 +48,10 @@ DEFAULTS = {
     "WTF_CSRF_TIME_LIMIT": None,
     # Every form fits in 1 MiB (the trusted CA field, the largest, takes 64 KiB); the API sets its own.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # Runtime: a hanging database, metrics (store/timeouts.py, web/errors.py, web/metrics.py).
+    "DATABASE_TIMEOUT": 5.0,  # seconds a connection attempt, a query, or a page's queries together may wait
+    "DATABASE_ERROR_LOG_SECONDS": 60,  # repeated database errors: one log line per this many seconds
+    "METRICS_TOKEN": None,  # nosec B105  # None: no /metrics; else the bearer token scrapers send
 }
 
 
@@ -101,6 +105,29 @@ def load(app, overrides: dict | None) -> None:
     for name in RATE_LIMITS:
         _check_rate_limit(name, app.config[name])
     _check_password_hash_method(app.config["PASSWORD_HASH_METHOD"])
+    _load_runtime(app.config)
+
+
+def _load_runtime(config) -> None:
+    config["DATABASE_TIMEOUT"] = _positive_number("DATABASE_TIMEOUT", config["DATABASE_TIMEOUT"])
+    config["DATABASE_ERROR_LOG_SECONDS"] = _positive_number(
+        "DATABASE_ERROR_LOG_SECONDS", config["DATABASE_ERROR_LOG_SECONDS"]
+    )
+    # from_prefixed_env reads JSON: a token of digits would arrive as a number
+    token = str(config["METRICS_TOKEN"]) if config.get("METRICS_TOKEN") not in (None, "") else None
+    config["METRICS_TOKEN"] = token
+    if token is not None and len(token) < 16:
+        raise ConfigError("EXASTRO_MAIL_METRICS_TOKEN must be 16 characters or more (a random string).")
+
+
+def _positive_number(name: str, value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = 0.0
+    if not number > 0:
+        raise ConfigError(f"EXASTRO_MAIL_{name} must be a number of seconds above 0, not {value!r}.")
+    return number
 
 
 RATE_LIMITS = (

@@ -36,6 +36,7 @@ ENGINE = os.environ.get(ENGINE_VARIABLE, "sqlite").strip().lower() or "sqlite"
 if ENGINE not in ("sqlite", *SERVER_URLS):
     raise pytest.UsageError(f"{ENGINE_VARIABLE} must be sqlite, postgres or mariadb, not {ENGINE!r}")
 URL_VARIABLE = "EXASTRO_MAIL_DATABASE_URL"
+ADMIN_TIMEOUT = 120  # seconds (EXASTRO_MAIL_DATABASE_TIMEOUT is 5)
 RUN = secrets.token_hex(3)  # names this run's databases and Redis keys: runs side by side stay apart
 RATELIMIT_KEY_PREFIX = f"exastro-test-{RUN}"
 
@@ -69,7 +70,8 @@ class ServerDatabases:
         return None
 
     def _admin(self, statement: str) -> None:
-        admin = open_database(self.admin_url)
+        # CREATE and DROP DATABASE wait for a checkpoint: longer than a page may wait on a busy machine
+        admin = open_database(self.admin_url, ADMIN_TIMEOUT)
         try:
             admin.execute_sql(statement)
         finally:

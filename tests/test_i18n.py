@@ -424,5 +424,3 @@ def test_without_a_saved_language_mails_follow_the_install_default(tmp_path, smt
     mail = reset_mails_for(app, smtp_server, "emma")["emma"]
     assert mail["Subject"] == "ACME Corp のパスワード再設定"
     assert "emma 様" in text_and_html(mail)[0]
-
-

@@ -10,6 +10,7 @@ from urllib.parse import urlencode, urlsplit
 
 import jwt
 
+from .. import metrics_registry
 from .errors import TokenError, aadsts_code, provider_text
 from .https import HttpsClient, HttpsFailure, https_url
 from .service_account import ServiceAccountKey
@@ -124,6 +125,14 @@ def _digest(*parts: str) -> str:
 
 def fetch_token(source: TokenSource, client: HttpsClient) -> Token:
     """Ask the source's token endpoint for a new token; raise TokenError with the provider's facts."""
+    try:
+        return _request_token(source, client)
+    except TokenError as error:
+        metrics_registry.token_request_failed(_host(source.token_url), error.kind)
+        raise
+
+
+def _request_token(source: TokenSource, client: HttpsClient) -> Token:
     url = source.token_url
     host = _host(url)
     try:

@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from flask import current_app
 
+from .. import metrics_registry
 from ..store.db import db, is_sqlite
 from ..store.models import Organization, OutboxMessage, utcnow
 from . import kinds, recipients, status
@@ -134,6 +135,7 @@ class Claim:
             leased_by=None,
             **kept,
         )
+        metrics_registry.delivery_finished(message.organization.org_id, status.QUEUED)
         log.info("outbox message %s will be retried in %.0f s: %s", message.id, delay, reason)
 
     def release(self, messages: list[OutboxMessage]) -> None:
@@ -187,6 +189,7 @@ class Claim:
     def _finish(self, message: OutboxMessage, final_status: str, **fields) -> None:
         fields.update(status=final_status, lease_until=None, leased_by=None)
         fields.update(kinds.when_done(message, final_status))
+        metrics_registry.delivery_finished(message.organization.org_id, final_status)
         self._record(message, **fields)
 
     def _record(self, message: OutboxMessage, **fields) -> int:

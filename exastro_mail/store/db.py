@@ -15,12 +15,14 @@ import threading
 import weakref
 from urllib.parse import urlsplit
 
+from flask import request_started
 from peewee import DatabaseProxy, MySQLDatabase, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import parse
 from playhouse.pool import PooledDatabase, PooledMySQLDatabase, PooledPostgresqlDatabase
 
 from ..config import ConfigError
 from ..library_internals import app_in_context
+from . import timeouts
 
 EXTENSION_KEY = "exastro_mail.db"
 SQLITE_PRAGMAS = {
@@ -33,14 +35,15 @@ SQLITE_PRAGMAS = {
 POOL_DEFAULTS = {
     "max_connections": 20,
     "stale_timeout": 300,  # seconds: older connections are replaced (servers and proxies drop idle ones)
-    "timeout": 10,  # seconds to wait for a free connection before failing the request
 }
 # MariaDB: text compares byte for byte as on SQLite and PostgreSQL ('Alice' is not 'alice'); strict mode
 # refuses what would otherwise be silently truncated; READ COMMITTED (PostgreSQL's default) takes no gap
 # locks, so requests inserting mail do not wait on a worker's claim.
 MYSQL_CHARACTER_SET = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
 MYSQL_SQL_MODE = "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO"
-MYSQL_INIT_COMMAND = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+# One SET, as PyMySQL sends init_command alone (tx_isolation: MariaDB 11.1 also calls it
+# transaction_isolation, which 10.x does not know).
+MYSQL_INIT_COMMAND = "SET SESSION tx_isolation = 'READ-COMMITTED', {timeout}"
 
 SQLITE, POSTGRESQL, MYSQL = "sqlite", "postgresql", "mysql"
 _DRIVERS = {POSTGRESQL: ("psycopg2", "postgres"), MYSQL: ("pymysql", "mysql")}
@@ -151,8 +154,9 @@ def engine_of_url(url: str) -> str:
     )
 
 
-def open_database(url: str):
-    """Make a peewee Database from a URL: SQLite with WAL and IMMEDIATE writes, else a pool."""
+def open_database(url: str, timeout: float = timeouts.DEFAULT_SECONDS):
+    """Make a peewee Database from a URL: SQLite with WAL and IMMEDIATE writes, else a pool whose
+    connections and queries give up after timeout seconds (see store/timeouts.py)."""
     engine = engine_of_url(url)
     if engine == SQLITE:
         path = url[len("sqlite:///") :]
@@ -173,13 +177,19 @@ def open_database(url: str):
         raise ConfigError(
             "EXASTRO_MAIL_DATABASE_URL names no database, as in postgresql://host/exastro_mail."
         )
-    for name, value in POOL_DEFAULTS.items():
+    # the pool waits as long for a free connection as for the server
+    for name, value in {**POOL_DEFAULTS, "timeout": max(1, round(timeout))}.items():
         options.setdefault(name, value)
     if engine == POSTGRESQL:
-        options.setdefault("connect_timeout", 10)
+        for name, value in timeouts.postgresql_options(timeout).items():
+            options.setdefault(name, value)
         database = PooledPostgresqlDatabase(**options)
     else:
-        options.setdefault("init_command", MYSQL_INIT_COMMAND)
+        for name, value in timeouts.mysql_options(timeout).items():
+            options.setdefault(name, value)
+        options.setdefault(
+            "init_command", MYSQL_INIT_COMMAND.format(timeout=timeouts.mysql_session_settings(timeout))
+        )
         database = PooledMariaDBDatabase(**options)
     _pools.add(database)
     return database
@@ -197,17 +207,27 @@ def _create_private_file(path: str) -> None:
 def init_app(app) -> None:
     """Bind the app's database. A request connects at its first query (a static file or a stored page
     may need none), taking a pooled connection, and gives it back when done."""
-    database = open_database(app.config["DATABASE_URL"])
+    seconds = app.config["DATABASE_TIMEOUT"]
+    database = open_database(app.config["DATABASE_URL"], seconds)
     app.extensions[EXTENSION_KEY] = database
     db.initialize(database)  # outside any app context (worker threads, CLI) the last app wins
     pooled = isinstance(database, PooledDatabase)
     weakref.finalize(app, close_all, database)
 
+    def _start_clock(_sender, **_extra):
+        timeouts.start_request_clock(seconds)
+
+    # A signal, not before_request: URL value preprocessors (the organization in the URL) run before those.
+    request_started.connect(_start_clock, app, weak=False)
+
     @app.teardown_request
     def _give_back(_exc):
         # SQLite keeps its per-thread connection (see SqliteFileDatabase); a pool gets its one back.
-        if pooled and not database.is_closed():
-            database.close()
+        try:
+            if pooled and not database.is_closed():
+                database.close()
+        finally:
+            timeouts.stop_request_clock()
 
 
 def close_all(database) -> None:

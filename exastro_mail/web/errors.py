@@ -3,13 +3,16 @@
 from flask import make_response, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from peewee import InterfaceError, OperationalError
+from peewee import InterfaceError, OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
+from ..store.failures import missing_table
 from .json_envelope import ApiError, failure
+from .throttled_log import ThrottledLog
 
 MESSAGES = {
     400: _l("The request could not be understood."),
+    401: _l("This page needs credentials that were not given."),
     403: _l("You do not have permission to open this page."),
     404: _l("This page does not exist."),
     405: _l("This action is not allowed here."),
@@ -49,14 +52,32 @@ def init_app(app) -> None:
     def _http(error):
         return _render(error.code, MESSAGES.get(error.code, error.description), error.get_headers())
 
+    database_log = ThrottledLog(app.logger, app.config["DATABASE_ERROR_LOG_SECONDS"])
+
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
+    @app.errorhandler(ProgrammingError)
     def _database_unavailable(error):
-        # The database refused or dropped the connection, or stayed locked past the busy timeout.
-        app.logger.error("Database unavailable on %s %s: %s", request.method, request.path, error)
+        # The database refused, dropped or did not answer (EXASTRO_MAIL_DATABASE_TIMEOUT), stayed
+        # locked past the busy timeout, or has no tables yet.
+        if missing_table(error):
+            database_log.error(
+                "schema",
+                "The database has no tables yet (on %s %s: %s): run `exastro-mail init-db` with the same "
+                "EXASTRO_MAIL_DATABASE_URL",
+                request.method,
+                request.path,
+                error,
+            )
+        elif isinstance(error, ProgrammingError):  # a mistake of ours, not an outage
+            return _unexpected(error)
+        else:
+            database_log.error(
+                "unavailable", "Database unavailable on %s %s: %s", request.method, request.path, error
+            )
         return _render(503, MESSAGES[503], [("Retry-After", "30")])
 
     @app.errorhandler(Exception)
-    def _unexpected(error):
+    def _unexpected(_error):
         app.logger.exception("Unhandled error on %s %s", request.method, request.path)
         return _render(500, MESSAGES[500])

@@ -1,11 +1,26 @@
 """Running the app under gunicorn from our own command."""
 
+import os
+
 from gunicorn.app.base import BaseApplication
+
+from . import metrics
 
 # gunicorn believes X-Forwarded-Proto (and SCRIPT_NAME, PATH_INFO headers) from 127.0.0.1 by default,
 # whatever EXASTRO_MAIL_PROXY_FIX_X_PROTO says; only ProxyFix (web/proxy.py) decides which proxies to
 # believe, so gunicorn believes none.
 BELIEVE_NO_FORWARDED_HEADERS = {"forwarded_allow_ips": "", "secure_scheme_headers": {}}
+# A Unix socket's path holds at most 107 bytes; with a longer instance folder gunicornc goes without.
+CONTROL_SOCKET_PATH_MAX = 100
+
+
+def control_socket_options(instance_path: str) -> dict:
+    """gunicorn 25.1+'s control socket (for gunicornc) in the instance folder: by default it is one
+    per user ($HOME/.gunicorn/gunicorn.ctl), which a second instance would take over."""
+    path = os.path.join(instance_path, "gunicorn.ctl")
+    if len(os.fsencode(path)) > CONTROL_SOCKET_PATH_MAX:
+        return {"control_socket_disable": True}
+    return {"control_socket": path}
 
 
 class GunicornServer(BaseApplication):
@@ -14,13 +29,20 @@ class GunicornServer(BaseApplication):
 
     def __init__(self, app, **options):
         self.application = app
-        self.options = {**BELIEVE_NO_FORWARDED_HEADERS, **options}
+        self.options = {
+            **BELIEVE_NO_FORWARDED_HEADERS,
+            **control_socket_options(app.instance_path),
+            "child_exit": metrics.worker_exited,
+            **options,
+        }
         if self.options.get("threads", 1) > 1:
             self.options.setdefault("worker_class", "gthread")
         super().__init__()
 
     def load_config(self):
         for key, value in self.options.items():
+            if key.startswith("control_socket") and key not in self.cfg.settings:
+                continue  # gunicorn before 25.1 has no control socket
             self.cfg.set(key, value)
 
     def load(self):
