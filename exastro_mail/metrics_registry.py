@@ -7,7 +7,7 @@ imported here at first use, never when this module is imported. Labels are endpo
 organization IDs, token endpoint hosts and result words: never an address, never a secret.
 """
 
-import functools
+import threading
 from types import SimpleNamespace
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -17,8 +17,20 @@ DELIVERY_RESULTS = {"sent": "sent", "queued": "retried", "failed": "failed", "ex
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-@functools.cache
+_made: list[SimpleNamespace] = []
+# serve's gthread workers answer several requests at once: the first ones must not register twice.
+_making = threading.Lock()
+
+
 def _metrics() -> SimpleNamespace:
+    if not _made:
+        with _making:
+            if not _made:
+                _made.append(_make())
+    return _made[0]
+
+
+def _make() -> SimpleNamespace:
     import prometheus_client as prometheus  # at first use: see the module's docstring
 
     return SimpleNamespace(

@@ -3,6 +3,8 @@ bearer of the token, the sum of every process of `exastro-mail serve --workers 2
 and never an address or a secret."""
 
 import os
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -11,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exastro_mail.config import ConfigError
-from tests.conftest import build_app, make_org
+from tests.conftest import LOOPBACK_ALLOWED, build_app, make_org
 from tests.outbox_helpers import SMTP_PASSWORD, point_settings_at
 from tests.test_oauth_tokens import CLIENT_SECRET, client_credentials, token_failure
 from tests.test_serve_under_attack import EXASTRO_MAIL
@@ -61,6 +63,7 @@ def served(tmp_path, smtp_server):
         "EXASTRO_MAIL_BASE_URL": f"http://127.0.0.1:{port}",
         "EXASTRO_MAIL_WORKER_POLL_SECONDS": "0.05",
         "EXASTRO_MAIL_METRICS_TOKEN": TOKEN,
+        "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,  # the test's SMTP server is on loopback
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     processes = Processes(tmp_path)
@@ -168,3 +171,30 @@ def test_a_failed_token_request_is_counted_by_host_without_the_secret(tmp_path, 
 
     assert failures() == before + 1
     assert CLIENT_SECRET not in client.get("/metrics", headers=BEARER).get_data(as_text=True)
+
+
+def test_the_first_requests_of_a_threaded_worker_all_count():
+    """gthread workers answer requests at once: the metrics must be made once, whoever comes first."""
+    script = (
+        "import threading\n"
+        "from exastro_mail import metrics_registry as m\n"
+        "gate = threading.Barrier(8)\n"
+        "failed = []\n"
+        "def answer():\n"
+        "    gate.wait()\n"
+        "    try:\n"
+        "        m.request_answered('auth.login', 200, 0.01)\n"
+        "    except Exception as error:\n"
+        "        failed.append(repr(error))\n"
+        "threads = [threading.Thread(target=answer) for _ in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "from prometheus_client import REGISTRY\n"
+        "count = REGISTRY.get_sample_value('exastro_mail_http_request_duration_seconds_count',"
+        " {'endpoint': 'auth.login', 'status': '2xx'})\n"
+        "print(failed, count)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    for _ in range(5):  # the race needs the threads to meet inside the first call
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "[] 8.0"
