@@ -27,18 +27,19 @@ from .fields import (
 )
 from .ports import DEFAULT_PORTS
 from .rules import check_settings
+from .sections import SECTIONS, runs_in_section
 
 _ADDRESS = {"inputmode": "email", "autocomplete": "off", "spellcheck": "false"}
 # The input each kind of field gets, and the HTML attributes beside the declared maxlength and required.
 _INPUTS = {
     HOST: (StringField, {"autocomplete": "off", "spellcheck": "false"}),
-    PORT: (StringField, {"inputmode": "numeric", "pattern": "[0-9]*"}),
+    PORT: (StringField, {"inputmode": "numeric", "pattern": "[0-9]*", "class": "size-port"}),
     ADDRESS: (StringField, _ADDRESS),
-    DISPLAY_NAME: (StringField, {}),
+    DISPLAY_NAME: (StringField, {"class": "size-name"}),
     TEXT: (StringField, {"autocomplete": "off"}),
     SECRET: (PasswordField, {"autocomplete": "new-password"}),
     PEM: (TextAreaField, {"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
-    URL: (StringField, {"inputmode": "url", "autocomplete": "off", "spellcheck": "false"}),
+    URL: (StringField, {**_ADDRESS, "inputmode": "url", "class": "size-url"}),
     KEY: (TextAreaField, {"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
 }
 
@@ -69,6 +70,11 @@ class MailServerForm(Form):
     def runs_of_rows():
         """The declared fields in the order the page shows them, in runs shown under one condition."""
         return runs_of_rows()
+
+    @staticmethod
+    def sections():
+        """The page's sections: (HTML id, title, runs of rows as runs_of_rows gives them)."""
+        return [(section_id, title, runs_in_section(names)) for section_id, title, names in SECTIONS]
 
     @staticmethod
     def shown_when(declared: Field) -> list:

@@ -12,6 +12,8 @@ from ..i18n import N_
 from ..smtp.diagnose import NOT_USED, Diagnosis, Step
 from ..smtp.endpoint import ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS, SmtpEndpoint
 from ..smtp.errors import STEP_LABELS, DeliveryError
+from .hint_matching import Hint
+from .oauth_hints import OAUTH_HINTS
 from .ports import port_hint
 
 # In English wherever they are kept (the audit log, the saved test result); shown with _(name).
@@ -23,9 +25,6 @@ STEP_NAMES = {
     "sendmail": N_("Graph sendMail"),
     "accepted": N_("Accepted"),
 }
-# The one detail of a step that is ours (smtp.diagnose.NOT_USED); the others are the server's words or
-# technical values, shown as they are.
-NOT_USED_SHOWN = N_("not used")
 
 _NOT_SSL = (ENCRYPTION_NONE, ENCRYPTION_STARTTLS)
 # Failures that mean the client and server disagree about when TLS starts.
@@ -40,153 +39,9 @@ _WRONG_TLS_KINDS = (
 )
 
 
-@dataclass(frozen=True)
-class Hint:
-    """Advice for the failures that match every condition given (None: any)."""
-
-    advice: object  # a lazy string with %(host)s and %(port)s, or a function of the endpoint
-    kinds: tuple[str, ...] | None = None
-    steps: tuple[str, ...] | None = None
-    encryptions: tuple[str, ...] | None = None
-    permanent: bool | None = None
-    smtp_code: int | None = None
-    enhanced_class: str | None = None  # the start of the reply's enhanced status code, such as "5.7."
-    offered: str | None = None  # an extension the server offered in its last EHLO reply ("auth")
-    authenticated: bool | None = None  # whether the settings use AUTH
-    provider_codes: tuple[str, ...] | None = None  # AADSTS7000215, unauthorized_client, ErrorAccessDenied
-    http_statuses: tuple[int, ...] | None = None
-    reply_contains: tuple[str, ...] | None = None  # any of these in the reply (enhanced codes: 5.7.139)
-
-    def matches(self, endpoint: SmtpEndpoint, error: DeliveryError) -> bool:
-        """Whether this failure meets every condition."""
-        wanted = (
-            (self.kinds, error.kind),
-            (self.steps, error.step),
-            (self.encryptions, endpoint.encryption),
-            (self.provider_codes, error.provider_code),
-            (self.http_statuses, error.http_status),
-        )
-        if any(allowed is not None and value not in allowed for allowed, value in wanted):
-            return False
-        if self.reply_contains is not None and not any(part in error.reason for part in self.reply_contains):
-            return False
-        return all(
-            (
-                self.permanent is None or error.permanent == self.permanent,
-                self.smtp_code is None or error.smtp_code == self.smtp_code,
-                self.enhanced_class is None or (error.enhanced_code or "").startswith(self.enhanced_class),
-                self.offered is None or self.offered in error.extensions,
-                self.authenticated is None or bool(endpoint.username) == self.authenticated,
-            )
-        )
-
-    def text(self, endpoint: SmtpEndpoint) -> str | None:
-        """The advice in the request's language."""
-        if callable(self.advice):
-            return self.advice(endpoint)
-        return str(self.advice) % {"host": endpoint.host, "port": endpoint.port}
-
-
 def _port_advice(endpoint: SmtpEndpoint) -> str | None:
     return port_hint(endpoint.port, endpoint.encryption)
 
-
-# OAuth 2.0 and Microsoft Graph: what the provider's code means, and what to change in its console.
-OAUTH_HINTS = (
-    Hint(
-        _l("The client secret is wrong or expired. Make a new one in Entra ID (Certificates & secrets)."),
-        provider_codes=("AADSTS7000215", "AADSTS7000222"),
-    ),
-    Hint(
-        _l("There is no app with this client ID in this tenant: check the client ID and the tenant."),
-        provider_codes=("AADSTS700016",),
-    ),
-    Hint(
-        _l("There is no such tenant: check the tenant ID or domain in the token URL."),
-        provider_codes=("AADSTS90002",),
-    ),
-    Hint(
-        _l("The scope is not valid; for SMTP it is https://outlook.office365.com/.default."),
-        provider_codes=("AADSTS70011", "invalid_scope"),
-    ),
-    Hint(
-        _l(
-            "Domain-wide delegation is not granted to this service account for the scope "
-            "https://mail.google.com/ (Google Admin console: Security, API controls)."
-        ),
-        provider_codes=("unauthorized_client",),
-        steps=("token",),
-    ),
-    Hint(
-        _l("The token endpoint refused the credentials: check the client ID and the client secret or key."),
-        provider_codes=("invalid_client", "invalid_grant"),
-    ),
-    Hint(
-        _l("The token endpoint is busy or unavailable; the outbox tries again later."),
-        kinds=("token_refused", "token_timeout", "token_connection"),
-        permanent=False,
-    ),
-    Hint(
-        _l(
-            "The token endpoint's certificate did not verify; if it comes from a private CA, add that CA as "
-            "the Trusted CA certificate."
-        ),
-        kinds=("token_certificate", "graph_certificate"),
-    ),
-    Hint(
-        _l("This installation only allows token endpoints and Graph on public addresses."),
-        kinds=("token_forbidden_host", "graph_forbidden_host"),
-    ),
-    Hint(
-        _l(
-            "The server did not take the token: SMTP AUTH is disabled for the mailbox, or the app has no "
-            "SMTP.SendAsApp permission or no access to the mailbox (Exchange Online: New-ServicePrincipal, "
-            "Add-MailboxPermission)."
-        ),
-        kinds=("xoauth2_rejected",),
-        reply_contains=("5.7.3",),
-    ),
-    Hint(
-        _l(
-            "The server did not take the token: check that the mailbox is the user the service account "
-            "acts as, and that its delegation includes https://mail.google.com/."
-        ),
-        kinds=("xoauth2_rejected",),
-    ),
-    Hint(
-        _l(
-            "The server does not offer AUTH XOAUTH2 here; OAuth 2.0 needs STARTTLS or SSL/TLS and a "
-            "server that takes it."
-        ),
-        kinds=("auth_unavailable",),
-        reply_contains=("XOAUTH2",),
-    ),
-    Hint(
-        _l(
-            "Mail.Send was not granted: give the app the Mail.Send application permission (with admin "
-            "consent), and allow it this mailbox if an access policy limits it."
-        ),
-        steps=("sendmail",),
-        http_statuses=(403,),
-    ),
-    Hint(
-        _l("Graph did not take the token: check that the scope is https://graph.microsoft.com/.default."),
-        steps=("sendmail",),
-        http_statuses=(401,),
-    ),
-    Hint(
-        _l("Graph is busy or unavailable; the outbox tries again later."),
-        steps=("sendmail",),
-        permanent=False,
-    ),
-    Hint(
-        _l(
-            "Microsoft 365 no longer takes passwords for SMTP (basic authentication is disabled). Choose "
-            "the authentication method OAuth 2.0 (client credentials): see the Microsoft 365 guide."
-        ),
-        reply_contains=("5.7.139", "5.7.30"),
-    ),
-)
 
 # The first hint that matches (and has something to say) is given.
 HINTS = (
@@ -303,11 +158,13 @@ def hint(endpoint: SmtpEndpoint, error: DeliveryError) -> str | None:
 
 @dataclass
 class ShownStep:
-    """One step as the test result shows it: its English name (translated with _(name))."""
+    """One step as the test result shows it: its English name (translated with _(name)), its detail in
+    English (translated as it is shown, mailserver/step_details.py), and whether the settings used it."""
 
     name: str
     ok: bool
     detail: str
+    used: bool = True
 
 
 @dataclass
@@ -337,7 +194,10 @@ def explain(diagnosis: Diagnosis, endpoint: SmtpEndpoint, transport: str | None 
     """The diagnosis's facts with step names and, for a failure, a hint."""
     steps = [
         ShownStep(
-            STEP_NAMES[step.step], step.ok, _(NOT_USED_SHOWN) if step.detail == NOT_USED else step.detail
+            STEP_NAMES[step.step],
+            step.ok,
+            "" if step.detail == NOT_USED else step.detail,
+            used=step.detail != NOT_USED,
         )
         for step in diagnosis.steps
     ]

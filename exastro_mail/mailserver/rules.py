@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..mime import AddressError, sendable_address
+from .address_messages import address_problem
 from .certificates import check_trusted_ca
 from .checks import Invalid, text_value, too_long
 from .credentials import (
@@ -169,7 +170,7 @@ def check_address(value, required: bool) -> str | None:
                     "carry other characters there."
                 )
             ) from None
-        raise Invalid(_("This is not a valid mail address: %(error)s", error=error)) from None
+        raise Invalid(str(address_problem(str(error)))) from None
 
 
 def check_display_name(value, max_length: int) -> str | None:
@@ -240,3 +241,13 @@ _CHECKS = {
     URL: lambda value, declared, stored: check_https_url(value, declared),
     KEY: lambda value, declared, stored: check_service_account_key(value, declared, declared.name in stored),
 }
+
+
+def field_problem(name: str, value) -> str | None:
+    """What is wrong with one field's value taken on its own (the page's inline check), or None."""
+    declared = FIELDS[name]
+    try:
+        _CHECKS[declared.kind](value, declared, set())
+    except Invalid as problem:
+        return str(problem)
+    return None
