@@ -44,6 +44,17 @@
     if (focus) focus.focus();
   });
 
+  // A link of an error summary puts the cursor in its field, not only the field in view.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest(".error-summary a[href^='#']");
+    var field = link && document.getElementById(link.getAttribute("href").slice(1));
+    if (field) {
+      event.preventDefault();
+      field.scrollIntoView({ block: "center" });
+      field.focus();
+    }
+  });
+
   document.addEventListener("click", function (event) {
     var closer = event.target.closest && event.target.closest("[data-close-dialog]");
     var dialog = closer && closer.closest("dialog");
@@ -51,6 +62,16 @@
       event.preventDefault();
       dialog.close();
     }
+  });
+
+  // An inline check's answer (the field's row) is dropped if the field changed while it was asked:
+  // swapping it in would undo what was typed or filled in meanwhile.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var config = event.detail.requestConfig;
+    var input = config && config.elt;
+    if (!input || !input.name || config.verb !== "get" || !input.closest(".field")) return;
+    var sent = config.parameters && config.parameters[input.name];
+    if (sent !== undefined && sent !== input.value) event.detail.shouldSwap = false;
   });
 
   // After a failed submit, focus goes to the error summary, whose links lead to each field.
