@@ -21,13 +21,12 @@ from .fields import (
     URL,
     Field,
     conditions,
-    runs_of_rows,
     secret_stored,
     stored_values,
 )
 from .ports import DEFAULT_PORTS
 from .rules import check_settings
-from .sections import SECTIONS, runs_in_section
+from .sections import SECTIONS, runs_of_rows
 
 _ADDRESS = {"inputmode": "email", "autocomplete": "off", "spellcheck": "false"}
 # The input each kind of field gets, and the HTML attributes beside the declared maxlength and required.
@@ -67,14 +66,9 @@ class MailServerForm(Form):
     test_recipient = StringField(_l("Send the test mail to"), render_kw={**_ADDRESS, "maxlength": 255})
 
     @staticmethod
-    def runs_of_rows():
-        """The declared fields in the order the page shows them, in runs shown under one condition."""
-        return runs_of_rows()
-
-    @staticmethod
     def sections():
-        """The page's sections: (HTML id, title, runs of rows as runs_of_rows gives them)."""
-        return [(section_id, title, runs_in_section(names)) for section_id, title, names in SECTIONS]
+        """The page's sections: (HTML id, title, its fields in runs of rows shown under one condition)."""
+        return [(section_id, title, runs_of_rows(names)) for section_id, title, names in SECTIONS]
 
     @staticmethod
     def shown_when(declared: Field) -> list:

@@ -3,7 +3,7 @@ and whether each input is marked required or optional."""
 
 from flask_babel import lazy_gettext as _l
 
-from .fields import BOOL, CHOICE, FIELDS, KEY, PEM, SECRET, Field, rows_id
+from .fields import BOOL, CHOICE, FIELDS, KEY, PEM, SECRET, Field
 
 SECTIONS = (
     ("server", _l("Server"), ("transport", "smtp_host", "encryption", "smtp_port", "graph_url")),
@@ -31,8 +31,18 @@ CHECKED_INLINE = frozenset(FIELDS) - {
 }
 
 
-def runs_in_section(names: tuple[str, ...]) -> list[tuple[str | None, list[Field]]]:
-    """A section's fields in runs shown under one condition: (the rows' id, or None; the fields)."""
+def rows_id(declared: Field) -> str | None:
+    """The HTML id of the rows shown only while the field's `when` holds (None: always shown)."""
+    if declared.when is None:
+        return None
+    if not declared.when_in:
+        return FIELDS[declared.when].controls
+    return "-".join((declared.when, *declared.when_in, "rows")).replace("_", "-")
+
+
+def runs_of_rows(names=tuple(FIELDS)) -> list[tuple[str | None, list[Field]]]:
+    """The named fields (all, by default) in order, in runs shown under one condition: (the rows' id,
+    or None; the fields)."""
     runs: list[tuple[str | None, list[Field]]] = []
     for name in names:
         declared = FIELDS[name]

@@ -22,6 +22,13 @@ def log_in(page, server, username="admin"):
     expect(page).to_have_url(f"{server.url}/acme/platform/")
 
 
+def admin_page(new_page, server, width, **options):
+    """A page of its own at width, logged in as the admin."""
+    page = new_page(width=width, **options)
+    log_in(page, server)
+    return page
+
+
 def fill_server(page, smtp_port, host="127.0.0.1"):
     page.locator("#smtp_host").fill(host)
     page.locator("#encryption-0").check()
@@ -38,8 +45,7 @@ def register(page, server, smtp_port, host="127.0.0.1"):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_header_and_log_tables_fit_a_phone(new_page, live_server, smtp_server, width):
-    page = new_page(width=width)
-    log_in(page, live_server)
+    page = admin_page(new_page, live_server, width)
     register(page, live_server, smtp_server.port)
     assert_fits(page, "settings")
     # 日本語 and Log out stay on one line each.
@@ -60,8 +66,7 @@ def test_header_and_log_tables_fit_a_phone(new_page, live_server, smtp_server, w
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_choosing_an_encryption_method_keeps_a_custom_port(new_page, live_server, width):
-    page = new_page(width=width)
-    log_in(page, live_server)
+    page = admin_page(new_page, live_server, width)
     page.goto(live_server.url + SETTINGS)
     port = page.locator("#smtp_port")
     page.get_by_label("SSL/TLS").check()
@@ -80,8 +85,7 @@ def test_choosing_an_encryption_method_keeps_a_custom_port(new_page, live_server
 def test_test_steps_mark_unused_ones_neutral_and_a_bad_recipient_on_its_field(
     new_page, live_server, smtp_server, width
 ):
-    page = new_page(width=width)
-    log_in(page, live_server)
+    page = admin_page(new_page, live_server, width)
     page.goto(live_server.url + SETTINGS)
     fill_server(page, smtp_server.port)
     page.locator("#test_recipient").fill("ops@")
@@ -111,8 +115,7 @@ def test_test_steps_mark_unused_ones_neutral_and_a_bad_recipient_on_its_field(
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_step_details_are_in_japanese_on_japanese_pages(new_page, live_server, smtp_server, width):
-    page = new_page(width=width, locale="ja-JP")
-    log_in(page, live_server)
+    page = admin_page(new_page, live_server, width, locale="ja-JP")
     page.goto(live_server.url + SETTINGS)
     fill_server(page, smtp_server.port)
     page.locator("#send-test-mail").click()
@@ -127,8 +130,7 @@ def test_step_details_are_in_japanese_on_japanese_pages(new_page, live_server, s
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_a_failed_submit_moves_focus_to_a_summary_that_links_to_each_field(new_page, live_server, width):
-    page = new_page(width=width)
-    log_in(page, live_server)
+    page = admin_page(new_page, live_server, width)
     page.goto(live_server.url + SETTINGS)
     page.locator("#smtp_host").fill("smtp://smtp.example.com")
     page.locator("#send_from").fill("noreply@")
@@ -143,8 +145,7 @@ def test_a_failed_submit_moves_focus_to_a_summary_that_links_to_each_field(new_p
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_open_delete_dialog_has_clean_markup(new_page, live_server, smtp_server, width):
-    page = new_page(width=width)
-    log_in(page, live_server)
+    page = admin_page(new_page, live_server, width)
     register(page, live_server, smtp_server.port)
     page.locator("#danger-zone a.danger").click()
     expect(page.locator("#delete-dialog")).to_have_attribute("open", "")
@@ -164,8 +165,7 @@ def test_the_open_delete_dialog_has_clean_markup(new_page, live_server, smtp_ser
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_a_field_is_checked_when_it_loses_focus_in_our_words(new_page, live_server, width):
-    page = new_page(width=width)
-    log_in(page, live_server)
+    page = admin_page(new_page, live_server, width)
     page.goto(live_server.url + SETTINGS)
     page.locator("#reply_to").fill("name@")
     page.locator("#reply_name").focus()
@@ -183,8 +183,7 @@ def test_a_field_is_checked_when_it_loses_focus_in_our_words(new_page, live_serv
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_an_internationalized_host_shows_in_unicode_beside_its_punycode(new_page, live_server, width):
-    page = new_page(width=width)
-    log_in(page, live_server)
+    page = admin_page(new_page, live_server, width)
     register(page, live_server, 2525, host="smtp.bücher.example")
     page.goto(live_server.url + SETTINGS)
     expect(page.locator("#smtp_host")).to_have_value("smtp.bücher.example")
@@ -196,8 +195,7 @@ def test_an_internationalized_host_shows_in_unicode_beside_its_punycode(new_page
 def test_without_javascript_rows_follow_the_checkbox_and_a_reload_sends_no_second_mail(
     new_page, live_server, smtp_server, width
 ):
-    page = new_page(width=width, javascript=False)
-    log_in(page, live_server)
+    page = admin_page(new_page, live_server, width, javascript=False)
     page.goto(live_server.url + SETTINGS + "/test-mail")
     expect(page).to_have_url(live_server.url + SETTINGS)  # not a 405
     expect(page.locator("#authentication_user")).to_be_hidden()
@@ -223,8 +221,7 @@ def test_without_javascript_rows_follow_the_checkbox_and_a_reload_sends_no_secon
 def test_settings_are_in_sections_with_markers_a_password_toggle_and_a_danger_zone(
     new_page, live_server, smtp_server, width
 ):
-    page = new_page(width=width)
-    log_in(page, live_server)
+    page = admin_page(new_page, live_server, width)
     page.goto(live_server.url + SETTINGS)
     expect(page.locator("#not-configured")).to_contain_text(
         "Not configured: password reset by mail and notifications are off"
@@ -268,8 +265,7 @@ def test_dark_mode_follows_the_systems_colour_scheme(new_page, live_server, colo
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_menu_has_exastros_shape_and_names(new_page, live_server, width):
-    page = new_page(width=width, locale="ja-JP")
-    log_in(page, live_server)
+    page = admin_page(new_page, live_server, width, locale="ja-JP")
     expect(page.get_by_role("heading", name="オーガナイゼーション設定")).to_be_visible()
     page.get_by_role("link", name="メール送信サーバー設定").click()
     menu = page.get_by_role("navigation", name="メインメニュー")
