@@ -19,6 +19,7 @@ from flask_login import current_user
 from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
 from ..store.secretbox import SecretUnreadable
+from ..web.forms import field_problems
 from ..web.htmx import asks_for, page_or_fragment, redirect_page, vary_on_target
 from .certificates import describe_certificates
 from .credentials import stored_hints, unencrypted_auth_warning
@@ -38,19 +39,7 @@ scope_to_organization(bp)
 bp.add_app_template_filter(shown_test_detail, "test_detail")
 bp.add_app_template_filter(shown_step_detail, "step_detail")
 bp.add_app_template_filter(marker, "field_marker")
-
-
-@bp.app_template_filter("field_problems")
-def field_problems(form) -> list[tuple[str, str, str]]:
-    """Each field in error, for an error summary: (the id its link goes to, its label, its message)."""
-    problems = []
-    for field in form:
-        if field.errors:
-            target = f"{field.id}-0" if field.type == "RadioField" else field.id
-            if field.name == "csrf_token":
-                target = "mailserver-form"
-            problems.append((target, str(field.label.text), str(field.errors[0])))
-    return problems
+bp.add_app_template_filter(field_problems, "field_problems")
 
 
 def _show_unicode(form) -> dict:
