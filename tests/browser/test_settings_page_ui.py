@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.page_checks import assert_fits
+from tests.browser.test_every_page import reset_link
 from tests.conftest import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -141,6 +142,19 @@ def test_a_failed_submit_moves_focus_to_a_summary_that_links_to_each_field(new_p
     expect(links).to_have_text(["SMTP server host", "Source mail address (From)"])
     links.nth(1).click()
     expect(page.locator("#send_from")).to_be_focused()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_failed_password_reset_moves_focus_to_its_summary(new_page, live_server, width):
+    page = new_page(width=width)
+    page.goto(reset_link(live_server))
+    page.locator("#password").fill("short")
+    page.locator("#confirmation").fill("other")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("#error-summary")).to_be_focused()
+    page.locator("#error-summary a").first.click()
+    expect(page.locator("#password")).to_be_focused()
+    assert_fits(page, "reset password with errors")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
