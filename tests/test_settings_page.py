@@ -2,10 +2,12 @@
 dialog's markup, the translated step details and the organization's menu."""
 
 import re
+from pathlib import Path
 
 import pytest
 
 from exastro_mail.mailserver.fields import FIELDS
+from exastro_mail.mailserver.forms import MailServerForm
 from exastro_mail.mailserver.sections import CHECKED_INLINE, SECTIONS, marker
 from exastro_mail.mailserver.step_details import shown_step_detail
 from tests.conftest import VALID_SETTINGS
@@ -154,3 +156,14 @@ def test_the_menu_page_has_no_side_menu_and_a_user_sees_no_settings(client, plai
     auth.login("bob")
     html = client.get("/acme/platform/").get_data(as_text=True)
     assert "side-menu" not in html and "Organization settings" not in html
+
+
+def test_every_conditional_run_of_rows_is_hidden_by_the_stylesheet_without_javascript(admin_client):
+    css = (Path(__file__).parent.parent / "static" / "css" / "app.css").read_text()
+    html = admin_client.get(URL).get_data(as_text=True)
+    for _id, _title, runs in MailServerForm.sections():
+        for rows_id, run in runs:
+            for name, values in MailServerForm.shown_when(run[0]):
+                wanted = f"when-{name}" + "".join(f"-{value}" for value in values)
+                assert re.search(rf'id="{rows_id}"', html) and wanted in html
+                assert re.search(rf"\.{wanted}[,\s{{]", css), wanted
