@@ -97,7 +97,11 @@ def walk_every_page(walk: Walk, server, smtp) -> None:
 
     walk.visit("delivery log", url + "/acme/platform/mail-log")
     walk.visit("audit log", url + "/acme/platform/audit-log")
-    walk.visit("API tokens", url + "/acme/platform/api-tokens")
+    page.goto(url + "/acme/platform/api-tokens")
+    page.locator("#name").fill("monitoring alerts from the night shift")
+    page.locator("form[action$='/api-tokens'] button[type=submit]").click()
+    expect(page.locator("#token-1")).to_be_visible()
+    walk.check("API tokens")
     walk.visit("404", url + "/acme/platform/no-such-page")
 
     page.goto(url + "/acme/platform/")
