@@ -7,7 +7,7 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
-from exastro_mail.store.models import AuditEvent, MailServerSettings, OutboxMessage
+from exastro_mail.store.models import AuditEvent, MailServerSettings, Organization, OutboxMessage
 from tests.conftest import VALID_SETTINGS, build_app, make_org, make_user
 
 SETTINGS_URL = "/acme/platform/settings/mailserver"
@@ -320,3 +320,12 @@ def test_a_stored_password_that_cannot_be_decrypted_asks_for_it_again(admin_clie
     assert response.status_code == 422
     assert "Authentication password</a>: The stored SMTP password cannot be decrypted" in html
     assert server.connections == 0
+
+
+def test_another_admin_in_the_same_browser_does_not_see_the_last_result(client, admin, auth, smtp_server):
+    make_user(Organization.get(), "carol", admin=True)
+    auth.login()
+    assert send_test(client, form_for(smtp_server), htmx=False)[0].status_code == 303
+    assert client.get(TEST_URL).status_code == 200
+    auth.login("carol")
+    assert client.get(TEST_URL).status_code == 303

@@ -7,6 +7,7 @@ never shown back, on this page or any other). Long texts are cut so the signed c
 from dataclasses import asdict
 
 from flask import session
+from flask_login import current_user
 
 from .fields import FIELDS, KEY, PEM
 from .hints import MailTestReport, ShownStep
@@ -34,6 +35,7 @@ def remember(organization, outcome: MailTestOutcome, form) -> None:
     values["test_recipient"] = _cut(form.test_recipient.data)
     session[_KEY] = {
         "org": organization.id,
+        "user": current_user.id,
         "report": report,
         "recipient": outcome.recipient,
         "tested_saved": outcome.tested_saved,
@@ -43,9 +45,10 @@ def remember(organization, outcome: MailTestOutcome, form) -> None:
 
 
 def recall(organization) -> tuple[MailTestOutcome, dict] | None:
-    """The outcome and values remembered for this organization, if any."""
+    """The outcome and values this user remembered for this organization, if any (another account
+    logged in later in the same browser does not see them)."""
     kept = session.get(_KEY)
-    if not kept or kept.get("org") != organization.id:
+    if not kept or kept.get("org") != organization.id or kept.get("user") != current_user.id:
         return None
     report = dict(kept["report"])
     report["steps"] = [ShownStep(**step) for step in report["steps"]]
