@@ -13,7 +13,13 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, LiveServer, free_po
 from tests.conftest import DEFAULT_PASSWORD, build_app, make_org, make_user  # noqa: E402
 
 IMAGES = ROOT / "docs" / "images"
-SHOTS = ("mail-server-settings.png", "delete-dialog.png", "oauth-settings.png")
+SHOTS = (
+    "mail-server-settings.png",
+    "delete-dialog.png",
+    "oauth-settings.png",
+    "phone-settings.png",
+    "dark-settings.png",
+)
 
 
 def main() -> None:
@@ -63,6 +69,17 @@ def shoot(url: str) -> None:
         page.get_by_label("Client secret").fill("not-a-real-secret")
         page.locator("#row-authentication_method").scroll_into_view_if_needed()
         page.screenshot(path=str(IMAGES / "oauth-settings.png"), full_page=True)
+        cookies = page.context.cookies()
+        for name, options in (
+            ("phone-settings.png", {"viewport": {"width": 375, "height": 812}, "device_scale_factor": 2}),
+            ("dark-settings.png", {"viewport": {"width": 1100, "height": 900}, "color_scheme": "dark"}),
+        ):
+            context = browser.new_context(locale="en-US", **options)
+            context.add_cookies(cookies)
+            other = context.new_page()
+            other.goto(f"{url}/example/platform/settings/mailserver")
+            other.screenshot(path=str(IMAGES / name))
+            context.close()
         browser.close()
     print(f"Wrote {', '.join(str(IMAGES / name) for name in SHOTS)}")
 

@@ -201,7 +201,8 @@ def pages_in_japanese(client, org, smtp_server, closed_port) -> dict[str, str]:
     }
     response = client.post(SETTINGS_URL, data=server_form, follow_redirects=True)
     pages["settings just registered"] = response.get_data(as_text=True)
-    post("test mail accepted, page", SETTINGS_URL + "/test-mail", server_form)
+    response = client.post(SETTINGS_URL + "/test-mail", data=server_form, follow_redirects=True)
+    pages["test mail accepted, page"] = response.get_data(as_text=True)  # after the redirect (PRG)
     [test_mail] = smtp_server.wait_for(1)
     pages["test mail, as received"] = (
         f"<p>{test_mail.message['Subject']}</p><pre>{test_mail.message.get_content()}</pre>"

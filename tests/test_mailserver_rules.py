@@ -117,12 +117,32 @@ def test_unusual_port_and_encryption_pairs_save_with_a_warning(port, encryption,
         ("undisclosed-recipients:;", "one mail address only"),
         ("noreply@example.com\r\nBcc: victim@example.com", "on one line"),
         ("a" * 250 + "@example.com", "at most 255 characters"),
-        ("noreply@localhost", "not a valid mail address"),
+        ("noreply@localhost", "The domain after the @ needs a dot, as in example.com."),
     ],
 )
 def test_addresses_accept_one_mailbox_only(field, address, message):
     checked = check(**{field: address})
     assert message in checked.errors[field]
+
+
+@pytest.mark.parametrize(
+    ("address", "english", "japanese"),
+    [
+        ("name@", "Add the domain after the @, as in", "@ の後ろにドメインを入力"),
+        ("@example.com", "Add the name before the @, as in", "@ の前に名前を入力"),
+        ("a..b@example.com", "Remove one of the two dots in a row.", "連続した 2 つのドット"),
+        ("name@[192.0.2.1]", "Use a domain name after the @, not an IP address.", "IP アドレスではなく"),
+        ('"name"@example.com', "Write the name before the @ without quotes.", "引用符なし"),
+        ("a b@example.com", "Remove the characters that a mail address cannot have.", "使えない文字"),
+        ("name@exa_mple.com", "The domain after the @ is not a valid", "ドメイン名が正しくありません"),
+    ],
+)
+def test_address_errors_are_our_own_sentences_in_both_languages(app, address, english, japanese):
+    for locale, expected in (("en", english), ("ja", japanese)):
+        with app.test_request_context(headers={"Accept-Language": locale}):
+            message = check(send_from=address).errors["send_from"]
+        assert expected in message
+        assert "@-sign" not in message and "email address" not in message
 
 
 def test_from_is_required_but_reply_to_and_envelope_from_are_optional():

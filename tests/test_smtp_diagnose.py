@@ -89,7 +89,8 @@ def test_unencrypted_test_mail_without_auth_marks_those_steps_not_used(smtp_serv
         "Accepted",
     ]
     steps = {step.name: step for step in diagnosis.steps}
-    assert steps["TLS"].detail == steps["AUTH"].detail == "not used"
+    assert steps["TLS"].detail == steps["AUTH"].detail == ""
+    assert not steps["TLS"].used and not steps["AUTH"].used and steps["EHLO"].used
 
 
 def test_implicit_tls_step_shows_version_and_certificate(smtp_server_factory, make_endpoint):

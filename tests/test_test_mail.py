@@ -7,7 +7,7 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
-from exastro_mail.store.models import AuditEvent, MailServerSettings, OutboxMessage
+from exastro_mail.store.models import AuditEvent, MailServerSettings, Organization, OutboxMessage
 from tests.conftest import VALID_SETTINGS, build_app, make_org, make_user
 
 SETTINGS_URL = "/acme/platform/settings/mailserver"
@@ -81,16 +81,16 @@ def test_success_lists_every_step_and_the_mail_arrives(admin_client, smtp_server
     assert steps_of(html) == [
         ("Name resolution", "OK"),
         ("TCP connect", "OK"),
-        ("TLS", "OK"),
+        ("TLS", "not used"),  # neutral, not a green OK: these settings use neither TLS nor AUTH
         ("EHLO", "OK"),
-        ("AUTH", "OK"),
+        ("AUTH", "not used"),
         ("MAIL FROM", "OK"),
         ("RCPT TO", "OK"),
         ("DATA", "OK"),
         ("Accepted", "OK"),
     ]
+    assert html.count('class="step step-unused"') == 2
     assert "250 2.0.0 OK queued as Q1" in html
-    assert "not used" in html  # TLS and AUTH, as configured
     [received] = smtp_server.wait_for(1)
     assert received.recipients == ["ops@example.net"]
     assert received.envelope_from == "bounces@example.com"
@@ -215,14 +215,39 @@ def test_bad_fields_are_listed_and_nothing_is_sent(admin_client, smtp_server):
     assert smtp_server.connections == 0
 
 
-def test_without_javascript_the_same_url_serves_the_whole_page(admin_client, smtp_server):
-    response, html = send_test(admin_client, with_auth(form_for(smtp_server)), htmx=False)
+def test_without_javascript_the_result_comes_after_a_redirect_and_a_reload_sends_nothing(
+    admin_client, smtp_server
+):
+    response, _ = send_test(admin_client, with_auth(form_for(smtp_server)), htmx=False)
+    assert response.status_code == 303 and response.headers["Location"] == TEST_URL
+    response = admin_client.get(TEST_URL)
+    html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<html" in html and 'id="mailserver-form"' in html
+    assert outcome_of(html)
     assert re.search(r'id="test-mail-result"[^>]*>\s*<div class="test-result test-result-', html)
     assert f'value="{smtp_server.port}"' in html  # the values tested stay in the form
     assert PASSWORD not in html
     assert MailServerSettings.select().count() == 0  # a test saves nothing
+    assert admin_client.get(TEST_URL).status_code == 200  # the reload
+    assert smtp_server.connections == 1
+
+
+def test_opening_the_test_mail_url_without_a_result_goes_to_the_settings(admin_client):
+    response = admin_client.get(TEST_URL)
+    assert response.status_code == 303 and response.headers["Location"] == SETTINGS_URL
+
+
+def test_a_bad_recipient_is_marked_on_its_field_as_register_marks_fields(admin_client, smtp_server):
+    response, html = send_test(admin_client, form_for(smtp_server, test_recipient="ops@"))
+    assert response.status_code == 422
+    row = re.search(
+        r'<div class="field has-error" id="row-test_recipient" hx-swap-oob="true">.*?</div>', html, re.S
+    )
+    assert row, html
+    assert 'aria-invalid="true"' in row.group(0) and 'aria-describedby="test_recipient-error"' in row.group(0)
+    assert "Add the domain after the @, as in name@example.com." in row.group(0)
+    assert smtp_server.connections == 0
 
 
 def test_blank_password_uses_the_stored_one(admin_client, smtp_server_factory):
@@ -251,7 +276,7 @@ def test_saved_settings_show_whether_they_were_verified(admin_client, smtp_serve
 
     _, html = send_test(admin_client, {**saved, "smtp_port": str(closed_port)})
     assert "which are not saved: the status of the saved settings is unchanged" in html
-    assert "hx-swap-oob" not in html
+    assert 'id="test-status"' not in html
     assert "Test mail accepted at" in status_of(admin_client)
 
     smtp_server.stop()
@@ -283,7 +308,7 @@ def test_only_this_orgs_admins_may_send_a_test_mail(client, admin, plain_user, a
     make_user(make_org("globex", "Globex"), "hank", admin=True)
     auth.login("hank", org_id="globex")
     assert client.post(TEST_URL, data=data).status_code == 404
-    assert client.get(TEST_URL).status_code == 405  # only a POST sends
+    assert client.get(TEST_URL).status_code == 404  # only a POST sends, and only in one's own organization
     assert smtp_server.connections == 0
 
 
@@ -295,3 +320,12 @@ def test_a_stored_password_that_cannot_be_decrypted_asks_for_it_again(admin_clie
     assert response.status_code == 422
     assert "Authentication password</a>: The stored SMTP password cannot be decrypted" in html
     assert server.connections == 0
+
+
+def test_another_admin_in_the_same_browser_does_not_see_the_last_result(client, admin, auth, smtp_server):
+    make_user(Organization.get(), "carol", admin=True)
+    auth.login()
+    assert send_test(client, form_for(smtp_server), htmx=False)[0].status_code == 303
+    assert client.get(TEST_URL).status_code == 200
+    auth.login("carol")
+    assert client.get(TEST_URL).status_code == 303

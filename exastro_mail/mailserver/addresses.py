@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..mime import AddressError, sendable_address
 from ..web.json_envelope import FORBIDDEN_CHARACTERS, NOT_A_MAIL_ADDRESS, REQUIRED, TOO_LONG
+from .address_messages import address_problem
 from .checks import Invalid, code_points, text_value
 from .fields import MAX_ADDRESS_LENGTH
 
@@ -46,9 +47,7 @@ def check_address(value, required: bool) -> str | None:
                 ),
                 NOT_A_MAIL_ADDRESS,
             ) from None
-        raise Invalid(
-            _("This is not a valid mail address: %(error)s", error=error), NOT_A_MAIL_ADDRESS
-        ) from None
+        raise Invalid(str(address_problem(str(error))), NOT_A_MAIL_ADDRESS) from None
 
 
 def check_display_name(value, max_length: int) -> str | None:

@@ -288,27 +288,6 @@ def conditions(name: str) -> list[tuple[str, tuple[str, ...]]]:
     return [*conditions(declared.when), (declared.when, declared.when_in)]
 
 
-def rows_id(declared: Field) -> str | None:
-    """The HTML id of the rows shown only while the field's `when` holds (None: always shown)."""
-    if declared.when is None:
-        return None
-    if not declared.when_in:
-        return FIELDS[declared.when].controls
-    return "-".join((declared.when, *declared.when_in, "rows")).replace("_", "-")
-
-
-def runs_of_rows() -> list[tuple[str | None, list[Field]]]:
-    """The fields in order, in runs shown under the same condition: (the rows' id, or None; the fields)."""
-    runs: list[tuple[str | None, list[Field]]] = []
-    for declared in _DECLARED:
-        run_id = rows_id(declared)
-        if runs and runs[-1][0] == run_id:
-            runs[-1][1].append(declared)
-        else:
-            runs.append((run_id, [declared]))
-    return runs
-
-
 def stored_values(settings) -> dict:
     """The stored (not write-only) values of saved settings, by field name."""
     return {name: getattr(settings, name) for name in STORED_FIELDS}

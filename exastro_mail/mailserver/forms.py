@@ -21,24 +21,24 @@ from .fields import (
     URL,
     Field,
     conditions,
-    runs_of_rows,
     secret_stored,
     stored_values,
 )
 from .ports import DEFAULT_PORTS
 from .rules import check_settings
+from .sections import SECTIONS, runs_of_rows
 
 _ADDRESS = {"inputmode": "email", "autocomplete": "off", "spellcheck": "false"}
 # The input each kind of field gets, and the HTML attributes beside the declared maxlength and required.
 _INPUTS = {
     HOST: (StringField, {"autocomplete": "off", "spellcheck": "false"}),
-    PORT: (StringField, {"inputmode": "numeric", "pattern": "[0-9]*"}),
+    PORT: (StringField, {"inputmode": "numeric", "pattern": "[0-9]*", "class": "size-port"}),
     ADDRESS: (StringField, _ADDRESS),
-    DISPLAY_NAME: (StringField, {}),
+    DISPLAY_NAME: (StringField, {"class": "size-name"}),
     TEXT: (StringField, {"autocomplete": "off"}),
     SECRET: (PasswordField, {"autocomplete": "new-password"}),
     PEM: (TextAreaField, {"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
-    URL: (StringField, {"inputmode": "url", "autocomplete": "off", "spellcheck": "false"}),
+    URL: (StringField, {**_ADDRESS, "inputmode": "url", "class": "size-url"}),
     KEY: (TextAreaField, {"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
 }
 
@@ -66,9 +66,9 @@ class MailServerForm(Form):
     test_recipient = StringField(_l("Send the test mail to"), render_kw={**_ADDRESS, "maxlength": 255})
 
     @staticmethod
-    def runs_of_rows():
-        """The declared fields in the order the page shows them, in runs shown under one condition."""
-        return runs_of_rows()
+    def sections():
+        """The page's sections: (HTML id, title, its fields in runs of rows shown under one condition)."""
+        return [(section_id, title, runs_of_rows(names)) for section_id, title, names in SECTIONS]
 
     @staticmethod
     def shown_when(declared: Field) -> list:

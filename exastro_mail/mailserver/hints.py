@@ -25,12 +25,9 @@ STEP_NAMES = {
     "sendmail": N_("Graph sendMail"),
     "accepted": N_("Accepted"),
 }
-# The details of a step that are ours (smtp's NOT_USED and NOT_SMTP_REASON), shown in the reader's
-# language; the others are the server's words or technical values, shown as they are.
-SHOWN_DETAILS = {
-    NOT_USED: N_("not used"),
-    NOT_SMTP_REASON: N_("this is not an SMTP server: it did not answer as one does"),
-}
+# A step detail that is ours alone, said in the reader's language here; the known shapes of the others
+# are said again as they are shown (mailserver/step_details.py), the server's words kept as they are.
+SHOWN_DETAILS = {NOT_SMTP_REASON: N_("this is not an SMTP server: it did not answer as one does")}
 
 _NOT_SSL = (ENCRYPTION_NONE, ENCRYPTION_STARTTLS)
 # Failures that mean the client and server disagree about when TLS starts.
@@ -177,11 +174,13 @@ def hint(endpoint: SmtpEndpoint, error: DeliveryError) -> str | None:
 
 @dataclass
 class ShownStep:
-    """One step as the test result shows it: its English name (translated with _(name))."""
+    """One step as the test result shows it: its English name (translated with _(name)), its detail
+    (English shapes translated as shown, mailserver/step_details.py), and whether the settings used it."""
 
     name: str
     ok: bool
     detail: str
+    used: bool = True
 
 
 @dataclass
@@ -207,13 +206,20 @@ def unencrypted_credentials(endpoint: SmtpEndpoint) -> str | None:
     return _("The password would cross the network unencrypted: choose STARTTLS or SSL/TLS.")
 
 
+def _shown_detail(detail: str) -> str:
+    if detail == NOT_USED:
+        return ""  # the result says "not used" itself, without a green OK
+    return _(SHOWN_DETAILS[detail]) if detail in SHOWN_DETAILS else detail
+
+
 def explain(diagnosis: Diagnosis, endpoint: SmtpEndpoint, transport: str | None = None) -> MailTestReport:
     """The diagnosis's facts with step names and, for a failure, a hint."""
     steps = [
         ShownStep(
             STEP_NAMES[step.step],
             step.ok,
-            _(SHOWN_DETAILS[step.detail]) if step.detail in SHOWN_DETAILS else step.detail,
+            _shown_detail(step.detail),
+            used=step.detail != NOT_USED,
         )
         for step in diagnosis.steps
     ]

@@ -123,3 +123,16 @@ def _refused(host: str, address: str, reason: str) -> str:
 def resolve_with_timeout(host: str) -> list[str]:
     """The host's addresses, waiting at most RESOLVE_TIMEOUT_SECONDS."""
     return hosts.resolve(host, timeout=RESOLVE_TIMEOUT_SECONDS)
+
+
+def unicode_form(name: str | None) -> str | None:
+    """The Unicode form of a stored host name (or of an address's domain) that has punycode labels;
+    None when it has none, so there is nothing else to show."""
+    if not name or "xn--" not in name.lower():
+        return None
+    local, at, domain = name.rpartition("@")
+    try:
+        shown = idna.decode(domain)
+    except (idna.IDNAError, UnicodeError):
+        return None
+    return f"{local}{at}{shown}"

@@ -274,3 +274,13 @@ _CHECKS = {
     URL: lambda value, declared, stored: check_https_url(value, declared),
     KEY: lambda value, declared, stored: check_service_account_key(value, declared, declared.name in stored),
 }
+
+
+def field_problem(name: str, value) -> str | None:
+    """What is wrong with one field's value taken on its own (the page's inline check), or None."""
+    declared = FIELDS[name]
+    try:
+        _CHECKS[declared.kind](value, declared, set())
+    except Invalid as problem:
+        return str(problem)
+    return None

@@ -4,6 +4,7 @@ import math
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     g,
@@ -21,21 +22,41 @@ from werkzeug.exceptions import TooManyRequests
 from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
 from ..store.secretbox import SecretUnreadable
+from ..web.forms import field_problems
 from ..web.htmx import asks_for, page_or_fragment, redirect_page, vary_on_target
 from ..web.rate_limits import TEST_MAIL_PER_ADMIN, TEST_MAIL_PER_ORGANIZATION
 from .certificates import describe_certificates
 from .credentials import stored_hints, unencrypted_auth_warning
 from .endpoint import host_policy
-from .fields import stored_values
+from .fields import ADDRESS, FIELDS, HOST, stored_values
 from .forms import DeleteForm, MailServerForm, confirmation_word
+from .host_names import unicode_form
+from .last_test import recall, remember
 from .ports import DEFAULT_PORTS, port_warning
-from .rules import check_address
+from .rules import check_address, field_problem
+from .sections import CHECKED_INLINE, marker
+from .step_details import shown_step_detail
 from .store import delete_settings, save_settings, settings_for
 from .testmail import SmtpOptions, send_test_mail, shown_test_detail
 
 bp = Blueprint("mailserver", __name__, url_prefix="/<org_id>/platform/settings/mailserver")
 scope_to_organization(bp)
 bp.add_app_template_filter(shown_test_detail, "test_detail")
+bp.add_app_template_filter(shown_step_detail, "step_detail")
+bp.add_app_template_filter(marker, "field_marker")
+bp.add_app_template_filter(field_problems, "field_problems")
+
+
+def _show_unicode(form) -> dict:
+    """Show stored internationalized names in Unicode; the hints give their punycode beside them."""
+    hints = {}
+    for name, declared in FIELDS.items():
+        if declared.kind in (HOST, ADDRESS) and isinstance(form[name].data, str):
+            shown = unicode_form(form[name].data)
+            if shown:
+                hints[name] = _("Stored as %(punycode)s (punycode).", punycode=form[name].data)
+                form[name].data = shown
+    return hints
 
 
 def _render_settings(
@@ -47,6 +68,7 @@ def _render_settings(
     test_outcome=None,
     test_problems=None,
     test_limited=None,
+    idn_hints=None,
     status=200,
 ):
     if not form.test_recipient.data:
@@ -66,6 +88,8 @@ def _render_settings(
             test_outcome=test_outcome,
             test_problems=test_problems,
             test_limited=test_limited,
+            idn_hints=idn_hints or {},
+            checked_inline=CHECKED_INLINE,
         ),
         status,
     )
@@ -88,13 +112,54 @@ def settings():
         )
     if stored:
         form.fill_from(stored)
-    return _render_settings(form, stored, warning=warning)
+    return _render_settings(form, stored, warning=warning, idn_hints=_show_unicode(form))
+
+
+@bp.get("/check/<name>")
+@admin_required
+def check_field(name):
+    """One field checked on its own when it loses focus (htmx); answers its row, marked or clean."""
+    if name not in CHECKED_INLINE:
+        abort(404)
+    form = MailServerForm(formdata=request.args, meta={"csrf": False})
+    problem = field_problem(name, request.args.get(name))
+    form[name].errors = [problem] if problem else []
+    response = make_response(
+        render_template(
+            "mailserver/_field.html",
+            declared=FIELDS[name],
+            form=form,
+            stored=None,
+            stored_hints={},
+            field_warnings={},
+            stored_warning=None,
+            idn_hints={},
+            checked_inline=CHECKED_INLINE,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/test-mail")
+@admin_required
+def test_mail_result():
+    """The page after Send test mail without JavaScript: the last result again, nothing sent."""
+    remembered = recall(g.org)
+    if remembered is None:
+        return redirect(url_for(".settings"), code=303)
+    outcome, values = remembered
+    form = MailServerForm()
+    for name, value in values.items():
+        form[name].data = value
+    return _render_settings(form, settings_for(g.org), test_outcome=outcome)
 
 
 @bp.post("/test-mail")
 @admin_required
 def test_mail():
-    """Send a test mail with the values in the form: a fragment for htmx, else the whole page."""
+    """Send a test mail with the values in the form: a fragment for htmx; without JavaScript, a
+    redirect to the result (or the page with the fields to correct)."""
     stored = settings_for(g.org)
     form = MailServerForm()
     checked = form.check(stored=stored, host_policy=host_policy(current_app.config))
@@ -107,19 +172,27 @@ def test_mail():
         refused = _over_test_mail_limit()
         if refused is None:
             outcome = _send_test_mail(form, checked.values, recipient)
-    problems = [(field.id, field.label.text, field.errors[0]) for field in form if field.errors]
     status = 429 if refused else 200 if outcome else 422
     shown = {
         "test_outcome": outcome,
-        "test_problems": problems,
+        "test_problems": field_problems(form),
         "test_limited": _limited_message(refused) if refused else None,
     }
     if asks_for("test-mail-result"):
         status_changed = outcome is not None and outcome.status_updated
         updated = settings_for(g.org) if status_changed else None
         response = make_response(
-            render_template("mailserver/_test_result.html", updated_status=updated, **shown), status
+            render_template(
+                "mailserver/_test_result.html",
+                updated_status=updated,
+                recipient_row=form.test_recipient,
+                **shown,
+            ),
+            status,
         )
+    elif outcome is not None:
+        remember(g.org, outcome, form)
+        return redirect(url_for(".test_mail_result"), code=303)
     else:
         warnings = checked.warnings
         response = make_response(

@@ -25,3 +25,16 @@ class Form(FlaskForm):
 
 class PostOnlyForm(Form):
     """An empty form that carries the CSRF token of a POST button (logout, retry, revoke)."""
+
+
+def field_problems(form) -> list[tuple[str, str, str]]:
+    """Each field in error, for an error summary: (the id its link goes to, its label, its message).
+    A choice's link goes to its first option; an expired form's to the page's messages."""
+    problems = []
+    for field in form:
+        if field.errors:
+            target = f"{field.id}-0" if field.type == "RadioField" else field.id
+            if field.type == "CSRFTokenField":
+                target = "messages"
+            problems.append((target, str(field.label.text), str(field.errors[0])))
+    return problems

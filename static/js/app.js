@@ -44,6 +44,17 @@
     if (focus) focus.focus();
   });
 
+  // A link of an error summary puts the cursor in its field, not only the field in view.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest(".error-summary a[href^='#']");
+    var field = link && document.getElementById(link.getAttribute("href").slice(1));
+    if (field) {
+      event.preventDefault();
+      field.scrollIntoView({ block: "center" });
+      field.focus();
+    }
+  });
+
   document.addEventListener("click", function (event) {
     var closer = event.target.closest && event.target.closest("[data-close-dialog]");
     var dialog = closer && closer.closest("dialog");
@@ -51,6 +62,78 @@
       event.preventDefault();
       dialog.close();
     }
+  });
+
+  // An inline check's answer (the field's row) is dropped if the field changed while it was asked:
+  // swapping it in would undo what was typed or filled in meanwhile.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var config = event.detail.requestConfig;
+    var input = config && config.elt;
+    if (!input || !input.name || config.verb !== "get" || !input.closest(".field")) return;
+    var sent = config.parameters && config.parameters[input.name];
+    if (sent !== undefined && sent !== input.value) event.detail.shouldSwap = false;
+  });
+
+  // After a failed submit, focus goes to the error summary, whose links lead to each field.
+  function focusErrorSummary(root) {
+    var summary = root.querySelector("[data-focus-on-load]");
+    if (summary) summary.focus();
+  }
+
+  // Password inputs get a Show/Hide button (hidden without JavaScript, where it could do nothing).
+  function setUpSecretToggles(root) {
+    root.querySelectorAll(".toggle-secret[hidden]").forEach(function (button) {
+      var input = document.getElementById(button.getAttribute("aria-controls"));
+      if (!input) return;
+      var show = document.body.dataset.showSecret || button.textContent;
+      var hide = document.body.dataset.hideSecret || button.textContent;
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var shown = input.type === "password";
+        input.type = shown ? "text" : "password";
+        button.setAttribute("aria-pressed", shown ? "true" : "false");
+        button.textContent = shown ? hide : show;
+      });
+    });
+  }
+
+  // A table wider than its box scrolls inside it: the box takes focus (keyboard scrolling) and says so.
+  function markScrollingTables(root) {
+    root.querySelectorAll(".table-scroll").forEach(function (box) {
+      var overflowing = box.scrollWidth > box.clientWidth + 1;
+      var hint = box.previousElementSibling;
+      var hasHint = hint && hint.classList.contains("scroll-hint");
+      if (overflowing) {
+        box.tabIndex = 0;
+        box.setAttribute("role", "region");
+        if (!hasHint) {
+          hint = document.createElement("p");
+          hint.className = "scroll-hint";
+          hint.id = "scroll-hint-" + Math.random().toString(36).slice(2, 8);
+          hint.textContent = document.body.dataset.scrollHint || "";
+          box.parentNode.insertBefore(hint, box);
+        }
+        box.setAttribute("aria-labelledby", hint.id);
+      } else if (hasHint) {
+        hint.remove();
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-labelledby");
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    focusErrorSummary(document);
+    setUpSecretToggles(document);
+    markScrollingTables(document);
+  });
+  window.addEventListener("resize", function () { markScrollingTables(document); });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target || document;
+    focusErrorSummary(target);
+    setUpSecretToggles(target);
+    markScrollingTables(document);
   });
 
   rememberTimeZone();

@@ -7,10 +7,14 @@
     var form = document.getElementById("mailserver-form");
     if (!form) return;
     var ports = JSON.parse(form.dataset.defaultPorts || "{}");
-    var port = form.querySelector("[name=smtp_port]");
+    // A port the admin typed (8025) stays; only a blank or one of the usual ports follows the method.
+    var usual = Object.keys(ports).map(function (key) { return String(ports[key]); });
     form.querySelectorAll("[name=encryption]").forEach(function (radio) {
       radio.addEventListener("change", function () {
-        if (radio.checked && ports[radio.value]) port.value = String(ports[radio.value]);
+        var port = form.querySelector("[name=smtp_port]"); // the inline check may have replaced its row
+        var current = port.value.trim();
+        var replaceable = current === "" || usual.indexOf(current) >= 0;
+        if (radio.checked && ports[radio.value] && replaceable) port.value = String(ports[radio.value]);
       });
     });
 

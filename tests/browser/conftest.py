@@ -145,3 +145,49 @@ def pytest_runtest_makereport(item, call):
 
 def have_chromium() -> bool:
     return shutil.which("chromium") is not None
+
+
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script (tests/browser/package.json, installed by `npm ci` in tests/browser)."""
+    if not AXE.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{AXE} is missing: .ci/run must run `npm ci` in tests/browser")
+        pytest.skip("axe-core is not installed (cd tests/browser && npm ci)")
+    return AXE.read_text()
+
+
+@pytest.fixture
+def new_page(chromium, request):
+    """Pages of their own browser contexts: new_page(width=375, locale="ja-JP", color_scheme="dark",
+    javascript=True). Each gets .console_problems like the `page` fixture's."""
+    contexts = []
+
+    def make(width=1280, locale="en-US", color_scheme="light", javascript=True):
+        context = chromium.new_context(
+            locale=locale,
+            timezone_id="Asia/Tokyo",
+            viewport={"width": width, "height": 800},
+            color_scheme=color_scheme,
+            java_script_enabled=javascript,
+        )
+        contexts.append(context)
+        page = context.new_page()
+        problems = ConsoleProblems()
+        page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
+        page.console_problems = problems
+        page.set_default_timeout(10_000)
+        return page
+
+    yield make
+    failed = request.node.rep_call.failed if hasattr(request.node, "rep_call") else False
+    for number, context in enumerate(contexts):
+        if failed and context.pages:
+            shot = Path("test-results") / f"{request.node.name}-{number}.png"
+            shot.parent.mkdir(exist_ok=True)
+            context.pages[0].screenshot(path=str(shot), full_page=True)
+        context.close()
