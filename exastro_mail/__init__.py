@@ -42,7 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .api.views import bp as api_bp
     from .api_tokens.views import bp as api_tokens_bp
-    from .auth import sessions
+    from .auth import first_login, sessions
     from .auth.views import bp as auth_bp
     from .logs.views import bp as logs_bp
     from .mailserver.views import bp as mailserver_bp
@@ -51,6 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .web.health import bp as health_bp
 
     sessions.init_app(app)
+    first_login.init_app(app)
     csrf.exempt(api_bp)  # the API takes no cookies, only Basic or Bearer credentials
     for blueprint in (
         health_bp,
