@@ -40,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     row_ids.init_app(app)
 
+    from .account.views import bp as account_bp
     from .api.views import bp as api_bp
     from .api_tokens.views import bp as api_tokens_bp
     from .auth import first_login, sessions
@@ -61,6 +62,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         password_reset_bp,
         logs_bp,
         api_tokens_bp,
+        account_bp,
         api_bp,
     ):
         app.register_blueprint(blueprint)
