@@ -48,6 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .logs.views import bp as logs_bp
     from .mailserver.views import bp as mailserver_bp
     from .password_reset.views import bp as password_reset_bp
+    from .platform.front import bp as front_bp
     from .platform.views import bp as platform_bp
     from .web.health import bp as health_bp
 
@@ -56,6 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(api_bp)  # the API takes no cookies, only Basic or Bearer credentials
     for blueprint in (
         health_bp,
+        front_bp,
         auth_bp,
         platform_bp,
         mailserver_bp,
