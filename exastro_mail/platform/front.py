@@ -25,7 +25,9 @@ class FindOrganizationForm(Form):
 
 def _only_organization() -> Organization | None:
     """The organization when there is exactly one (two rows read at most), else None."""
-    first_two = list(Organization.select(Organization.org_id, Organization.name).order_by(Organization.id).limit(2))
+    first_two = list(
+        Organization.select(Organization.org_id, Organization.name).order_by(Organization.id).limit(2)
+    )
     return first_two[0] if len(first_two) == 1 else None
 
 
