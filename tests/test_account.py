@@ -6,14 +6,15 @@ import re
 
 import pytest
 
+from exastro_mail.api_tokens.tokens import issue_token
 from exastro_mail.auth.initial_password import initial_password_path, write_initial_password
 from exastro_mail.auth.passwords import verify_password
 from exastro_mail.cli import _admin_password_lines
 from exastro_mail.logs.audit_trail import describe
 from exastro_mail.outbox.enqueue import open_body
 from exastro_mail.store.models import AuditEvent, LoginSession, Organization, OutboxMessage, User
-from tests.conftest import DEFAULT_PASSWORD, AuthActions, make_user
-from tests.outbox_helpers import deliver, point_settings_at
+from tests.conftest import DEFAULT_PASSWORD, AuthActions, build_app, make_org, make_user
+from tests.outbox_helpers import deliver, link_in, point_settings_at
 
 ACCOUNT = "/acme/platform/account"
 CHANGE = ACCOUNT + "/password"
@@ -114,8 +115,6 @@ def test_a_wrong_entry_is_refused_next_to_its_field_and_nothing_changes(
 
 
 def test_guessing_the_current_password_counts_as_failed_logins(tmp_path):
-    from tests.conftest import build_app, make_org
-
     app = build_app(tmp_path, LOGIN_LIMIT_PER_CLIENT="3 per 5 minutes")
     with app.app_context():
         make_user(make_org(), "alice")
@@ -127,8 +126,6 @@ def test_guessing_the_current_password_counts_as_failed_logins(tmp_path):
 
 
 def test_the_language_and_time_zone_are_saved_and_times_follow_the_zone(client, admin, auth):
-    from exastro_mail.api_tokens.tokens import issue_token
-
     issue_token(admin.organization, admin, "backup job")
     auth.login()
     response = client.post(ACCOUNT + "/preferences", data={"locale": "ja", "time_zone": "Asia/Tokyo"})
@@ -168,8 +165,6 @@ def test_the_account_page_is_only_for_logged_in_members(client, org, auth):
     response = client.get(ACCOUNT)
     assert response.status_code == 302 and response.headers["Location"] == f"/acme/login?next={ACCOUNT}"
     assert client.post(CHANGE, data={}).status_code == 302
-    from tests.conftest import make_org
-
     make_user(make_org("globex", "Globex"), "hank")
     AuthActions(client).login("hank", org_id="globex")
     assert client.get(ACCOUNT).status_code == 404
@@ -238,8 +233,6 @@ def test_users_made_with_their_own_password_are_not_asked(app, org):
 
 
 def test_a_reset_link_also_counts_as_choosing_an_own_password(mail_app, acme, smtp_server):
-    from tests.outbox_helpers import link_in
-
     user = make_user(acme, "admin", admin=True)
     User.update(must_change_password=True).where(User.id == user.id).execute()
     point_settings_at(mail_app, acme, smtp_server)
