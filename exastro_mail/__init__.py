@@ -41,26 +41,31 @@ def create_app(test_config: dict | None = None) -> Flask:
     row_ids.init_app(app)
     metrics.init_app(app)
 
+    from .account.views import bp as account_bp
     from .api.views import bp as api_bp
     from .api_tokens.views import bp as api_tokens_bp
-    from .auth import sessions
+    from .auth import first_login, sessions
     from .auth.views import bp as auth_bp
     from .logs.views import bp as logs_bp
     from .mailserver.views import bp as mailserver_bp
     from .password_reset.views import bp as password_reset_bp
+    from .platform.front import bp as front_bp
     from .platform.views import bp as platform_bp
     from .web.health import bp as health_bp
 
     sessions.init_app(app)
+    first_login.init_app(app)
     csrf.exempt(api_bp)  # the API takes no cookies, only Basic or Bearer credentials
     for blueprint in (
         health_bp,
+        front_bp,
         auth_bp,
         platform_bp,
         mailserver_bp,
         password_reset_bp,
         logs_bp,
         api_tokens_bp,
+        account_bp,
         api_bp,
     ):
         app.register_blueprint(blueprint)

@@ -13,7 +13,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from .auth import accounts
+from .auth import accounts, initial_password
 from .backup.commands import COMMANDS as BACKUP_COMMANDS
 from .store import migrations
 from .store.models import Organization, User
@@ -197,9 +197,6 @@ def _stop_when_orphaned(parent_pid: int, stop: threading.Event) -> None:
     stop.set()
 
 
-INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105  # nosec B105  # a file name
-
-
 @click.command("quickstart")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -216,25 +213,42 @@ def quickstart(host, port):
     organization = Organization.get_or_none(Organization.org_id == "example")
     if organization is None:
         organization = accounts.create_organization("example", "Example organization")
-    password_file = os.path.join(app.instance_path, INITIAL_PASSWORD_FILE)
-    if User.get_or_none(User.organization == organization, User.username == "admin") is None:
-        password = secrets.token_urlsafe(12)
-        accounts.create_user(organization, "admin", "admin@example.com", password, admin=True)
-        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(password + "\n")
     base = f"http://{host}:{port}"
     click.echo("")
     click.echo(f"  exastro-mail is listening on {base}/")
     click.echo(f"  Log in at {base}/example/login as 'admin'.")
-    click.echo(f"  The initial password is in {password_file}")
-    click.echo(f"  (show it with: cat {password_file})")
+    for line in _admin_password_lines(app, organization):
+        click.echo(f"  {line}")
     if app.config["SMTP_DENY_PRIVATE_HOSTS"] and not app.config["SMTP_ALLOWED_HOSTS"]:
         click.echo("  Mail servers on this machine or a private network are refused by default.")
         click.echo("  To send through a relay on this machine, set EXASTRO_MAIL_SMTP_ALLOWED_HOSTS=127.0.0.1")
     click.echo("  Stop with Ctrl+C.")
     click.echo("")
     run_server(app, host, port, workers=2)
+
+
+def _admin_password_lines(app, organization) -> list[str]:
+    """Make the admin with a generated password on first start; say where that password is while it
+    still works, and that it is gone once the admin chose their own."""
+    admin = User.get_or_none(User.organization == organization, User.username == "admin")
+    if admin is None:
+        password = secrets.token_urlsafe(12)
+        accounts.create_user(
+            organization, "admin", "admin@example.com", password, admin=True, must_change_password=True
+        )
+        initial_password.write_initial_password(app.instance_path, password)
+        works = True
+    else:
+        works = initial_password.initial_password_still_works(app.instance_path, admin.password_hash)
+    path = initial_password.initial_password_path(app.instance_path)
+    if works:
+        return [
+            f"The initial password is in {path}",
+            f"(show it with: cat {path}); you choose your own at the first login.",
+        ]
+    if works is False:  # changed before exastro-mail removed the file on a password change
+        path.unlink(missing_ok=True)
+    return ["Use the password you chose (the initial password file was removed when it was changed)."]
 
 
 def main():

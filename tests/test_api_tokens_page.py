@@ -2,13 +2,14 @@
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 
 from exastro_mail.api_tokens.tokens import issue_token, token_hash
-from exastro_mail.store.models import ApiToken, AuditEvent
+from exastro_mail.store.models import ApiToken, AuditEvent, NewTokenShowing, utcnow
 from tests.api_helpers import SETTINGS, bearer
-from tests.conftest import csrf_token_from, make_org, make_user
+from tests.conftest import AuthActions, csrf_token_from, make_org, make_user, unsealed
 
 PAGE = "/acme/platform/api-tokens"
 SECRET = re.compile(r"exm_[A-Za-z0-9_-]{43}")
@@ -29,9 +30,16 @@ def test_menu_has_api_tokens_for_admins(admin_client):
     assert f'href="{PAGE}">API tokens</a>' in menu
 
 
+def created_page(client, name="monitoring alerts"):
+    """Create a token as a browser does: the POST, then the page its redirect opens."""
+    response = create(client, name)
+    assert response.status_code == 303
+    return client.get(response.headers["Location"])
+
+
 def test_new_token_is_shown_once_and_works(admin_client):
-    response = create(admin_client)
-    assert response.status_code == 201
+    response = created_page(admin_client)
+    assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     page = response.get_data(as_text=True)
     assert "Copy it now: it will not be shown again." in page
@@ -45,8 +53,60 @@ def test_new_token_is_shown_once_and_works(admin_client):
     assert row.token_hash == token_hash(secret)
 
 
+def test_reloading_the_page_after_create_token_makes_no_second_token_and_shows_none(admin_client):
+    response = create(admin_client)
+    location = response.headers["Location"]
+    assert location.startswith(f"{PAGE}?shown=") and not SECRET.search(location)
+    first = admin_client.get(location).get_data(as_text=True)
+    [secret] = SECRET.findall(first)
+    reloaded = admin_client.get(location)
+    assert reloaded.status_code == 200
+    text = reloaded.get_data(as_text=True)
+    assert not SECRET.search(text)
+    assert "The new token was shown once and cannot be shown again." in text
+    assert ApiToken.select().count() == 1
+    assert NewTokenShowing.select().count() == 0  # the sealed copy is gone once shown
+    assert admin_client.get(SETTINGS, headers=bearer(secret)).status_code == 200
+
+
+def test_only_the_admin_who_made_a_token_sees_it_and_only_for_a_few_minutes(admin_client, org, app):
+    location = create(admin_client).headers["Location"]
+    other = app.test_client()
+    make_user(org, "carol", admin=True)
+    AuthActions(other).login("carol")
+    assert not SECRET.search(other.get(location).get_data(as_text=True))
+    NewTokenShowing.update(expires_at=utcnow() - timedelta(seconds=1)).execute()
+    assert not SECRET.search(admin_client.get(location).get_data(as_text=True))
+    assert NewTokenShowing.select().count() == 0
+
+
+def test_the_token_waits_for_its_showing_sealed(admin_client, app):
+    location = create(admin_client).headers["Location"]
+    stored = NewTokenShowing.get()
+    assert not SECRET.search(stored.token_sealed) and location.split("=")[1] not in stored.showing_hash
+    [secret] = SECRET.findall(admin_client.get(location).get_data(as_text=True))
+    assert unsealed(app, stored.token_sealed) == secret
+
+
+@pytest.mark.parametrize("again", ["monitoring alerts", "Monitoring Alerts", "  monitoring alerts "])
+def test_a_second_token_of_the_same_name_is_refused_next_to_the_field(admin_client, again):
+    create(admin_client)
+    response = create(admin_client, again)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert re.search(r'<p class="error" id="name-error">A token named “[^”]+” already works', page)
+    assert ApiToken.select().count() == 1
+
+
+def test_a_revoked_tokens_name_can_be_used_again(admin_client, admin):
+    token, _secret = issue_token(admin.organization, admin, "backup job")
+    admin_client.post(f"{PAGE}/{token.id}/revoke")
+    assert create(admin_client, "backup job").status_code == 303
+    assert ApiToken.select().where(ApiToken.name == "backup job").count() == 2
+
+
 def test_creation_is_audited_without_the_token(admin_client):
-    secret = SECRET.search(create(admin_client).get_data(as_text=True)).group()
+    secret = SECRET.search(created_page(admin_client).get_data(as_text=True)).group()
     event = AuditEvent.get(AuditEvent.action == "api_token.created")
     assert event.actor == "admin"
     assert json.loads(event.detail) == {"name": "monitoring alerts", "token_id": ApiToken.get().id}
@@ -167,7 +227,7 @@ def test_create_and_revoke_need_the_csrf_token(csrf_app):
 
     page = client.get(PAGE).get_data(as_text=True)
     created = client.post(PAGE, data={"name": "with token", "csrf_token": csrf_token_from(page)})
-    assert created.status_code == 201
+    assert created.status_code == 303
     revoked = client.post(f"{PAGE}/{token.id}/revoke", data={"csrf_token": csrf_token_from(page)})
     assert revoked.status_code == 303
     assert ApiToken.get_by_id(token.id).revoked_at is not None

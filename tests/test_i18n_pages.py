@@ -182,8 +182,13 @@ def pages_in_japanese(client, org, smtp_server, closed_port) -> dict[str, str]:
 
     get("login, no mail server", "/acme/login")
     get("404 without an organization", "/nobody/login")
+    get("front page", "/")
+    get("forgot password, no mail server", "/acme/forgot-password")
     log_in(client, "admin")
     get("menu of an administrator", "/acme/platform/")
+    get("account", "/acme/platform/account")
+    post("account, mistakes", "/acme/platform/account/password", {"current_password": "x", "password": "y"})
+    post("account, bad time zone", "/acme/platform/account/preferences", {"locale": "ja", "time_zone": "x"})
     get("settings, none saved", SETTINGS_URL)
     post("settings with mistakes", SETTINGS_URL, {**VALID_SETTINGS, "smtp_host": "", "smtp_port": "465"})
     post(
@@ -256,7 +261,10 @@ def pages_in_japanese(client, org, smtp_server, closed_port) -> dict[str, str]:
     revoke_token(revoked, "admin")
     client.get("/api/acme/platform/settings/mailserver", headers={"Authorization": f"Bearer {secret}"})
     get("API tokens", "/acme/platform/api-tokens")
-    post("API token just created", "/acme/platform/api-tokens", {"name": "バックアップ"})
+    tokens_url = "/acme/platform/api-tokens"
+    post("API token just created", tokens_url, {"name": "バックアップ"}, follow_redirects=True)
+    get("API token shown already", "/acme/platform/api-tokens?shown=gone")
+    post("API token of a taken name", "/acme/platform/api-tokens", {"name": "バックアップ"})
     post("API token without a name", "/acme/platform/api-tokens", {"name": ""})
     get("revoke dialog, page", f"/acme/platform/api-tokens/{_used.id}/revoke")
     get(
@@ -311,6 +319,10 @@ def pages_in_japanese(client, org, smtp_server, closed_port) -> dict[str, str]:
     assert response.status_code == 302
     get("menu of a user", "/acme/platform/")
     get("403", SETTINGS_URL)
+    User.update(must_change_password=True).where(User.username == "bob").execute()
+    get("forced password change", "/acme/platform/account/password")
+    client.post("/acme/logout")
+    get("logged out", "/acme/login")
     return pages
 
 
@@ -337,6 +349,11 @@ def test_every_page_in_japanese_mode_has_no_english_message(
     assert "ACME Corp のパスワード再設定" in pages["reset mail, subject"]
     assert "30 分" in pages["reset mail, text"]
     assert "パスワードを変更しました。" in pages["login after a reset"]
+    assert "現在のパスワードが正しくありません。" in pages["account, mistakes"]
+    assert "ご自身のパスワードを設定してください" in pages["forced password change"]
+    assert "ログアウトしました。" in pages["logged out"]
+    assert "再表示はできません" in pages["API token shown already"]
+    assert "メールによるパスワード再設定は利用できません" in pages["forgot password, no mail server"]
 
 
 def test_the_pages_of_an_install_without_base_url_and_of_too_many_requests_in_japanese(tmp_path):

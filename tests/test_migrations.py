@@ -169,7 +169,9 @@ def test_init_db_upgrades_a_first_release_database_in_place(version_1_install):
     assert f"up to date (version {migrations.LATEST})" in again.output
 
     client = app.test_client()
-    assert AuthActions(client).login("alice").status_code == 302  # the password hash came through
+    # The password hash came through, and (step 9) an existing account is not asked to change it.
+    assert AuthActions(client).login("alice").status_code == 302
+    assert client.get("/acme/platform/account").status_code == 200
     settings = client.get("/acme/platform/settings/mailserver").get_data(as_text=True)
     assert app.smtp_server.host in settings and "noreply@example.com" in settings
     assert "Sent long ago" in client.get("/acme/platform/mail-log").get_data(as_text=True)

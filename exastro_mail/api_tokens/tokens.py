@@ -31,8 +31,31 @@ def token_name_problem(name: str) -> str | None:
     return None
 
 
+def new_token_name_problem(organization, name: str) -> str | None:
+    """Why a new token of the organization cannot have this name: a bad name, or one a working token has."""
+    if problem := token_name_problem(name):
+        return problem
+    if name_taken(organization, name):
+        return _(
+            "A token named “%(name)s” already works in this organization: choose another name, "
+            "or revoke that token first.",
+            name=name,
+        )
+    return None
+
+
+def name_taken(organization, name: str) -> bool:
+    """Whether a token of the organization that still works has this name (letter case aside)."""
+    names = ApiToken.select(ApiToken.name).where(
+        ApiToken.organization == organization, ApiToken.revoked_at.is_null()
+    )
+    wanted = name.casefold()
+    return any(row.name.casefold() == wanted for row in names)
+
+
 def issue_token(organization, user: User, name: str) -> tuple[ApiToken, str]:
-    """Create a token for a user of the organization; returns it with its secret (the only copy)."""
+    """Create a token for a user of the organization; returns it with its secret (the only copy).
+    Call it inside db.atomic() together with whatever keeps the secret for its one showing."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with db.atomic():
         token = ApiToken.create(

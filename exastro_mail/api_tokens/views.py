@@ -8,10 +8,12 @@ from wtforms import StringField
 
 from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
+from ..store.db import db
 from ..store.models import ApiToken
 from ..web.forms import Form, PostOnlyForm
 from ..web.htmx import page_or_fragment
-from .tokens import NAME_MAX_LENGTH, issue_token, revoke_token, token_name_problem, tokens_of
+from .showing import hold_for_showing, take_showing
+from .tokens import NAME_MAX_LENGTH, issue_token, new_token_name_problem, revoke_token, tokens_of
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/<org_id>/platform/api-tokens")
 scope_to_organization(bp)
@@ -24,14 +26,16 @@ class TokenForm(Form):
     )
 
 
-def _page(form, *, secret=None, new_token=None, status=200):
+def _page(form, *, shown=None, gone=False, status=200):
+    token, secret = shown or (None, None)
     response = make_response(
         render_template(
             "api_tokens/index.html",
             form=form,
             tokens=tokens_of(g.org),
             secret=secret,
-            new_token=new_token,
+            new_token=token,
+            shown_already=gone,
             revoke_form=PostOnlyForm(),
         ),
         status,
@@ -44,7 +48,9 @@ def _page(form, *, secret=None, new_token=None, status=200):
 @bp.get("")
 @admin_required
 def index():
-    return _page(TokenForm(formdata=None))
+    showing_id = request.args.get("shown")
+    shown = take_showing(g.org, current_user.user, showing_id) if showing_id else None
+    return _page(TokenForm(formdata=None), shown=shown, gone=bool(showing_id) and shown is None)
 
 
 @bp.post("")
@@ -52,11 +58,14 @@ def index():
 def create():
     form = TokenForm()  # CSRFProtect has checked the token before this view runs
     name = (form.name.data or "").strip()
-    if problem := token_name_problem(name):
+    if problem := new_token_name_problem(g.org, name):
         form.name.errors = [problem]
         return _page(form, status=422)
-    token, secret = issue_token(g.org, current_user.user, name)
-    return _page(TokenForm(formdata=None), secret=secret, new_token=token, status=201)
+    with db.atomic():
+        token, secret = issue_token(g.org, current_user.user, name)
+        showing_id = hold_for_showing(token, secret)
+    # POST, redirect, GET: a reload of the page that shows the token makes no second one.
+    return redirect(url_for(".index", shown=showing_id), code=303)
 
 
 def _token_or_404(token_id: int) -> ApiToken:

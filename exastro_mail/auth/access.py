@@ -9,7 +9,8 @@ from ..web.htmx import redirect_page
 
 
 def _to_login():
-    target = request.full_path if request.method == "GET" else None
+    # full_path ends in "?" even without a query string.
+    target = request.full_path.rstrip("?") if request.method == "GET" else None
     return redirect_page(url_for("auth.login", next=target), code=302)
 
 

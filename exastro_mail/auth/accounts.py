@@ -37,9 +37,16 @@ def is_plain_text(text: str) -> bool:
 
 
 def create_user(
-    organization: Organization, username: str, email: str, password: str, *, admin: bool = False
+    organization: Organization,
+    username: str,
+    email: str,
+    password: str,
+    *,
+    admin: bool = False,
+    must_change_password: bool = False,
 ) -> User:
-    """Create a user; raises AccountError for a bad name, address or password, or a taken name."""
+    """Create a user; raises AccountError for a bad name, address or password, or a taken name.
+    must_change_password: the password was made for them (quickstart), so the first login asks for one."""
     username = username.strip()
     if not username or len(username) > 255 or any(c.isspace() for c in username):
         raise AccountError("A username is 1 to 255 characters without spaces.")
@@ -57,6 +64,7 @@ def create_user(
                 email=email,
                 password_hash=hash_password(password),
                 is_admin=admin,
+                must_change_password=must_change_password,
             )
     except IntegrityError:
         raise AccountError(f"User '{username}' already exists in '{organization.org_id}'.") from None

@@ -1,6 +1,6 @@
 """Login and logout pages of an organization."""
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -11,6 +11,7 @@ from ..web import rate_limits
 from ..web.forms import PostOnlyForm
 from ..web.page_cache import render_anonymous_page
 from ..web.redirects import safe_next
+from .first_login import change_password_url
 from .forms import LoginForm
 from .orgs import scope_to_organization
 from .passwords import verify_password
@@ -42,6 +43,8 @@ def login():
             with db.atomic():
                 start_session(user)
                 audit.record(g.org, "login", actor=user.username)
+            if user.must_change_password:
+                return redirect(change_password_url(safe_next(form.next.data)), code=303)
             return redirect(safe_next(form.next.data) or url_for("platform.index"))
         audit.record(g.org, "login_failed", actor=username[:255])
         error = _("The username or password is incorrect.")
@@ -58,4 +61,5 @@ def logout():
     form = PostOnlyForm()
     if form.validate_on_submit() and current_user.is_authenticated:
         end_session(current_user)
+        flash(_("You have logged out."), "success")
     return redirect(url_for("auth.login"), code=303)

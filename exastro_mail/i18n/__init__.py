@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from flask import request
 from flask_babel import format_datetime, get_locale
+from markupsafe import Markup
 
 from ..config import ConfigError
 from ..extensions import babel
@@ -19,6 +20,15 @@ def N_(message: str) -> str:
 def local_datetime(value) -> str:
     """A stored UTC time in the reader's language and time zone, with the zone: 2026/11/25 2:05:03 JST."""
     return f"{format_datetime(value, 'medium')} {format_datetime(value, 'z')}"
+
+
+def local_time(value) -> Markup:
+    """The one way pages show a stored UTC time: a <time> element, exact in its attribute, in words in
+    the reader's language and time zone (the account's, else the browser's, else UTC)."""
+    if not value:
+        return Markup('<span class="none">—</span>')
+    exact = value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Markup('<time datetime="{}">{}</time>').format(exact, local_datetime(value))
 
 
 def _return_path() -> str:
@@ -46,6 +56,7 @@ def init_app(app) -> None:
         timezone_selector=timezone_for_request,
     )
     app.jinja_env.filters["local_datetime"] = local_datetime
+    app.jinja_env.filters["local_time"] = local_time
 
     @app.context_processor
     def _languages():

@@ -1,5 +1,8 @@
 """Which language and time zone a request is shown in: plain rules, and the selectors Flask-Babel calls."""
 
+import functools
+import zoneinfo
+
 from babel.dates import get_timezone
 from flask import current_app, has_request_context, request
 from flask_login import current_user
@@ -69,7 +72,22 @@ def locale_for_request() -> str | None:
 
 
 def timezone_for_request() -> str | None:
-    """Flask-Babel's time zone selector: the browser's, from its cookie."""
+    """Flask-Babel's time zone selector: the account's own choice, else the browser's (its cookie)."""
     if not has_request_context():
         return None
-    return choose_timezone(request.cookies.get(TIMEZONE_COOKIE))
+    saved = current_user.time_zone if has_login() and current_user.is_authenticated else None
+    return choose_timezone(saved) or choose_timezone(request.cookies.get(TIMEZONE_COOKIE))
+
+
+_AREAS = frozenset(
+    {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe"}
+    | {"Indian", "Pacific"}
+)
+
+
+@functools.cache
+def time_zone_names() -> tuple[str, ...]:
+    """The time zones an account can choose: UTC and the IANA Area/Location names (no legacy aliases
+    such as US/Eastern or Etc/GMT+9), from the system's time zone database."""
+    names = {name for name in zoneinfo.available_timezones() if name.split("/", 1)[0] in _AREAS}
+    return ("UTC", *sorted(names))

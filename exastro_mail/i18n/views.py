@@ -29,14 +29,19 @@ def choose():
     if not form.validate_on_submit():
         abort(400)
     response = redirect(safe_next(form.next.data) or "/", code=303)
+    remember_locale(response, form.locale.data)
+    if current_user.is_authenticated:
+        save_locale(current_user.user.id, form.locale.data)
+    return response
+
+
+def remember_locale(response, locale: str) -> None:
+    """Make this browser show pages in a language from now on (its choice comes before the account's)."""
     response.set_cookie(
         LOCALE_COOKIE,
-        form.locale.data,
+        locale,
         max_age=COOKIE_MAX_AGE,
         httponly=True,
         samesite="Lax",
         secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
     )
-    if current_user.is_authenticated:
-        save_locale(current_user.user.id, form.locale.data)
-    return response

@@ -27,6 +27,7 @@ ACTION_LABELS = {
     "password_reset.requested": _l("Password reset requested"),
     "password_reset.resolved": _l("Password reset request checked"),
     "password_reset.completed": _l("Password reset completed"),
+    "account.password_changed": _l("Password changed on the account page"),
 }
 DETAIL_LABELS = {
     "fields": _l("Fields"),

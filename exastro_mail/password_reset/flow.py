@@ -2,8 +2,10 @@
 
 from datetime import datetime
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
+from ..auth.initial_password import retire_initial_password
 from ..auth.passwords import hash_password
 from ..auth.sessions import end_all_sessions
 from ..outbox.enqueue import enqueue_mail
@@ -50,7 +52,7 @@ def complete_reset(organization, hashed: str, new_password: str, *, now: datetim
     if row is None:
         raise ResetLinkInvalid
     password_hash = hash_password(new_password)  # the slow hash runs before taking the write lock
-    subject, text, html = changed_mail(organization, row.user, now)
+    notice = changed_mail(organization, row.user, now)
     with db.atomic():
         used = (
             ResetToken.update(used_at=now)
@@ -61,8 +63,21 @@ def complete_reset(organization, hashed: str, new_password: str, *, now: datetim
         if not used or tokens.token_problem(row, user, now) is not None:
             raise ResetLinkInvalid
         ResetToken.update(used_at=now).where(ResetToken.user == user, ResetToken.used_at.is_null()).execute()
-        User.update(password_hash=password_hash, password_changed_at=now).where(User.id == user.id).execute()
-        end_all_sessions(user)
+        store_password(organization, user, password_hash, now, notice=notice)
+        audit.record(organization, "password_reset.completed", actor=user.username)
+    retire_initial_password(current_app.instance_path, row.user.password_hash)
+    return user
+
+
+def store_password(organization, user: User, password_hash: str, now: datetime, *, notice=None) -> None:
+    """Set a user's new password (hashed), end every login of theirs, lift a forced change, and queue
+    the password-changed notice (subject, text, html) when given. Call it inside db.atomic()."""
+    User.update(password_hash=password_hash, password_changed_at=now, must_change_password=False).where(
+        User.id == user.id
+    ).execute()
+    end_all_sessions(user)
+    if notice is not None:
+        subject, text, html = notice
         enqueue_mail(
             organization,
             PASSWORD_CHANGED.name,
@@ -72,5 +87,3 @@ def complete_reset(organization, hashed: str, new_password: str, *, now: datetim
             body_html=html,
             locale=user.locale,
         )
-        audit.record(organization, "password_reset.completed", actor=user.username)
-    return user

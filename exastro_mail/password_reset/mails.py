@@ -15,7 +15,7 @@ from ..i18n import local_datetime
 from ..i18n.choice import locale_for_mail
 from ..store import audit
 from ..store.db import is_sqlite
-from ..store.models import Organization, ResetToken, User
+from ..store.models import MailServerSettings, Organization, ResetToken, User
 from . import tokens
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -110,15 +110,21 @@ def reset_link(organization, token: str) -> str:
     return f"{current_app.config['BASE_URL']}/{organization.org_id}/reset-password/{token}"
 
 
+def _context(organization, user: User, **more) -> dict:
+    """What every mail of the reset shows: the organization, the account, and where replies go."""
+    settings = MailServerSettings.get_or_none(MailServerSettings.organization == organization)
+    return {"organization": organization, "user": user, "reply_to": settings and settings.reply_to, **more}
+
+
 # Mails are written in the recipient's language (their saved choice, else the default).
 def _reset_mail(organization, user: User, token: str) -> tuple[str, str, str]:
     with force_locale(locale_for_mail(user)):
-        context = {
-            "organization": organization,
-            "user": user,
-            "link": reset_link(organization, token),
-            "valid_for": duration_words(current_app.config["PASSWORD_RESET_TTL"]),
-        }
+        context = _context(
+            organization,
+            user,
+            link=reset_link(organization, token),
+            valid_for=duration_words(current_app.config["PASSWORD_RESET_TTL"]),
+        )
         return (
             _("Reset your password for %(organization)s", organization=organization.name),
             render_template("mail/password_reset.txt", **context),
@@ -126,17 +132,19 @@ def _reset_mail(organization, user: User, token: str) -> tuple[str, str, str]:
         )
 
 
-def changed_mail(organization, user: User, now: datetime) -> tuple[str, str, str]:
-    """The notice that a user's password was changed at now: (subject, text, html)."""
+def changed_mail(organization, user: User, now: datetime, *, via: str = "reset") -> tuple[str, str, str]:
+    """The notice that a user's password was changed at now, via "reset" (a link) or "account" (the
+    account page, logged in): (subject, text, html)."""
     base_url = current_app.config.get("BASE_URL")
     with force_locale(locale_for_mail(user)):
-        context = {
-            "organization": organization,
-            "user": user,
-            # In the time zone of the browser that set the password: the recipient's, by the link.
-            "changed_at": local_datetime(now),
-            "login_link": f"{base_url}/{organization.org_id}/login" if base_url else None,
-        }
+        context = _context(
+            organization,
+            user,
+            via=via,
+            # In the time zone of the account, else of the browser that set the password.
+            changed_at=local_datetime(now),
+            login_link=f"{base_url}/{organization.org_id}/login" if base_url else None,
+        )
         return (
             _("Your password for %(organization)s was changed", organization=organization.name),
             render_template("mail/password_changed.txt", **context),

@@ -2,7 +2,6 @@
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     g,
@@ -36,8 +35,8 @@ SESSION_KEY = "password_reset"
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
 def forgot():
-    if g.org.mail_from is None:  # no mail sending server settings
-        abort(404)
+    if g.org.mail_from is None:  # no mail sending server settings (deleted, or never registered)
+        return render_template("password_reset/not_configured.html"), 404
     if not password_reset.available(current_app):
         return render_template("password_reset/unavailable.html")
     if request.method != "POST":

@@ -40,6 +40,10 @@ class User(BaseModel):
     is_admin = BooleanField(default=False)
     is_enabled = BooleanField(default=True)
     locale = CharField(max_length=16, null=True)
+    # An IANA name (Asia/Tokyo) the account chose; None: the browser's.
+    time_zone = CharField(max_length=64, null=True)
+    # Set on the administrator quickstart made with a generated password: the first login asks for a new one.
+    must_change_password = BooleanField(default=False)
     password_changed_at = DateTimeField(default=utcnow)
     created_at = DateTimeField(default=utcnow)
 
@@ -158,6 +162,16 @@ class ApiToken(BaseModel):
     revoked_at = DateTimeField(null=True)
 
 
+class NewTokenShowing(BaseModel):
+    """A new API token waiting for its one showing: the page after Create token opens it by a one-time id
+    (its hash is kept here) and deletes it, so a reload cannot show the token again nor make another."""
+
+    api_token = ForeignKeyField(ApiToken, on_delete="CASCADE")
+    showing_hash = CharField(max_length=64, unique=True)
+    token_sealed = TextField()
+    expires_at = DateTimeField()
+
+
 class RateLimitWindow(BaseModel):
     """How often one client did one limited thing in one window (web/rate_limits.py)."""
 
@@ -175,5 +189,6 @@ ALL_MODELS = [
     OutboxMessage,
     AuditEvent,
     ApiToken,
+    NewTokenShowing,
     RateLimitWindow,
 ]

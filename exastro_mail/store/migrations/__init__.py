@@ -9,7 +9,14 @@ the others wait for it and then find the schema up to date.
 import contextlib
 
 import click
-from peewee import CharField, DateTimeField, IntegerField, TextField, sort_models
+from peewee import (
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    sort_models,
+)
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
@@ -150,6 +157,37 @@ def _who_registered_and_changed_mail_server_settings(database) -> None:
     )
 
 
+class _ApiTokenAtStep9(BaseModel):
+    class Meta:
+        table_name = "api_token"
+
+
+class _NewTokenShowingAtStep9(BaseModel):
+    api_token = ForeignKeyField(_ApiTokenAtStep9, on_delete="CASCADE")
+    showing_hash = CharField(max_length=64, unique=True)
+    token_sealed = TextField()
+    expires_at = DateTimeField()
+
+    class Meta:
+        table_name = "new_token_showing"
+
+
+def _accounts_look_after_themselves(database) -> None:
+    """An account's own time zone; a forced change of the password quickstart generated; a new API token
+    shown once through a one-time id (POST, redirect, GET)."""
+    migrator = SchemaMigrator.from_database(database)
+    run_operations(migrator.add_column("user", "time_zone", CharField(max_length=64, null=True)))
+    # Not through the migrator: for a NOT NULL column it rebuilds the table on SQLite, and dropping the
+    # old "user" would cascade to every login, reset link and API token.
+    boolean = {POSTGRESQL: "BOOLEAN NOT NULL DEFAULT FALSE", MYSQL: "BOOL NOT NULL DEFAULT 0"}
+    quoted = "`user`" if engine(database) == MYSQL else '"user"'
+    database.execute_sql(
+        f"ALTER TABLE {quoted} ADD COLUMN must_change_password "
+        f"{boolean.get(engine(database), 'INTEGER NOT NULL DEFAULT 0')}"
+    )
+    create_tables([_NewTokenShowingAtStep9])
+
+
 # (number, description, function(database)); append only, never renumber. Version 1 is the first
 # release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
@@ -171,6 +209,11 @@ STEPS: list[tuple[int, str, object]] = [
         8,
         "Who registered and who last changed the mail server settings",
         _who_registered_and_changed_mail_server_settings,
+    ),
+    (
+        9,
+        "Accounts: own time zone, forced first password change; new API tokens shown once",
+        _accounts_look_after_themselves,
     ),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)

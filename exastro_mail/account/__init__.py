@@ -1,0 +1,1 @@
+"""An account looks after itself: its own password, language and time zone."""
