@@ -129,9 +129,15 @@ class OutboxMessage(BaseModel):
     # JSON, beside recipients: what became of each recipient so far (outbox/recipients.py); null: none
     # tried yet. A recipient the server accepted is never sent the mail again.
     recipient_outcomes = TextField(null=True)
+    # Higher first: a reset mail (someone waits at the screen) is claimed ahead of notifications.
+    priority = IntegerField(default=0)
 
     class Meta:
-        indexes = ((("organization", "idempotency_key"), True),)
+        indexes = (
+            (("organization", "idempotency_key"), True),
+            # The claim's: due mail of one status and priority, oldest first, read in index order.
+            (("status", "priority", "next_attempt_at"), False),
+        )
 
 
 class AuditEvent(BaseModel):

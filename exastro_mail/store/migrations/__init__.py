@@ -141,6 +141,18 @@ def _oauth2_and_microsoft_graph(database) -> None:
     )
 
 
+def _outbox_priority_and_claim_index(database) -> None:
+    """Reset mails claimed ahead of notifications (a priority), and the claim read through an index on
+    (status, priority, next_attempt_at), so its cost does not grow with the sent mail kept."""
+    migrator = SchemaMigrator.from_database(database)
+    run_operations(
+        migrator.add_column("outbox_message", "priority", IntegerField(default=0)),
+        migrator.add_index("outbox_message", ("status", "priority", "next_attempt_at"), False),
+    )
+    # Mail queued before the upgrade: a reset still waiting goes first, as a new one would.
+    database.execute_sql("UPDATE outbox_message SET priority = 1 WHERE kind = 'password_reset'")
+
+
 # (number, description, function(database)); append only, never renumber. Version 1 is the first
 # release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
@@ -158,6 +170,7 @@ STEPS: list[tuple[int, str, object]] = [
     ),
     (6, "What became of each recipient of an outbox mail", _outbox_recipient_outcomes),
     (7, "OAuth 2.0 authentication and Microsoft Graph sending", _oauth2_and_microsoft_graph),
+    (11, "Outbox priority (reset mails first) and the claim's index", _outbox_priority_and_claim_index),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
 
