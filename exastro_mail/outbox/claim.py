@@ -241,9 +241,7 @@ class Claim:
 
 def _candidates(now, skip_organizations, limit: int) -> list[list[int]]:
     """Ids of up to limit due messages, in groups in the order they are claimed: mail whose lease ran
-    out (its worker died), then each priority's, oldest first. Each query reads the index on (status,
-    priority, next_attempt_at), or on status, in its own order, so the mail kept after sending costs
-    nothing."""
+    out (its worker died), then each priority's, oldest first (see queued_due)."""
     skip = OutboxMessage.organization.not_in(list(skip_organizations)) if skip_organizations else True
     expired = (
         OutboxMessage.select(OutboxMessage.id)
@@ -255,18 +253,23 @@ def _candidates(now, skip_organizations, limit: int) -> list[list[int]]:
         room = limit - sum(map(len, groups))
         if room <= 0:
             break
-        queued = (
-            OutboxMessage.select(OutboxMessage.id)
-            .where(
-                (OutboxMessage.status == status.QUEUED)
-                & (OutboxMessage.priority == priority)
-                & (OutboxMessage.next_attempt_at <= now)
-                & skip
-            )
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        )
-        groups.append([row.id for row in queued.limit(room)])
+        groups.append([row.id for row in queued_due(now, priority, skip).limit(room)])
     return [group for group in groups if group]
+
+
+def queued_due(now, priority: int, skip=True):
+    """The query of one priority's queued mail that is due, oldest first, read in the order of the
+    index on (status, priority, next_attempt_at): no tie-breaker by id, which PostgreSQL would sort."""
+    return (
+        OutboxMessage.select(OutboxMessage.id)
+        .where(
+            (OutboxMessage.status == status.QUEUED)
+            & (OutboxMessage.priority == priority)
+            & (OutboxMessage.next_attempt_at <= now)
+            & skip
+        )
+        .order_by(OutboxMessage.next_attempt_at)
+    )
 
 
 def _lock(groups: list[list[int]], due, batch_size: int) -> list[int]:

@@ -114,7 +114,7 @@ class OutboxMessage(BaseModel):
     message_id = CharField(max_length=255, unique=True)
     status = CharField(max_length=16, default="queued", index=True)
     attempts = IntegerField(default=0)
-    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    next_attempt_at = DateTimeField(default=utcnow)  # indexed with status and priority, for the claim
     lease_until = DateTimeField(null=True)
     leased_by = CharField(max_length=64, null=True)
     last_error = TextField(null=True)
