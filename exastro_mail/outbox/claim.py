@@ -28,12 +28,11 @@ from flask import current_app
 from ..store.db import db, is_sqlite
 from ..store.models import Organization, OutboxMessage, utcnow
 from . import kinds, recipients, status
+from .due import CLAIM_CANDIDATES, candidates, due, lock
 from .kept import held_until_written
 from .retry import after_failure
 
 log = logging.getLogger(__name__)
-
-CLAIM_CANDIDATES = 4  # on the server engines a claim looks at this many times its batch (see _lock_due)
 
 
 class LeaseLost(Exception):
@@ -56,20 +55,20 @@ class Claim:
         highest priority first, then the oldest; none of skip_organizations (being delivered already)."""
         lease_id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
         now = utcnow()
-        due = _due(now)
+        due_now = due(now)
         if skip_organizations:
-            due &= OutboxMessage.organization.not_in(list(skip_organizations))
+            due_now &= OutboxMessage.organization.not_in(list(skip_organizations))
         # Looked for before taking the write lock: an idle worker should not queue up behind requests.
         room = batch_size * (1 if is_sqlite() else CLAIM_CANDIDATES)
-        groups = _candidates(now, skip_organizations, room)
+        groups = candidates(now, skip_organizations, room)
         if not groups:
             return cls(lease_id, lease_seconds, [])
         with db.atomic():
             if is_sqlite():  # the IMMEDIATE transaction shuts out every writer: read again, under it
-                groups = _candidates(now, skip_organizations, room)
+                groups = candidates(now, skip_organizations, room)
                 ids = [message_id for group in groups for message_id in group][:batch_size]
             else:
-                ids = _lock(groups, due, batch_size)
+                ids = lock(groups, due_now, batch_size)
             if ids:
                 # The condition is repeated: a row must still be due when it is taken.
                 OutboxMessage.update(
@@ -77,7 +76,7 @@ class Claim:
                     leased_by=lease_id,
                     lease_until=now + timedelta(seconds=lease_seconds),
                     attempts=OutboxMessage.attempts + 1,
-                ).where(OutboxMessage.id.in_(ids) & due).execute()
+                ).where(OutboxMessage.id.in_(ids) & due_now).execute()
         if not ids:
             return cls(lease_id, lease_seconds, [])
         messages = (
@@ -237,62 +236,3 @@ class Claim:
             & (OutboxMessage.leased_by == self.lease_id)
             & (OutboxMessage.status == status.SENDING)
         )
-
-
-def _candidates(now, skip_organizations, limit: int) -> list[list[int]]:
-    """Ids of up to limit due messages, in groups in the order they are claimed: mail whose lease ran
-    out (its worker died), then each priority's, oldest first (see queued_due)."""
-    skip = OutboxMessage.organization.not_in(list(skip_organizations)) if skip_organizations else True
-    expired = (
-        OutboxMessage.select(OutboxMessage.id)
-        .where((OutboxMessage.status == status.SENDING) & (OutboxMessage.lease_until < now) & skip)
-        .order_by(OutboxMessage.lease_until)
-    )
-    groups = [[row.id for row in expired.limit(limit)]]
-    for priority in kinds.priorities():
-        room = limit - sum(map(len, groups))
-        if room <= 0:
-            break
-        groups.append([row.id for row in queued_due(now, priority, skip).limit(room)])
-    return [group for group in groups if group]
-
-
-def queued_due(now, priority: int, skip=True):
-    """The query of one priority's queued mail that is due, oldest first, read in the order of the
-    index on (status, priority, next_attempt_at): no tie-breaker by id, which PostgreSQL would sort."""
-    return (
-        OutboxMessage.select(OutboxMessage.id)
-        .where(
-            (OutboxMessage.status == status.QUEUED)
-            & (OutboxMessage.priority == priority)
-            & (OutboxMessage.next_attempt_at <= now)
-            & skip
-        )
-        .order_by(OutboxMessage.next_attempt_at)
-    )
-
-
-def _lock(groups: list[list[int]], due, batch_size: int) -> list[int]:
-    """PostgreSQL, MariaDB: up to batch_size of the candidates, group by group, still due and that no
-    other worker can take until commit, passing over those another worker is claiming right now. Not in
-    the sorting queries themselves: InnoDB would lock every due row it read for the sort, and the other
-    workers would find nothing to take. Extra candidates leave room for claims in progress."""
-    ids: list[int] = []
-    for group in groups:
-        if len(ids) >= batch_size:
-            break
-        locked = (
-            OutboxMessage.select(OutboxMessage.id)
-            .where(OutboxMessage.id.in_(group) & due)
-            .order_by(OutboxMessage.id)
-            .limit(batch_size - len(ids))
-            .for_update(skip_locked=True)
-        )
-        ids += [row.id for row in locked]
-    return ids
-
-
-def _due(now):
-    return ((OutboxMessage.status == status.QUEUED) & (OutboxMessage.next_attempt_at <= now)) | (
-        (OutboxMessage.status == status.SENDING) & (OutboxMessage.lease_until < now)
-    )

@@ -137,6 +137,7 @@ class OutboxMessage(BaseModel):
             (("organization", "idempotency_key"), True),
             # The claim's: due mail of one status and priority, oldest first, read in index order.
             (("status", "priority", "next_attempt_at"), False),
+            (("status", "lease_until"), False),  # the claim's, for mail whose worker died
         )
 
 

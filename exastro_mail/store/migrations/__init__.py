@@ -143,12 +143,14 @@ def _oauth2_and_microsoft_graph(database) -> None:
 
 def _outbox_priority_and_claim_index(database) -> None:
     """Reset mails claimed ahead of notifications (a priority), and the claim read through an index on
-    (status, priority, next_attempt_at), so its cost does not grow with the sent mail kept. The index on
+    (status, priority, next_attempt_at) and, for leases that ran out, (status, lease_until), so its cost
+    does not grow with the sent mail kept. The index on
     next_attempt_at alone goes: PostgreSQL chose it for the claim's ORDER BY and read the whole history."""
     migrator = SchemaMigrator.from_database(database)
     run_operations(
         migrator.add_column("outbox_message", "priority", IntegerField(default=0)),
         migrator.add_index("outbox_message", ("status", "priority", "next_attempt_at"), False),
+        migrator.add_index("outbox_message", ("status", "lease_until"), False),
         migrator.drop_index("outbox_message", "outbox_message_next_attempt_at"),
     )
     # Mail queued before the upgrade: a reset still waiting goes first, as a new one would.
