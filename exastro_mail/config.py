@@ -114,7 +114,12 @@ def _check_delivery_workers(config) -> None:
         config["OUTBOX_HEARTBEAT_SECONDS"] = float(config["OUTBOX_LEASE_SECONDS"]) / 4
     for name in ("OUTBOX_LEASE_SECONDS", "OUTBOX_HEARTBEAT_SECONDS", "OUTBOX_ORGANIZATION_SECONDS"):
         config[name] = _positive_number(name, config[name])
-    config["OUTBOX_CONCURRENCY"] = _positive_seconds("OUTBOX_CONCURRENCY", config["OUTBOX_CONCURRENCY"])
+    concurrency = config["OUTBOX_CONCURRENCY"]
+    if not str(concurrency).strip().isdigit() or int(concurrency) < 1:
+        raise ConfigError(
+            f"EXASTRO_MAIL_OUTBOX_CONCURRENCY must be a whole number, 1 or more, not {concurrency!r}."
+        )
+    config["OUTBOX_CONCURRENCY"] = int(concurrency)
     if config["OUTBOX_HEARTBEAT_SECONDS"] * 2 > config["OUTBOX_LEASE_SECONDS"]:
         raise ConfigError(
             "EXASTRO_MAIL_OUTBOX_HEARTBEAT_SECONDS must be at most half of "

@@ -10,7 +10,10 @@ from urllib.parse import urlsplit
 
 import psycopg2
 import pymysql
+import pytest
 
+from exastro_mail import create_app
+from exastro_mail.config import ConfigError
 from exastro_mail.outbox import status
 from exastro_mail.store.db import db
 from exastro_mail.store.models import OutboxMessage
@@ -196,3 +199,13 @@ def test_a_database_blip_after_the_server_accepted_does_not_send_the_mail_twice(
     log = processes.output(worker)
     assert "the outcome could not be recorded" in log and "recorded after" in log
     assert "delivering to organization" not in log  # the delivery went on (the claims failed, and said so)
+
+
+def test_a_heartbeat_too_slow_for_the_lease_is_refused_at_start(tmp_path):
+    overrides = {"INSTANCE_PATH": str(tmp_path / "instance"), "OUTBOX_LEASE_SECONDS": "10"}
+    with pytest.raises(ConfigError, match="OUTBOX_HEARTBEAT_SECONDS must be at most half"):
+        create_app({**overrides, "OUTBOX_HEARTBEAT_SECONDS": "6"})
+    with pytest.raises(ConfigError, match="OUTBOX_CONCURRENCY must be"):
+        create_app({**overrides, "OUTBOX_CONCURRENCY": "0"})
+    app = create_app(overrides)
+    assert app.config["OUTBOX_HEARTBEAT_SECONDS"] == 2.5  # a quarter of the lease when not set
