@@ -15,6 +15,7 @@ import pytest
 from exastro_mail import create_app
 from exastro_mail.config import ConfigError
 from exastro_mail.outbox import status
+from exastro_mail.outbox.periodic import Periodic
 from exastro_mail.store.db import db
 from exastro_mail.store.models import OutboxMessage
 from tests import test_worker_processes as worker_processes
@@ -209,3 +210,23 @@ def test_a_heartbeat_too_slow_for_the_lease_is_refused_at_start(tmp_path):
         create_app({**overrides, "OUTBOX_CONCURRENCY": "0"})
     app = create_app(overrides)
     assert app.config["OUTBOX_HEARTBEAT_SECONDS"] == 2.5  # a quarter of the lease when not set
+
+
+def test_a_failing_periodic_task_is_told_once_and_tried_again_at_its_next_turn(caplog):
+    now = [0.0]
+    runs = []
+
+    def prune():
+        runs.append(now[0])
+        if len(runs) <= 2:
+            raise OSError("database unavailable")
+
+    periodic = Periodic(clock=lambda: now[0])
+    periodic.every(5, "pruning", prune)
+    for second in range(16):
+        now[0] = float(second)
+        periodic.run_due()
+    assert runs == [5.0, 10.0, 15.0]
+    told = [record.getMessage() for record in caplog.records if "pruning failed" in record.getMessage()]
+    assert told == ["the outbox worker's pruning failed (database unavailable); trying again in 5 s"]
+    assert periodic.seconds_to_next() == 5.0

@@ -3,8 +3,9 @@
 A claim is split by organization; each part is delivered by one thread of the pool, so a slow or stalled
 server holds up only its own organization's mail, and at most EXASTRO_MAIL_OUTBOX_CONCURRENCY
 organizations are being delivered at once. An organization being delivered is not claimed again until
-its thread is done, so no organization gets two connections from one worker. The heartbeat renews the
-lease of every part held, running or waiting for a thread.
+its thread is done, so no organization gets two connections from one worker. The heartbeat, a thread
+of its own (so that no claim waiting for SQLite's write lock can delay it), renews the lease of every
+part held, running or waiting for a thread.
 """
 
 import contextlib
@@ -29,6 +30,11 @@ class Deliveries:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="outbox-delivery")
         self._held: dict[int, tuple[Claim, object]] = {}  # organization id -> (its part, its future)
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._heartbeat = threading.Thread(
+            target=self._beat, args=(float(app.config["OUTBOX_HEARTBEAT_SECONDS"]),), daemon=True
+        )
+        self._heartbeat.start()
 
     def busy_organizations(self) -> set[int]:
         with self._lock:
@@ -69,7 +75,26 @@ class Deliveries:
             wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
 
     def shutdown(self) -> None:
+        """Wait for the deliveries in hand (their leases renewed meanwhile), then stop the heartbeat."""
         self._pool.shutdown(wait=True)
+        self._stopped.set()
+        self._heartbeat.join()
+
+    def _beat(self, seconds: float) -> None:
+        failing = None
+        with self.app.app_context():
+            while not self._stopped.wait(seconds):
+                try:
+                    self.renew_leases()
+                    failing = None
+                except Exception as error:  # a database blip: the next beat tries again
+                    if repr(error) != failing:
+                        log.warning("the lease heartbeat failed (%s); trying again in %g s", error, seconds)
+                    failing = repr(error)
+                    with contextlib.suppress(Exception):
+                        db.close()
+            with contextlib.suppress(Exception):
+                db.close()
 
     def _run(self, organization, part: Claim, messages, stop_event: threading.Event) -> None:
         try:

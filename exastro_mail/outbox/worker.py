@@ -1,12 +1,12 @@
 """The outbox worker: claims due mail, talks SMTP outside any transaction, records each outcome.
 
-Organizations are delivered side by side by a pool of threads (outbox/pool.py); the worker's main thread
-claims, and runs the periodic tasks (periodic_tasks: the lease heartbeat first). Each message is marked
-sent as soon as the server has taken it, and that fact is kept until the database takes it
-(outbox/kept.py), so a worker killed between two messages never sends one twice; only a death in the
-instant between the server's final reply and that mark can (the gap SMTP itself leaves, RFC 1047), and
-then with the same Message-ID. Any number of workers on any number of machines may run at once (see
-outbox/claim.py).
+Organizations are delivered side by side by a pool of threads, beside a heartbeat thread that renews
+their leases (outbox/pool.py); the worker's main thread claims, and runs the periodic tasks
+(periodic_tasks). Each message is marked sent as soon as the server has taken it, and that fact is
+kept until the database takes it (outbox/kept.py), so a worker killed between two messages never sends
+one twice; only a death in the instant between the server's final reply and that mark can (the gap
+SMTP itself leaves, RFC 1047), and then with the same Message-ID. Any number of workers on any number
+of machines may run at once (see outbox/claim.py).
 """
 
 import contextlib
@@ -50,7 +50,7 @@ def deliver_due(
     try:
         with app.app_context():
             claimed = _claim_and_start(app, deliveries, batch_size, stop_event)
-            _drain(app, deliveries)
+            _drain(deliveries)
     finally:
         deliveries.shutdown()
     return claimed
@@ -67,7 +67,7 @@ def run_worker(
     stop_event = stop_event or threading.Event()
     poll_seconds = float(app.config["WORKER_POLL_SECONDS"])
     deliveries = Deliveries(app, _deliver_organization, int(app.config["OUTBOX_CONCURRENCY"]))
-    periodic = periodic_tasks(app, deliveries)
+    periodic = periodic_tasks(app)
     # This thread keeps one connection for the worker's life, dropped only after an error. With SQLite
     # this also keeps the WAL open, so a web request closing its connection is not the last one and
     # skips the checkpoint SQLite runs then.
@@ -94,18 +94,17 @@ def run_worker(
                     return
                 if claimed == 0:
                     _pause(deliveries, stop_event, min(poll_seconds, periodic.seconds_to_next()))
-            _drain(app, deliveries)  # the mail in hand is finished (the rest released), leases renewed
+            _drain(deliveries)  # the mail in hand is finished (the rest released), leases renewed
     finally:
         deliveries.shutdown()
         _close_database(app)
 
 
-def periodic_tasks(app, deliveries: Deliveries) -> Periodic:
-    """What the worker does between claims, each on its own interval, in the worker's main thread.
-    One line per task: another periodic job (pruning, metrics) is added here."""
-    periodic = Periodic()
-    periodic.every(float(app.config["OUTBOX_HEARTBEAT_SECONDS"]), "lease heartbeat", deliveries.renew_leases)
-    return periodic
+def periodic_tasks(app) -> Periodic:
+    """What the worker does between claims, each on its own interval, in the worker's main thread: one
+    line per task, periodic.every(seconds, name, function), added here (pruning, metrics). The lease
+    heartbeat is not one of them: it has a thread of its own (outbox/pool.py), which no task can delay."""
+    return Periodic()
 
 
 def _claim_and_start(app, deliveries: Deliveries, batch_size: int, stop_event) -> int:
@@ -126,13 +125,10 @@ def _pause(deliveries: Deliveries, stop_event: threading.Event, seconds: float) 
         deliveries.wait(seconds)
 
 
-def _drain(app, deliveries: Deliveries) -> None:
-    """Wait for every delivery in hand to end, renewing their leases meanwhile."""
-    heartbeat = float(app.config["OUTBOX_HEARTBEAT_SECONDS"])
+def _drain(deliveries: Deliveries) -> None:
+    """Wait for every delivery in hand to end (the heartbeat renews their leases meanwhile)."""
     while not deliveries.idle():
-        deliveries.wait(heartbeat)
-        with contextlib.suppress(Exception):  # a failed heartbeat is tried again at the next one
-            deliveries.renew_leases()
+        deliveries.wait(1.0)
 
 
 def _close_database(app) -> None:
