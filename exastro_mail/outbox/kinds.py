@@ -63,12 +63,6 @@ def priorities() -> list[int]:
     return sorted({PRIORITY_NORMAL, *(kind.priority for kind in _REGISTRY.values())}, reverse=True)
 
 
-def priority_of(name: str) -> int:
-    """The priority a new row of this kind is stored with."""
-    kind = find(name)
-    return kind.priority if kind is not None else PRIORITY_NORMAL
-
-
 def retryable(name: str) -> bool:
     """Whether an operator may retry mail of this kind (an unknown kind: no)."""
     kind = find(name)
