@@ -42,7 +42,8 @@ def test_a_slow_organization_delays_only_its_own_mail(instance, processes, smtp_
         "EXASTRO_MAIL_OUTBOX_ORGANIZATION_SECONDS": "12",
     }
     worker = processes.start([EXASTRO_MAIL, "worker"], env)
-    wait_until(lambda: slow_server.open_protocols, 15, "the worker connecting to the slow server")
+    wait_until(lambda: statuses()[status.SENDING] == 3, 30, "the worker taking the slow organization's mail")
+    time.sleep(0.5)  # connected, and waiting for the slow greeting
 
     queue_notifications(other, 1)
     queued_at = time.monotonic()
