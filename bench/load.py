@@ -67,6 +67,23 @@ with app.app_context():
                         "authentication_enable": False, "send_from": "noreply@example.com"}, actor="load")
     print(issue_token(org, admin, "load test")[1])
 """
+# Request to sent, for reset mails (issue 16: someone waits at the screen): each row keeps when the
+# request was queued (created_at) and when the server took the mail (sent_at).
+RESET_LATENCY = """
+import statistics, sys
+from exastro_mail import create_app
+from exastro_mail.store.models import Organization, OutboxMessage
+app = create_app()
+with app.app_context():
+    rows = OutboxMessage.select().join(Organization).where(
+        Organization.org_id == sys.argv[1], OutboxMessage.kind == "password_reset")
+    waits = sorted((row.sent_at - row.created_at).total_seconds() for row in rows if row.sent_at)
+    unsent = sum(1 for row in rows if not row.sent_at and row.status in ("queued", "sending"))
+    if waits:
+        p95 = waits[min(len(waits) - 1, int(len(waits) * 0.95))]
+        print(f"reset mails, request to sent: {len(waits)} sent, median {statistics.median(waits):.2f} s, "
+              f"p95 {p95:.2f} s, max {waits[-1]:.2f} s; {unsent} not sent yet")
+"""
 
 
 class ProcessWatch:
@@ -334,6 +351,9 @@ def main() -> None:
                 )
                 time.sleep(1)  # one more sample after the last request
             delivered = smtp.received - delivered_before
+            resets = subprocess.run(
+                [sys.executable, "-c", RESET_LATENCY, org], env=env, cwd=REPO, capture_output=True, text=True
+            ).stdout.strip()
         finally:
             for server in servers:
                 server.send_signal(signal.SIGTERM)
@@ -346,6 +366,7 @@ def main() -> None:
         f"{options.clients} locust users, {duration} s"
     )
     report(result, delivered, watch, setup, cpu_warning)
+    print(resets or "reset mails, request to sent: none sent")
 
 
 def _get(port: int, path: str) -> int:

@@ -36,7 +36,11 @@ DEFAULTS = {
     "TEST_MAIL_LIMIT_PER_ORGANIZATION": "30 per hour",  # Send test mail, all admins of one organization
     "DEFAULT_LOCALE": "en",
     "WORKER_POLL_SECONDS": 1.0,
-    "OUTBOX_LEASE_SECONDS": 120,
+    # Delivery workers (outbox/worker.py, outbox/pool.py; docs/deploy.md "Delivery workers").
+    "OUTBOX_LEASE_SECONDS": 12,  # a killed worker's mail is claimed again this long after its last heartbeat
+    "OUTBOX_HEARTBEAT_SECONDS": None,  # how often a worker renews its leases; None: a quarter of the lease
+    "OUTBOX_CONCURRENCY": 4,  # organizations one worker delivers to at once, one connection each
+    "OUTBOX_ORGANIZATION_SECONDS": 300,  # the longest one organization's batch may hold its connection
     "OUTBOX_RETRY_BASE_SECONDS": 30,
     "OUTBOX_RETRY_MAX_SECONDS": 3600,
     "OUTBOX_GIVE_UP_SECONDS": 86400,
@@ -93,8 +97,8 @@ def load(app, overrides: dict | None) -> None:
             raise ConfigError("EXASTRO_MAIL_BASE_URL must start with http:// or https://.")
         app.config["BASE_URL"] = base_url
         app.config["SESSION_COOKIE_SECURE"] = base_url.startswith("https://")
-    for name in ("PASSWORD_RESET_TTL", "OUTBOX_LEASE_SECONDS"):
-        app.config[name] = int(app.config[name])
+    app.config["PASSWORD_RESET_TTL"] = int(app.config["PASSWORD_RESET_TTL"])
+    _check_delivery_workers(app.config)
     for name in ("SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE"):
         app.config[name] = _positive_seconds(name, app.config[name])
     app.config["SMTP_TIMEOUT"] = float(app.config["SMTP_TIMEOUT"])
@@ -138,6 +142,36 @@ RATE_LIMITS = (
     "TEST_MAIL_LIMIT_PER_ADMIN",
     "TEST_MAIL_LIMIT_PER_ORGANIZATION",
 )
+
+
+def _check_delivery_workers(config) -> None:
+    """The outbox worker's settings: positive numbers, and a lease that outlasts a few heartbeats."""
+    if config.get("OUTBOX_HEARTBEAT_SECONDS") in (None, ""):
+        config["OUTBOX_HEARTBEAT_SECONDS"] = float(config["OUTBOX_LEASE_SECONDS"]) / 4
+    for name in ("OUTBOX_LEASE_SECONDS", "OUTBOX_HEARTBEAT_SECONDS", "OUTBOX_ORGANIZATION_SECONDS"):
+        config[name] = _positive_number(name, config[name])
+    concurrency = config["OUTBOX_CONCURRENCY"]
+    if not str(concurrency).strip().isdigit() or int(concurrency) < 1:
+        raise ConfigError(
+            f"EXASTRO_MAIL_OUTBOX_CONCURRENCY must be a whole number, 1 or more, not {concurrency!r}."
+        )
+    config["OUTBOX_CONCURRENCY"] = int(concurrency)
+    if config["OUTBOX_HEARTBEAT_SECONDS"] * 2 > config["OUTBOX_LEASE_SECONDS"]:
+        raise ConfigError(
+            "EXASTRO_MAIL_OUTBOX_HEARTBEAT_SECONDS must be at most half of "
+            "EXASTRO_MAIL_OUTBOX_LEASE_SECONDS: a lease must outlast a missed heartbeat, or another "
+            "worker would send the same mail."
+        )
+
+
+def _positive_number(name: str, value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = 0.0
+    if not number > 0:
+        raise ConfigError(f"EXASTRO_MAIL_{name} must be a positive number, not {value!r}.")
+    return number
 
 
 def _check_rate_limit(name: str, value) -> None:

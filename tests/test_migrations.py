@@ -154,6 +154,7 @@ def test_a_migrated_database_has_the_schema_of_a_new_one(version_1_install, tmp_
     assert new.config["DATABASE_URL"] != app.config["DATABASE_URL"]
     upgraded, made_new = schema_of(app.config["DATABASE_URL"]), schema_of(new.config["DATABASE_URL"])
     assert (("user_id", "created_at"), False) in made_new["reset_token"][1]
+    assert (("status", "priority", "next_attempt_at"), False) in made_new["outbox_message"][1]  # step 11
     assert upgraded == made_new
 
 

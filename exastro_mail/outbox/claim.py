@@ -1,9 +1,14 @@
 """Claiming due mail under a lease, and recording each claimed message's outcome while it is still ours.
 
-A claim marks rows "sending" under a lease id until lease_until. A worker that dies leaves its rows to be
-claimed again once the lease has passed, so nothing stays stuck (and a worker that merely stalled that
-long leaves the rest of its batch to the one that took it over). Every outcome is written only while the
-row is still ours: if the lease ran out and another worker took the row, that worker's outcome counts.
+A claim marks rows "sending" under a lease id until lease_until; the worker's heartbeat (outbox/pool.py)
+renews it while the mail is in hand. A worker that dies leaves its rows to be claimed again once the
+lease has passed (EXASTRO_MAIL_OUTBOX_LEASE_SECONDS after its last heartbeat), so nothing stays stuck
+(and a worker that merely stalled that long leaves the rest of its batch to the one that took it over).
+Reset mails come first (a priority column), then the oldest; the claim reads only the index on
+(status, priority, next_attempt_at), so years of sent mail cost it nothing.
+
+Every outcome is written only while the row is still ours: if the lease ran out and another worker took
+the row, that worker's outcome counts.
 
 Any number of workers on any number of machines may claim at once: on PostgreSQL and MariaDB a claim
 locks the rows it takes (FOR UPDATE SKIP LOCKED, so workers never wait on each other's rows), on SQLite
@@ -24,11 +29,11 @@ from .. import metrics_registry
 from ..store.db import db, is_sqlite
 from ..store.models import Organization, OutboxMessage, utcnow
 from . import kinds, recipients, status
+from .due import CLAIM_CANDIDATES, candidates, due, lock
+from .kept import held_until_written
 from .retry import after_failure
 
 log = logging.getLogger(__name__)
-
-CLAIM_CANDIDATES = 4  # on the server engines a claim looks at this many times its batch (see _lock_due)
 
 
 class LeaseLost(Exception):
@@ -46,16 +51,25 @@ class Claim:
         self._renewed = time.monotonic()
 
     @classmethod
-    def take(cls, batch_size: int, lease_seconds: float) -> "Claim":
-        """Atomically mark up to batch_size due messages (or ones whose lease ran out) as ours."""
+    def take(cls, batch_size: int, lease_seconds: float, *, skip_organizations=()) -> "Claim":
+        """Atomically mark up to batch_size due messages (or ones whose lease ran out) as ours: the
+        highest priority first, then the oldest; none of skip_organizations (being delivered already)."""
         lease_id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
         now = utcnow()
-        due = _due(now)
-        # Look before taking the write lock: an idle worker should not queue up behind requests.
-        if not OutboxMessage.select().where(due).exists():
+        due_now = due(now)
+        if skip_organizations:
+            due_now &= OutboxMessage.organization.not_in(list(skip_organizations))
+        # Looked for before taking the write lock: an idle worker should not queue up behind requests.
+        room = batch_size * (1 if is_sqlite() else CLAIM_CANDIDATES)
+        groups = candidates(now, skip_organizations, room)
+        if not groups:
             return cls(lease_id, lease_seconds, [])
         with db.atomic():
-            ids = _lock_due(due, batch_size)
+            if is_sqlite():  # the IMMEDIATE transaction shuts out every writer: read again, under it
+                groups = candidates(now, skip_organizations, room)
+                ids = [message_id for group in groups for message_id in group][:batch_size]
+            else:
+                ids = lock(groups, due_now, batch_size)
             if ids:
                 # The condition is repeated: a row must still be due when it is taken.
                 OutboxMessage.update(
@@ -63,14 +77,24 @@ class Claim:
                     leased_by=lease_id,
                     lease_until=now + timedelta(seconds=lease_seconds),
                     attempts=OutboxMessage.attempts + 1,
-                ).where(OutboxMessage.id.in_(ids) & due).execute()
-        messages = list(
+                ).where(OutboxMessage.id.in_(ids) & due_now).execute()
+        if not ids:
+            return cls(lease_id, lease_seconds, [])
+        messages = (
             OutboxMessage.select(OutboxMessage, Organization)
             .join(Organization)
-            .where(OutboxMessage.leased_by == lease_id, OutboxMessage.status == status.SENDING)
-            .order_by(OutboxMessage.id)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.leased_by == lease_id,
+                OutboxMessage.status == status.SENDING,
+            )
+            .order_by(OutboxMessage.priority.desc(), OutboxMessage.next_attempt_at, OutboxMessage.id)
         )
-        return cls(lease_id, lease_seconds, messages)
+        return cls(lease_id, lease_seconds, list(messages))
+
+    def part(self, messages: list[OutboxMessage]) -> "Claim":
+        """The claim of some of these messages (one organization's), renewed and recorded on its own."""
+        return Claim(self.lease_id, self.lease_seconds, messages)
 
     def by_organization(self):
         """(organization, messages) pairs, so each organization's mail shares one connection."""
@@ -126,7 +150,7 @@ class Claim:
             self._finish(message, status.FAILED, last_error=reason, **kept)
             log.warning("outbox message %s failed: %s", message.id, reason)
             return
-        self._record(
+        self._record_kept(
             message,
             status=status.QUEUED,
             next_attempt_at=utcnow() + timedelta(seconds=delay),
@@ -155,21 +179,28 @@ class Claim:
             ).execute()
 
     def still_holds(self, message: OutboxMessage) -> bool:
-        """Whether a message is still ours to send (renewing the lease when due). After a stall longer
-        than the lease, another worker may have taken the rest of the batch over: it sends them, not us."""
-        self.renew_if_due()
+        """Whether a message is still ours to send. After a stall longer than the lease (no heartbeat
+        came through), another worker may have taken the rest of the batch over: it sends them, not us.
+        So when no heartbeat has come through for a while (the whole process stalled), it asks first."""
+        if time.monotonic() - self._renewed >= self.lease_seconds / 4:
+            self.renew()
         return message.id in self._held
 
-    def renew_if_due(self) -> None:
-        """Push the lease of the messages still held further out once a quarter of it has passed."""
-        if time.monotonic() - self._renewed < self.lease_seconds / 4:
+    def renew(self) -> None:
+        """Push the lease of the messages still held further out (the worker's heartbeat, outbox/pool.py)."""
+        if not self._held:
             return
-        ours = (OutboxMessage.leased_by == self.lease_id) & (OutboxMessage.status == status.SENDING)
+        ours = (
+            OutboxMessage.id.in_(list(self._held))
+            & (OutboxMessage.leased_by == self.lease_id)
+            & (OutboxMessage.status == status.SENDING)
+        )
         with db.atomic():
             OutboxMessage.update(lease_until=utcnow() + timedelta(seconds=self.lease_seconds)).where(
                 ours
             ).execute()
-            self._held = {row.id for row in OutboxMessage.select(OutboxMessage.id).where(ours)}
+            held = {row.id for row in OutboxMessage.select(OutboxMessage.id).where(ours)}
+        self._held &= held  # not |=: a message recorded meanwhile stays done
         self._renewed = time.monotonic()
 
     def rewrite(self, message: OutboxMessage, **fields) -> None:
@@ -190,7 +221,12 @@ class Claim:
         fields.update(status=final_status, lease_until=None, leased_by=None)
         fields.update(kinds.when_done(message, final_status))
         metrics_registry.delivery_finished(message.organization.org_id, final_status)
-        self._record(message, **fields)
+        self._record_kept(message, **fields)
+
+    def _record_kept(self, message: OutboxMessage, **fields) -> None:
+        # An outcome the server already gave (above all "sent") is kept until the database takes it: a
+        # blip must not leave the row "sending", for the next claim to send the mail again.
+        held_until_written(lambda: self._record(message, **fields), f"outbox message {message.id}")
 
     def _record(self, message: OutboxMessage, **fields) -> int:
         # Only while still ours: if the lease ran out and another worker took the row, its outcome counts.
@@ -203,34 +239,3 @@ class Claim:
             & (OutboxMessage.leased_by == self.lease_id)
             & (OutboxMessage.status == status.SENDING)
         )
-
-
-def _lock_due(due, batch_size: int) -> list[int]:
-    """Ids of up to batch_size due messages, oldest first, that no other worker can take until commit."""
-    oldest = (
-        OutboxMessage.select(OutboxMessage.id)
-        .where(due)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-    )
-    if is_sqlite():  # the IMMEDIATE transaction shuts out every writer
-        return [row.id for row in oldest.limit(batch_size)]
-    # PostgreSQL, MariaDB: lock rows picked by id, passing over those another worker is claiming right
-    # now. Not in the sorting query itself: InnoDB would lock every due row it read for the sort, and
-    # the other workers would find nothing to take. Extra candidates leave room for claims in progress.
-    candidates = [row.id for row in oldest.limit(batch_size * CLAIM_CANDIDATES)]
-    if not candidates:
-        return []
-    locked = (
-        OutboxMessage.select(OutboxMessage.id)
-        .where(OutboxMessage.id.in_(candidates) & due)
-        .order_by(OutboxMessage.id)
-        .limit(batch_size)
-        .for_update(skip_locked=True)
-    )
-    return [row.id for row in locked]
-
-
-def _due(now):
-    return ((OutboxMessage.status == status.QUEUED) & (OutboxMessage.next_attempt_at <= now)) | (
-        (OutboxMessage.status == status.SENDING) & (OutboxMessage.lease_until < now)
-    )

@@ -66,6 +66,7 @@ def enqueue_mail(
                 message_id=new_message_id(organization),
                 status=status.QUEUED,
                 next_attempt_at=utcnow(),
+                priority=mail_kind.priority,
                 idempotency_key=idempotency_key,
                 locale=locale,
                 **kind_columns,

@@ -28,11 +28,16 @@ class MailKind:
     retryable: bool  # whether an operator may queue it again from the delivery log
     secret_bodies: bool = False  # its bodies carry a secret: sealed while queued, erased once final
     columns: tuple[str, ...] = ()  # OutboxMessage columns of its own, which enqueue_mail accepts for it
+    # Claimed ahead of mail of a lower priority (outbox/claim.py): PRIORITY_WAITING for a mail someone
+    # waits for at the screen, NORMAL for the rest. Stored in each row, so the claim reads it by index.
+    priority: int = 0
     prepare: Callable[..., bool] | None = None
     finish: Callable[..., dict] | None = None
 
 
 _REGISTRY: dict[str, MailKind] = {}
+PRIORITY_NORMAL = 0
+PRIORITY_WAITING = 1  # someone is waiting at the screen for it (a reset link)
 
 
 def register(kind: MailKind) -> MailKind:
@@ -51,6 +56,11 @@ def find(name: str) -> MailKind | None:
 def registered() -> tuple[MailKind, ...]:
     """Every registered kind, in the order they registered."""
     return tuple(_REGISTRY.values())
+
+
+def priorities() -> list[int]:
+    """Every priority a row may have, highest first (the order the claim takes them in)."""
+    return sorted({PRIORITY_NORMAL, *(kind.priority for kind in _REGISTRY.values())}, reverse=True)
 
 
 def retryable(name: str) -> bool:

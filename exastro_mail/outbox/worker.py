@@ -1,9 +1,12 @@
 """The outbox worker: claims due mail, talks SMTP outside any transaction, records each outcome.
 
-Each message is marked sent as soon as the server has taken it, so a worker killed between two messages
-never sends one twice; only a death in the instant between the server's final reply and that mark can
-(the gap SMTP itself leaves, RFC 1047), and then with the same Message-ID. Any number of workers on any
-number of machines may run at once (see outbox/claim.py).
+Organizations are delivered side by side by a pool of threads, beside a heartbeat thread that renews
+their leases (outbox/pool.py); the worker's main thread claims, and runs the periodic tasks
+(periodic_tasks). Each message is marked sent as soon as the server has taken it, and that fact is
+kept until the database takes it (outbox/kept.py), so a worker killed between two messages never sends
+one twice; only a death in the instant between the server's final reply and that mark can (the gap
+SMTP itself leaves, RFC 1047), and then with the same Message-ID. Any number of workers on any number
+of machines may run at once (see outbox/claim.py).
 """
 
 import contextlib
@@ -20,6 +23,8 @@ from ..store.db import db
 from . import kinds, recipients
 from .claim import Claim
 from .compose import Outgoing, compose
+from .periodic import Periodic
+from .pool import Deliveries
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +41,19 @@ _CONNECTION_LOST = {"timeout", "disconnected", "network", "refused"}
 def deliver_due(
     app, batch_size: int = DEFAULT_BATCH_SIZE, *, stop_event: threading.Event | None = None
 ) -> int:
-    """One pass: claim up to batch_size due messages, deliver them organization by organization.
+    """One pass: claim up to batch_size due messages and deliver them, organizations side by side.
 
     Returns how many messages were claimed (each ends sent, failed, expired, or queued for a retry).
     """
-    with app.app_context():
-        claim = Claim.take(batch_size, lease_seconds=float(app.config["OUTBOX_LEASE_SECONDS"]))
-        for organization, messages in claim.by_organization():
-            if stop_event is not None and stop_event.is_set():
-                claim.release(messages)
-                continue
-            _deliver_organization(app.config, claim, organization, messages, stop_event)
-        return len(claim.messages)
+    stop_event = stop_event or threading.Event()
+    deliveries = Deliveries(app, _deliver_organization, int(app.config["OUTBOX_CONCURRENCY"]))
+    try:
+        with app.app_context():
+            claimed = _claim_and_start(app, deliveries, batch_size, stop_event)
+            _drain(deliveries)
+    finally:
+        deliveries.shutdown()
+    return claimed
 
 
 def run_worker(
@@ -60,31 +66,69 @@ def run_worker(
     """Deliver due mail until stop_event is set; with once, return when nothing more is due."""
     stop_event = stop_event or threading.Event()
     poll_seconds = float(app.config["WORKER_POLL_SECONDS"])
-    # One connection for the worker's life, dropped only after an error. With SQLite this also keeps
-    # the WAL open, so a web request closing its connection is not the last one and skips the
-    # checkpoint SQLite runs then.
+    deliveries = Deliveries(app, _deliver_organization, int(app.config["OUTBOX_CONCURRENCY"]))
+    periodic = periodic_tasks(app)
+    # This thread keeps one connection for the worker's life, dropped only after an error. With SQLite
+    # this also keeps the WAL open, so a web request closing its connection is not the last one and
+    # skips the checkpoint SQLite runs then.
     last_failure = None
     try:
-        while not stop_event.is_set():
-            try:
-                claimed = deliver_due(app, batch_size, stop_event=stop_event)
-                last_failure = None
-            except Exception as error:
-                if once:
-                    raise
-                # A database hiccup must not end the worker: the next pass tries again. The same
-                # failure pass after pass (no schema yet, say) is told once, not every second.
-                if repr(error) != last_failure:
-                    log.exception("an outbox pass failed; trying again every %.1f s", poll_seconds)
-                last_failure = repr(error)
-                _close_database(app)
+        with app.app_context():
+            while not stop_event.is_set():
                 claimed = 0
-            if once and claimed < batch_size:
-                return
-            if claimed == 0:
-                stop_event.wait(poll_seconds)
+                try:
+                    if deliveries.has_room():
+                        claimed = _claim_and_start(app, deliveries, batch_size, stop_event)
+                    last_failure = None
+                except Exception as error:
+                    if once:
+                        raise
+                    # A database hiccup must not end the worker: the next pass tries again. The same
+                    # failure pass after pass (no schema yet, say) is told once, not every second.
+                    if repr(error) != last_failure:
+                        log.exception("an outbox pass failed; trying again every %.1f s", poll_seconds)
+                    last_failure = repr(error)
+                    _close_database(app)
+                periodic.run_due()
+                if once and claimed < batch_size and deliveries.idle():
+                    return
+                if claimed == 0:
+                    _pause(deliveries, stop_event, min(poll_seconds, periodic.seconds_to_next()))
+            _drain(deliveries)  # the mail in hand is finished (the rest released), leases renewed
     finally:
+        deliveries.shutdown()
         _close_database(app)
+
+
+def periodic_tasks(app) -> Periodic:
+    """What the worker does between claims, each on its own interval, in the worker's main thread: one
+    line per task, periodic.every(seconds, name, function), added here (pruning, metrics). The lease
+    heartbeat is not one of them: it has a thread of its own (outbox/pool.py), which no task can delay."""
+    return Periodic()
+
+
+def _claim_and_start(app, deliveries: Deliveries, batch_size: int, stop_event) -> int:
+    claim = Claim.take(
+        batch_size,
+        lease_seconds=float(app.config["OUTBOX_LEASE_SECONDS"]),
+        skip_organizations=deliveries.busy_organizations(),
+    )
+    deliveries.start(claim, stop_event)
+    return len(claim.messages)
+
+
+def _pause(deliveries: Deliveries, stop_event: threading.Event, seconds: float) -> None:
+    """Wait up to seconds: less if a delivery ends (its organization may have more) or the worker stops."""
+    if deliveries.idle():
+        stop_event.wait(seconds)
+    else:
+        deliveries.wait(seconds)
+
+
+def _drain(deliveries: Deliveries) -> None:
+    """Wait for every delivery in hand to end (the heartbeat renews their leases meanwhile)."""
+    while not deliveries.idle():
+        deliveries.wait(1.0)
 
 
 def _close_database(app) -> None:
@@ -117,7 +161,10 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
     ready = _next_to_send(claim, waiting, settings, organization)
     if ready is None:
         return
-    deadline = time.monotonic() + endpoint.timeout * (OPEN_STEPS + MESSAGE_STEPS * (1 + len(waiting)))
+    # The connection's deadline: its timeouts added up, never past the organization's own deadline, so
+    # a server that answers each command just in time holds only this organization's thread, and not long.
+    steps = OPEN_STEPS + MESSAGE_STEPS * (1 + len(waiting))
+    deadline = time.monotonic() + min(endpoint.timeout * steps, float(config["OUTBOX_ORGANIZATION_SECONDS"]))
     with contextlib.ExitStack() as stack:
         try:
             session = stack.enter_context(mail_endpoint.open_session(endpoint, deadline))
@@ -131,8 +178,9 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
             )
             return
         while ready is not None:
-            if not _send(claim, session, *ready) or (stop_event is not None and stop_event.is_set()):
-                claim.release(waiting)
+            sent_on = _send(claim, session, *ready)
+            if not sent_on or (stop_event is not None and stop_event.is_set()) or time.monotonic() > deadline:
+                claim.release(waiting)  # the rest is due again at once: claimed by the next pass
                 return
             ready = _next_to_send(claim, waiting, settings, organization)
 

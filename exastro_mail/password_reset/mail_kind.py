@@ -42,6 +42,7 @@ def enqueue_reset_request(organization, identifier: str, *, send_from: str) -> N
         message_id=new_message_id(organization, send_from),
         status=status.QUEUED,
         next_attempt_at=utcnow(),
+        priority=kinds.PRIORITY_WAITING,  # claimed ahead of notifications: someone waits at the screen
         reset_request=secretbox.seal(identifier),
     )
 
@@ -125,6 +126,7 @@ PASSWORD_RESET = kinds.register(
         retryable=False,  # its link may be dead by then, and the user can simply ask again
         secret_bodies=True,
         columns=("reset_token",),
+        priority=kinds.PRIORITY_WAITING,
         prepare=_prepare,
         finish=_finish,
     )

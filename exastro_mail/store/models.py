@@ -123,7 +123,7 @@ class OutboxMessage(BaseModel):
     message_id = CharField(max_length=255, unique=True)
     status = CharField(max_length=16, default="queued", index=True)
     attempts = IntegerField(default=0)
-    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    next_attempt_at = DateTimeField(default=utcnow)  # indexed with status and priority, for the claim
     lease_until = DateTimeField(null=True)
     leased_by = CharField(max_length=64, null=True)
     last_error = TextField(null=True)
@@ -138,9 +138,16 @@ class OutboxMessage(BaseModel):
     # JSON, beside recipients: what became of each recipient so far (outbox/recipients.py); null: none
     # tried yet. A recipient the server accepted is never sent the mail again.
     recipient_outcomes = TextField(null=True)
+    # Higher first: a reset mail (someone waits at the screen) is claimed ahead of notifications.
+    priority = IntegerField(default=0)
 
     class Meta:
-        indexes = ((("organization", "idempotency_key"), True),)
+        indexes = (
+            (("organization", "idempotency_key"), True),
+            # The claim's: due mail of one status and priority, oldest first, read in index order.
+            (("status", "priority", "next_attempt_at"), False),
+            (("status", "lease_until"), False),  # the claim's, for mail whose worker died
+        )
 
 
 class AuditEvent(BaseModel):

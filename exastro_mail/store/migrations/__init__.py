@@ -188,6 +188,22 @@ def _accounts_look_after_themselves(database) -> None:
     create_tables([_NewTokenShowingAtStep9])
 
 
+def _outbox_priority_and_claim_index(database) -> None:
+    """Reset mails claimed ahead of notifications (a priority), and the claim read through an index on
+    (status, priority, next_attempt_at) and, for leases that ran out, (status, lease_until), so its cost
+    does not grow with the sent mail kept. The index on
+    next_attempt_at alone goes: PostgreSQL chose it for the claim's ORDER BY and read the whole history."""
+    migrator = SchemaMigrator.from_database(database)
+    run_operations(
+        migrator.add_column("outbox_message", "priority", IntegerField(default=0)),
+        migrator.add_index("outbox_message", ("status", "priority", "next_attempt_at"), False),
+        migrator.add_index("outbox_message", ("status", "lease_until"), False),
+        migrator.drop_index("outbox_message", "outbox_message_next_attempt_at"),
+    )
+    # Mail queued before the upgrade: a reset still waiting goes first, as a new one would.
+    database.execute_sql("UPDATE outbox_message SET priority = 1 WHERE kind = 'password_reset'")
+
+
 # (number, description, function(database)); append only, never renumber. Version 1 is the first
 # release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
@@ -215,6 +231,7 @@ STEPS: list[tuple[int, str, object]] = [
         "Accounts: own time zone, forced first password change; new API tokens shown once",
         _accounts_look_after_themselves,
     ),
+    (11, "Outbox priority (reset mails first) and the claim's index", _outbox_priority_and_claim_index),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
 

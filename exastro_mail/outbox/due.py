@@ -1,0 +1,74 @@
+"""Which mail a claim takes, as queries the indexes answer in their own order (see outbox/claim.py).
+
+Mail whose lease ran out comes first (its worker died: it is the most overdue), read through the index
+on (status, lease_until); then each priority's queued mail that is due, highest first, oldest first,
+through the index on (status, priority, next_attempt_at). None of them reads the mail kept after sending.
+"""
+
+from ..store.models import OutboxMessage
+from . import kinds, status
+
+CLAIM_CANDIDATES = 4  # on the server engines a claim looks at this many times its batch (see lock)
+
+
+def candidates(now, skip_organizations, limit: int) -> list[list[int]]:
+    """Ids of up to limit due messages, in groups in the order they are claimed (see above)."""
+    skip = OutboxMessage.organization.not_in(list(skip_organizations)) if skip_organizations else True
+    groups = [[row.id for row in leases_run_out(now, skip).limit(limit)]]
+    for priority in kinds.priorities():
+        room = limit - sum(map(len, groups))
+        if room <= 0:
+            break
+        groups.append([row.id for row in queued_due(now, priority, skip).limit(room)])
+    return [group for group in groups if group]
+
+
+def leases_run_out(now, skip=True):
+    """The query of mail whose worker died (its lease ran out), longest overdue first."""
+    return (
+        OutboxMessage.select(OutboxMessage.id)
+        .where((OutboxMessage.status == status.SENDING) & (OutboxMessage.lease_until < now) & skip)
+        .order_by(OutboxMessage.lease_until)
+    )
+
+
+def queued_due(now, priority: int, skip=True):
+    """The query of one priority's queued mail that is due, oldest first, read in the order of the
+    index on (status, priority, next_attempt_at): no tie-breaker by id, which PostgreSQL would sort."""
+    return (
+        OutboxMessage.select(OutboxMessage.id)
+        .where(
+            (OutboxMessage.status == status.QUEUED)
+            & (OutboxMessage.priority == priority)
+            & (OutboxMessage.next_attempt_at <= now)
+            & skip
+        )
+        .order_by(OutboxMessage.next_attempt_at)
+    )
+
+
+def lock(groups: list[list[int]], due, batch_size: int) -> list[int]:
+    """PostgreSQL, MariaDB: up to batch_size of the candidates, group by group, still due and that no
+    other worker can take until commit, passing over those another worker is claiming right now. Not in
+    the sorting queries themselves: InnoDB would lock every due row it read for the sort, and the other
+    workers would find nothing to take. Extra candidates leave room for claims in progress."""
+    ids: list[int] = []
+    for group in groups:
+        if len(ids) >= batch_size:
+            break
+        locked = (
+            OutboxMessage.select(OutboxMessage.id)
+            .where(OutboxMessage.id.in_(group) & due)
+            .order_by(OutboxMessage.id)
+            .limit(batch_size - len(ids))
+            .for_update(skip_locked=True)
+        )
+        ids += [row.id for row in locked]
+    return ids
+
+
+def due(now):
+    """The condition of a row a claim may take: queued and due, or its lease run out."""
+    return ((OutboxMessage.status == status.QUEUED) & (OutboxMessage.next_attempt_at <= now)) | (
+        (OutboxMessage.status == status.SENDING) & (OutboxMessage.lease_until < now)
+    )
