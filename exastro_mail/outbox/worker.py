@@ -17,9 +17,11 @@ from ..mailserver.store import settings_for
 from ..smtp.transport import DeliveryError, SmtpEndpoint
 from ..store import secretbox
 from ..store.db import db
+from ..store.retention import Pruner
 from . import kinds, recipients
 from .claim import Claim
 from .compose import Outgoing, compose
+from .status import FAILED, FINAL
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +66,12 @@ def run_worker(
     # the WAL open, so a web request closing its connection is not the last one and skips the
     # checkpoint SQLite runs then.
     last_failure = None
+    pruner = Pruner(app, FINAL, FAILED)  # retention: a short pass every PRUNE_INTERVAL_SECONDS
     try:
         while not stop_event.is_set():
             try:
                 claimed = deliver_due(app, batch_size, stop_event=stop_event)
+                pruner.run_if_due()
                 last_failure = None
             except Exception as error:
                 if once:

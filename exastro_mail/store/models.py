@@ -131,7 +131,12 @@ class OutboxMessage(BaseModel):
     recipient_outcomes = TextField(null=True)
 
     class Meta:
-        indexes = ((("organization", "idempotency_key"), True),)
+        indexes = (
+            (("organization", "idempotency_key"), True),
+            # The delivery log seeks on these, newest first, all or of one status (logs/paging.py).
+            (("organization", "created_at", "id"), False),
+            (("organization", "status", "created_at", "id"), False),
+        )
 
 
 class AuditEvent(BaseModel):
@@ -141,6 +146,14 @@ class AuditEvent(BaseModel):
     detail = TextField(null=True)  # JSON, never a secret
     remote_addr = CharField(max_length=64, null=True)
     created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        # The audit log seeks on these, newest first: all, of one action, or of one actor (logs/paging.py).
+        indexes = (
+            (("organization", "created_at", "id"), False),
+            (("organization", "action", "created_at", "id"), False),
+            (("organization", "actor", "created_at", "id"), False),
+        )
 
 
 class ApiToken(BaseModel):

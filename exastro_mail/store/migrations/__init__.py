@@ -141,6 +141,19 @@ def _oauth2_and_microsoft_graph(database) -> None:
     )
 
 
+def _log_indexes_and_incremental_vacuum(database) -> None:
+    """The delivery and audit logs page by keyset on indexes that end in (created_at, id), one for each
+    filter; SQLite files give freed pages back once `exastro-mail prune --vacuum` has run once."""
+    migrator = SchemaMigrator.from_database(database)
+    run_operations(
+        migrator.add_index("outbox_message", ("organization_id", "created_at", "id"), False),
+        migrator.add_index("outbox_message", ("organization_id", "status", "created_at", "id"), False),
+        migrator.add_index("audit_event", ("organization_id", "created_at", "id"), False),
+        migrator.add_index("audit_event", ("organization_id", "action", "created_at", "id"), False),
+        migrator.add_index("audit_event", ("organization_id", "actor", "created_at", "id"), False),
+    )
+
+
 # (number, description, function(database)); append only, never renumber. Version 1 is the first
 # release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
@@ -158,6 +171,7 @@ STEPS: list[tuple[int, str, object]] = [
     ),
     (6, "What became of each recipient of an outbox mail", _outbox_recipient_outcomes),
     (7, "OAuth 2.0 authentication and Microsoft Graph sending", _oauth2_and_microsoft_graph),
+    (10, "Log pages by keyset on indexes matching their filters", _log_indexes_and_incremental_vacuum),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
 
