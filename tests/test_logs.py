@@ -8,6 +8,7 @@ import pytest
 
 from exastro_mail.auth.sessions import token_hash
 from exastro_mail.outbox.enqueue import enqueue_mail
+from exastro_mail.outbox.worker import deliver_due
 from exastro_mail.store.db import db
 from exastro_mail.store.models import AuditEvent, OutboxMessage, ResetToken, utcnow
 from tests.conftest import VALID_SETTINGS, build_app, csrf_token_from, make_org, make_user
@@ -411,3 +412,33 @@ def test_the_menu_leads_admins_to_both_logs(admin_client):
     menu = admin_client.get("/acme/platform/").get_data(as_text=True)
     assert '<a href="/acme/platform/mail-log">Delivery log</a>' in menu
     assert '<a href="/acme/platform/audit-log">Audit log</a>' in menu
+
+
+def test_test_mails_are_in_the_delivery_log_marked_as_test_mails(admin_client, org, app, smtp_server):
+    form = {
+        **VALID_SETTINGS,
+        "smtp_host": smtp_server.host,
+        "smtp_port": str(smtp_server.port),
+        "encryption": "none",
+        "authentication_enable": "",
+        "authentication_user": "",
+        "authentication_password": "",
+    }
+    admin_client.post(
+        "/acme/platform/settings/mailserver/test-mail", data={**form, "test_recipient": "ops@example.net"}
+    )
+    smtp_server.wait_for(1)
+    refused = {**form, "smtp_port": str(smtp_server.port + 1 if smtp_server.port < 65535 else 1)}
+    admin_client.post(
+        "/acme/platform/settings/mailserver/test-mail", data={**refused, "test_recipient": "dev@example.net"}
+    )
+    html = without_breaks(admin_client.get(MAIL_LOG).get_data(as_text=True))
+    rows = rows_of(html)
+    assert [row_status for _, row_status in rows] == ["failed", "sent"]
+    failed_row, sent_row = (re.search(rf'<tr id="mail-{i}".*?</tr>', html, re.S).group(0) for i, _ in rows)
+    assert '<td class="test-mail">Test mail</td>' in sent_row and "Test mail from ACME Corp" in sent_row
+    assert "ops@example.net" in sent_row and "dev@example.net" in failed_row
+    assert "retry-" not in failed_row and "discard-" not in failed_row  # a record of a test, not mail to send
+    with app.app_context():
+        assert deliver_due(app) == 0  # no worker ever sends it again
+    assert len(smtp_server.messages) == 1

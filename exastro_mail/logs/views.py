@@ -8,7 +8,7 @@ from ..auth.access import admin_required
 from ..auth.orgs import scope_to_organization
 from ..web.forms import PostOnlyForm
 from ..web.htmx import asks_for, page_or_fragment
-from . import audit_trail, delivery
+from . import audit_trail, delivery, test_mails  # noqa: F401  # test_mails: test mails in the delivery log
 from .addresses import breakable
 from .delivery import STATUS_LABELS, STATUSES, discard_message, find_message, retry_message
 from .filters import PAGE_SIZES
