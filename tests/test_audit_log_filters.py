@@ -1,4 +1,4 @@
-"""An org admin narrows the audit log: by what happened, by who, by a date range and by words in the details."""
+"""An org admin narrows the audit log by what happened, who, a date range and words in the details."""
 
 import json
 import re

@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..outbox import status
-from ..store import retention
+from ..store import retention, sqlite_space
 
 
 def retention_days(config, name: str) -> int | None:
@@ -38,13 +38,13 @@ def prune_due(batch: int | None = None, progress=None):
 def prune_command(vacuum):
     """Remove what the retention settings no longer keep, in small batches (run it from cron)."""
     started = time.monotonic()
-    if vacuum and not retention.incremental_vacuum_is_on():
+    if vacuum and not sqlite_space.incremental_vacuum_is_on():
         click.echo("Rewriting the SQLite file with auto_vacuum=incremental (VACUUM)...")
-        retention.vacuum_once()
+        sqlite_space.vacuum_once()
     progress = prune_due()
     removed = ", ".join(f"{what}: {rows}" for what, rows in progress.removed.items())
     click.echo(f"Pruned in {time.monotonic() - started:.1f} s ({removed}).")
-    if not retention.incremental_vacuum_is_on():
+    if not sqlite_space.incremental_vacuum_is_on():
         click.echo(
             "Note: this SQLite file does not give freed space back to the file system yet; run "
             "`exastro-mail prune --vacuum` once, at a quiet time.",

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from . import sqlite_space
 from .db import db, is_sqlite
 from .models import AuditEvent, LoginSession, OutboxMessage, ResetToken, utcnow
 
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 
 NEVER = "never"
 DEFAULT_BATCH = 500
-VACUUM_PAGES = 1000  # pages given back per incremental_vacuum step (4 MiB at SQLite's page size)
 SCAN_ROWS = 2000  # outbox rows read per step while looking for bodies to erase
 PAUSE_SECONDS = 0.005  # between two writes: a waiting writer takes the lock meanwhile
 
@@ -106,7 +106,7 @@ def prune(retention: Retention, *, now=None, batch=DEFAULT_BATCH, deadline=None,
                 break
             time.sleep(PAUSE_SECONDS)
     if is_sqlite():
-        progress.add("sqlite_pages", give_back_free_pages(deadline))
+        progress.add("sqlite_pages", sqlite_space.give_back_free_pages(deadline, PAUSE_SECONDS))
     return progress
 
 
@@ -227,37 +227,6 @@ def _erase(ids: list, retention: Retention) -> int:
             .where(OutboxMessage.id.in_(ids), OutboxMessage.status.in_((*retention.done, retention.failed)))
             .execute()
         )
-
-
-def give_back_free_pages(deadline=None) -> int:
-    """SQLite: return the file's free pages to the file system, VACUUM_PAGES at a time (each step a short
-    write); how many. Nothing happens in a file made before auto_vacuum=incremental until vacuum_once()."""
-    if db.execute_sql("PRAGMA auto_vacuum").fetchone()[0] != 2:
-        return 0
-    given = 0
-    while deadline is None or time.monotonic() <= deadline:
-        (free,) = db.execute_sql("PRAGMA freelist_count").fetchone()
-        if not free:
-            break
-        db.execute_sql(f"PRAGMA incremental_vacuum({VACUUM_PAGES})")  # nosec B608  # a constant
-        given += min(free, VACUUM_PAGES)
-        time.sleep(PAUSE_SECONDS)
-    if given:
-        # The file is cut to its new size when the write-ahead log is copied back into it.
-        db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
-    return given
-
-
-def incremental_vacuum_is_on() -> bool:
-    """SQLite: whether the file gives freed pages back (True on every other engine: nothing to do)."""
-    return not is_sqlite() or db.execute_sql("PRAGMA auto_vacuum").fetchone()[0] == 2
-
-
-def vacuum_once() -> None:
-    """SQLite: rewrite the file once with auto_vacuum=incremental (a file made before it had none). It
-    holds the write lock for the whole rewrite: about a minute per GB."""
-    db.execute_sql("PRAGMA auto_vacuum = incremental")
-    db.execute_sql("VACUUM")
 
 
 class Pruner:
