@@ -167,32 +167,49 @@ def _targets(app, client, log: str, filtered: dict) -> dict:
     return urls
 
 
-def measure(url: str, instance: str, requests: int) -> dict:
-    """Median milliseconds of each page, and what the tables weigh."""
+def measure(urls: list, instances: list, requests: int) -> list:
+    """Median and fastest milliseconds of each page of each database, and what its tables weigh.
+
+    The databases take turns request by request, so that whatever else the machine does meanwhile
+    weighs on each the same."""
     from exastro_mail.store import migrations
 
-    app = _app(url, instance)
-    with app.app_context():
-        migrations.migrate()  # the newer code adds its indexes here
-    client = app.test_client()
-    response = client.post("/acme/login", data={"username": "admin", "password": PASSWORD})
-    assert response.status_code == 302, response.status_code
-    results = {}
-    for log, filtered in (("mail-log", {"status": "failed"}), ("audit-log", {"action": "api_token.created"})):
-        for label, target in _targets(app, client, log, filtered).items():
-            times = []
-            for n in range(requests + 2):
+    apps, clients, targets = [], [], []
+    for url, instance in zip(urls, instances, strict=True):
+        app = _app(url, instance)
+        with app.app_context():
+            migrations.migrate()  # the newer code adds its indexes here
+        client = app.test_client()
+        response = client.post("/acme/login", data={"username": "admin", "password": PASSWORD})
+        assert response.status_code == 302, response.status_code
+        pages = {}
+        for log, filtered in (
+            ("mail-log", {"status": "failed"}),
+            ("audit-log", {"action": "api_token.created"}),
+        ):
+            pages.update(
+                {f"{log} {label}": url for label, url in _targets(app, client, log, filtered).items()}
+            )
+        apps.append(app)
+        clients.append(client)
+        targets.append(pages)
+    results = [{} for _ in urls]
+    for page in targets[0]:
+        times = [[] for _ in urls]
+        for n in range(requests + 2):
+            for which, client in enumerate(clients):
                 started = time.perf_counter()
-                response = client.get(target)
+                response = client.get(targets[which][page])
                 elapsed = time.perf_counter() - started
-                assert response.status_code == 200, (target, response.status_code)
-                assert b"<tr" in response.data, target
+                assert response.status_code == 200 and b"<tr" in response.data, (page, response.status_code)
                 if n >= 2:
-                    times.append(elapsed * 1000)
-            results[f"{log} {label}"] = round(statistics.median(times), 2)
-            results[f"best {log} {label}"] = round(min(times), 2)
-    with app.app_context():
-        results["sizes"] = _sizes(url)
+                    times[which].append(elapsed * 1000)
+        for which, taken in enumerate(times):
+            results[which][page] = round(statistics.median(taken), 2)
+            results[which][f"best {page}"] = round(min(taken), 2)
+    for which, app in enumerate(apps):
+        with app.app_context():
+            results[which]["sizes"] = _sizes(urls[which])
     return results
 
 
@@ -255,45 +272,58 @@ def main() -> None:
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test?sslmode=disable")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument("--phase", choices=("fill", "measure"), help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--instance", help=argparse.SUPPRESS)
+    parser.add_argument("--url", action="append", help=argparse.SUPPRESS)
+    parser.add_argument("--instance", action="append", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.phase == "fill":
-        print(json.dumps(fill(options.url, options.instance, int(options.rows))))
+        print(json.dumps(fill(options.url[0], options.instance[0], int(options.rows))))
         return
     if options.phase == "measure":
         print(json.dumps(measure(options.url, options.instance, options.requests)))
         return
     report = []
     for engine in options.engines.split(","):
-        for rows in (int(n) for n in options.rows.split(",")):
-            report.append(_one(engine, rows, options))
-            _print(report)
+        report += _engine(engine, [int(n) for n in options.rows.split(",")], options)
+        _print(report)
     if options.json:
         options.json.write_text(json.dumps(report, indent=1))
 
 
-def _one(engine: str, rows: int, options) -> dict:
-    folder = tempfile.mkdtemp(prefix=f"history-{engine}-{rows}-")
-    instance = str(Path(folder) / "instance")
-    name = f"history_bench_{rows}"
-    url = (
-        f"sqlite:///{folder}/history.sqlite3"
-        if engine == "sqlite"
-        else _server_database(options.postgres_url, name)
-    )
+def _engine(engine: str, counts: list, options) -> list:
+    """Fill a database per row count, then time them side by side: older code, then this one."""
+    urls, instances = [], []
+    for rows in counts:
+        folder = tempfile.mkdtemp(prefix=f"history-{engine}-{rows}-")
+        instances.append(str(Path(folder) / "instance"))
+        if engine == "sqlite":
+            urls.append(f"sqlite:///{folder}/history.sqlite3")
+        else:
+            urls.append(_server_database(options.postgres_url, f"history_bench_{rows}"))
     try:
-        common = ["--url", url, "--instance", instance, "--requests", str(options.requests)]
-        filled = _run(options.before, "--phase", "fill", "--rows", str(rows), *common)
-        phases = {}
-        if options.before is not None:
-            phases["before"] = _run(options.before, "--phase", "measure", *common)
-        phases["after"] = _run(None, "--phase", "measure", *common)
-        print(f"{engine} {rows} rows: filled in {filled['fill_seconds']} s", file=sys.stderr, flush=True)
-        return {"engine": engine, "rows": rows, **filled, **phases}
+        runs = []
+        for rows, url, instance in zip(counts, urls, instances, strict=True):
+            filled = _run(
+                options.before, "--phase", "fill", "--rows", str(rows), "--url", url, "--instance", instance
+            )
+            print(f"{engine} {rows} rows: filled in {filled['fill_seconds']} s", file=sys.stderr, flush=True)
+            runs.append({"engine": engine, "rows": rows, **filled})
+        every = [
+            *(
+                arg
+                for pair in zip(urls, instances, strict=True)
+                for arg in ("--url", pair[0], "--instance", pair[1])
+            )
+        ]
+        phases = [("before", options.before)] if options.before is not None else []
+        for phase, code in [*phases, ("after", None)]:
+            figures = _run(code, "--phase", "measure", "--requests", str(options.requests), *every)
+            for run, measured in zip(runs, figures, strict=True):
+                run[phase] = measured
+        return runs
     finally:
         if engine != "sqlite":
-            _server_database(options.postgres_url, name, drop=True)
+            for rows in counts:
+                _server_database(options.postgres_url, f"history_bench_{rows}", drop=True)
 
 
 def _print(report: list) -> None:
