@@ -20,13 +20,15 @@ rows, before and after. Pages are numbered (?page=N) in the older code and reach
 (?before=<cursor>, ?at=oldest); the script asks each for its own kind.
 
 PostgreSQL: --postgres-url names a server database from which the script creates and drops its own
-(history_bench_<rows>). Everything runs on this machine; every database it makes is dropped at the end.
+(history_bench_<rows>). Everything runs on this machine; every database it makes (SQLite files too) is
+removed at the end.
 """
 
 import argparse
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -323,8 +325,10 @@ def _engine(engine: str, counts: list, options) -> list:
                 run[phase] = measured
         return runs
     finally:
-        if engine != "sqlite":
-            for rows in counts:
+        for rows, instance in zip(counts, instances, strict=True):
+            if engine == "sqlite":
+                shutil.rmtree(Path(instance).parent, ignore_errors=True)
+            else:
                 _server_database(options.postgres_url, f"history_bench_{rows}", drop=True)
 
 
