@@ -105,8 +105,10 @@ def _oldest_first(model):
     return (model.created_at.asc(), model.id.asc())
 
 
-def _exists(query, condition) -> bool:
-    return query.where(condition).order_by().limit(1).exists()
+def _exists(query, model, condition, order) -> bool:
+    # Ordered as the index runs from the cursor: without it PostgreSQL may pick a sequential scan,
+    # which reads past every older row before it meets a newer one.
+    return query.select(model.id).where(condition).order_by(*order).limit(1).scalar() is not None
 
 
 def seek(query, model, position: Position, page_size: int, shown) -> Page:
@@ -136,7 +138,11 @@ def _before(query, model, cursor: Cursor | None, page_size: int):
     here = query if cursor is None else query.where(_older_than(model, cursor))
     fetched = list(here.order_by(*_newest_first(model)).limit(page_size + 1))
     rows = fetched[:page_size]
-    newer = cursor is not None and bool(rows) and _exists(query, _newer_than(model, Cursor.of(rows[0])))
+    newer = (
+        cursor is not None
+        and bool(rows)
+        and _exists(query, model, _newer_than(model, Cursor.of(rows[0])), _oldest_first(model))
+    )
     return rows, newer, len(fetched) > page_size
 
 
@@ -146,5 +152,6 @@ def _after(query, model, cursor: Cursor, page_size: int):
         query.where(_newer_than(model, cursor)).order_by(*_oldest_first(model)).limit(page_size + 1)
     )
     rows = fetched[:page_size][::-1]
-    older = bool(rows) and _exists(query, _older_than(model, Cursor.of(rows[-1])))
+    last = Cursor.of(rows[-1]) if rows else None
+    older = last is not None and _exists(query, model, _older_than(model, last), _newest_first(model))
     return rows, len(fetched) > page_size, older
