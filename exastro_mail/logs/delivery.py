@@ -68,10 +68,17 @@ def read_filters(args) -> tuple[Filters, str | None]:
     return filters, choice(args, "status", STATUSES, filters)
 
 
-def delivery_page(organization, filters: Filters, status_filter: str | None, position: Position) -> Page:
-    """The organization's mail, newest first, optionally of one status, within the date range.
+def delivery_page(
+    organization,
+    filters: Filters | None = None,
+    status_filter: str | None = None,
+    position: Position | None = None,
+) -> Page:
+    """The organization's mail, newest first, optionally of one status, within the date range (by
+    default: the newest page of all of it).
 
     Seeks on the index (organization, created_at, id), or (organization, status, created_at, id)."""
+    filters, position = filters or Filters(), position or Position()
     query = OutboxMessage.select(*_LISTED_COLUMNS).where(OutboxMessage.organization == organization)
     if status_filter is not None:
         query = query.where(OutboxMessage.status == status_filter)
@@ -80,7 +87,7 @@ def delivery_page(organization, filters: Filters, status_filter: str | None, pos
 
 
 def _delivery(row: OutboxMessage) -> Delivery:
-    actionable = row.status in status.OPERATOR_ACTIONABLE and row.kind != kinds.TEST_MAIL.name
+    actionable = row.status in status.OPERATOR_ACTIONABLE and not _test_record(row)
     return Delivery(
         id=row.id,
         created_at=row.created_at,
@@ -106,6 +113,11 @@ def _with_outcomes(row: OutboxMessage) -> dict[str, list[tuple[str, dict]]]:
     }
 
 
+def _test_record(row) -> bool:
+    """A failed test mail: the record of a test that ran (logs/test_mails.py), with nothing to discard."""
+    return row.kind == kinds.TEST_MAIL.name and row.status == status.FAILED
+
+
 def find_message(organization, message_id: int) -> OutboxMessage | None:
     """One of the organization's outbox messages, or None."""
     return OutboxMessage.get_or_none(
@@ -126,8 +138,8 @@ def retry_message(message: OutboxMessage, actor: str) -> bool:
 
 def discard_message(message: OutboxMessage, actor: str) -> bool:
     """Drop a failed or queued mail so it is never sent, audited; False if it cannot be discarded."""
-    if message.kind == kinds.TEST_MAIL.name:
-        return False  # a test mail is only a record of a test that ran: there is nothing to discard
+    if _test_record(message):
+        return False
     with db.atomic():
         done = discard(message)
         if done:
