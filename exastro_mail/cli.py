@@ -1,4 +1,4 @@
-"""The exastro-mail command: init-db, create-org, create-user, serve, worker, quickstart."""
+"""The exastro-mail command: init-db, create-org, create-user, serve, worker, prune, quickstart."""
 
 import contextvars
 import logging
@@ -15,13 +15,15 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from .auth import accounts, initial_password
 from .backup.commands import COMMANDS as BACKUP_COMMANDS
+from .logs.retention import prune_command
 from .store import migrations
 from .store.models import Organization, User
 
 
 def init_app(app) -> None:
     """Register the commands on the app (so `flask --app exastro_mail` has them too)."""
-    for command in (init_db, create_org, create_user, serve, quickstart, worker, *BACKUP_COMMANDS):
+    commands = (init_db, create_org, create_user, serve, quickstart, worker, prune_command, *BACKUP_COMMANDS)
+    for command in commands:
         app.cli.add_command(command)
 
 

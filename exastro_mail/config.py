@@ -50,6 +50,15 @@ DEFAULTS = {
     "SESSION_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": None,
+    # Retention (store/retention.py): days, or "never". Bodies: 0 erases them at the first pass once sent.
+    "RETENTION_DELIVERY_DAYS": 90,
+    "RETENTION_AUDIT_DAYS": 400,
+    "RETENTION_SENT_BODY_DAYS": 0,
+    "RETENTION_FAILED_BODY_DAYS": 7,
+    "RETENTION_ENDED_DAYS": 1,  # reset links and logins, after they end
+    "PRUNE_INTERVAL_SECONDS": 300,  # how often the outbox worker prunes; 0: never (run `exastro-mail prune`)
+    "PRUNE_BATCH": 500,  # rows per transaction
+    "PRUNE_BUDGET_SECONDS": 1.0,  # the most a worker's pass takes before it goes back to mail
     # Every form fits in 1 MiB (the trusted CA field, the largest, takes 64 KiB); the API sets its own.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # Runtime: a hanging database, metrics (store/timeouts.py, web/errors.py, web/metrics.py).
@@ -110,6 +119,7 @@ def load(app, overrides: dict | None) -> None:
         _check_rate_limit(name, app.config[name])
     _check_password_hash_method(app.config["PASSWORD_HASH_METHOD"])
     _load_runtime(app.config)
+    _check_retention(app.config)
 
 
 def _load_runtime(config) -> None:
@@ -181,6 +191,31 @@ def _check_rate_limit(name: str, value) -> None:
         raise ConfigError(
             f"EXASTRO_MAIL_{name} must be a rate limit such as '10 per 5 minutes', not {value!r}."
         ) from None
+
+
+RETENTION_DAYS = ("DELIVERY", "AUDIT", "SENT_BODY", "FAILED_BODY", "ENDED")
+
+
+def _check_retention(config) -> None:
+    for name in RETENTION_DAYS:
+        value = str(config[f"RETENTION_{name}_DAYS"]).strip().lower()
+        if value != "never" and not value.isdigit():
+            raise ConfigError(
+                f"EXASTRO_MAIL_RETENTION_{name}_DAYS must be a number of days (0 or more) or never, "
+                f"not {config[f'RETENTION_{name}_DAYS']!r}."
+            )
+    for name, kind in (
+        ("PRUNE_INTERVAL_SECONDS", float),
+        ("PRUNE_BATCH", int),
+        ("PRUNE_BUDGET_SECONDS", float),
+    ):
+        given = config[name]
+        try:
+            config[name] = kind(given)
+        except (TypeError, ValueError):
+            config[name] = -1
+        if config[name] < 0 or (name == "PRUNE_BATCH" and config[name] < 1):
+            raise ConfigError(f"EXASTRO_MAIL_{name} must be a positive number, not {given!r}.")
 
 
 def _check_password_hash_method(method) -> None:

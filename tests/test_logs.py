@@ -8,6 +8,7 @@ import pytest
 
 from exastro_mail.auth.sessions import token_hash
 from exastro_mail.outbox.enqueue import enqueue_mail
+from exastro_mail.outbox.worker import deliver_due
 from exastro_mail.store.db import db
 from exastro_mail.store.models import AuditEvent, OutboxMessage, ResetToken, utcnow
 from tests.conftest import VALID_SETTINGS, build_app, csrf_token_from, make_org, make_user
@@ -74,6 +75,11 @@ def rows_of(html):
     return re.findall(r'<tr id="mail-(\d+)" data-status="(\w+)">', html)
 
 
+def without_breaks(html):
+    """The page without the <wbr> that let addresses wrap after @ and dots."""
+    return html.replace("<wbr>", "")
+
+
 def test_the_delivery_log_shows_each_mail_but_never_a_body_or_link(admin_client, org, admin, app):
     reset_mail(app, org, admin)
     queue(
@@ -89,6 +95,8 @@ def test_the_delivery_log_shows_each_mail_but_never_a_body_or_link(admin_client,
         minutes_ago=5,
     )
     html = admin_client.get(MAIL_LOG).get_data(as_text=True)
+    assert "ops@<wbr>example.<wbr>com" in html  # wraps after the @ or the dot, never inside a word
+    html = without_breaks(html)
     assert "ops@example.com, dev@example.com" in re.sub(r"<[^>]+>", "", html)
     for text in (
         "Password reset",
@@ -123,22 +131,70 @@ def test_the_delivery_log_shows_each_mail_but_never_a_body_or_link(admin_client,
     )
 
 
-def test_newest_first_and_paginated_with_plain_links_and_htmx(admin_client, org, app):
+def link(html, name):
+    """The href of a pager link (newest, newer, older, oldest), unescaped; None when it is not there."""
+    match = re.search(rf'<a href="([^"]+)"[^>]*id="[\w-]+-{name}"', html)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+def test_newest_first_and_paged_by_newer_and_older_links_with_htmx(admin_client, org, app):
     ids = [queue(app, org, subject=f"Event {n}", minutes_ago=100 - n).id for n in range(30)]
     page_one = admin_client.get(MAIL_LOG).get_data(as_text=True)
     assert [int(i) for i, _ in rows_of(page_one)] == ids[::-1][:25]
-    assert "Page 1 of 2 (1–25 of 30)" in page_one
-    assert 'href="/acme/platform/mail-log?page=2"' in page_one and 'rel="prev"' not in page_one
+    assert "25 entries shown" in page_one and "of 30" not in page_one  # nothing is counted
+    assert link(page_one, "newer") is None and link(page_one, "newest") is None
+    older = link(page_one, "older")
+    assert older.startswith("/acme/platform/mail-log?before=") and 'rel="next"' in page_one
 
-    page_two = admin_client.get(MAIL_LOG + "?page=2", headers={"HX-Request": "true", "HX-Target": "mail-log"})
+    page_two = admin_client.get(older, headers={"HX-Request": "true", "HX-Target": "mail-log"})
     text = page_two.get_data(as_text=True)
     assert "<html" not in text and text.lstrip().startswith('<div id="mail-log"')
     assert "HX-Target" in page_two.headers["Vary"]
     assert [int(i) for i, _ in rows_of(text)] == ids[::-1][25:]
-    assert 'hx-get="/acme/platform/mail-log?page=1"' in text and 'rel="next"' not in text
+    assert "5 entries shown" in text and link(text, "older") is None
+    assert f'hx-get="{link(text, "newer")}"'.replace("&", "&amp;") in text
 
-    assert rows_of(admin_client.get(MAIL_LOG + "?page=99").get_data(as_text=True)) == rows_of(text)
-    assert "Page 1 of 2" in admin_client.get(MAIL_LOG + "?page=abc").get_data(as_text=True)
+    newer = admin_client.get(link(text, "newer")).get_data(as_text=True)
+    assert rows_of(newer) == rows_of(page_one)
+    oldest = admin_client.get(MAIL_LOG + "?at=oldest").get_data(as_text=True)
+    assert [int(i) for i, _ in rows_of(oldest)] == ids[::-1][5:]  # a full page, ending at the oldest
+    assert link(oldest, "older") is None and link(oldest, "newest") == MAIL_LOG
+    assert rows_of(admin_client.get(MAIL_LOG + "?before=garbage").get_data(as_text=True)) == rows_of(page_one)
+
+
+def test_a_page_size_and_a_date_range_narrow_the_delivery_log(admin_client, org, app):
+    old = queue(app, org, subject="Last week", minutes_ago=7 * 24 * 60)
+    recent = [queue(app, org, subject=f"Today {n}", minutes_ago=n).id for n in range(60)]
+    page = admin_client.get(MAIL_LOG + "?size=50").get_data(as_text=True)
+    assert [int(i) for i, _ in rows_of(page)] == recent[:50]
+    assert "size=50" in link(page, "older")
+    last_week = (utcnow() - timedelta(days=7)).date().isoformat()
+    only = admin_client.get(f"{MAIL_LOG}?from={last_week}&to={last_week}").get_data(as_text=True)
+    assert rows_of(only) == [(str(old.id), "queued")]
+    assert f'value="{last_week}"' in only
+    two_hours_ago = (
+        (utcnow() - timedelta(hours=2)).date().isoformat()
+    )  # the day of every recent mail, or before
+    since = admin_client.get(f"{MAIL_LOG}?from={two_hours_ago}&size=100").get_data(as_text=True)
+    assert str(old.id) not in [i for i, _ in rows_of(since)] and len(rows_of(since)) == 60
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("from=yesterday", "from", "Enter a date as YYYY-MM-DD, as in 2026-04-01."),
+        ("from=2026-05-02&to=2026-05-01", "to", "The end of the range must not be before its start."),
+    ],
+)
+def test_a_bad_date_is_said_next_to_its_field(admin_client, org, app, query, field, message):
+    queue(app, org)
+    for log in (MAIL_LOG, AUDIT_LOG):
+        response = admin_client.get(f"{log}?{query}")
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200
+        name = "mail-log" if log == MAIL_LOG else "audit-log"
+        assert f'<p class="error" id="{name}-{field}-error">{message}</p>' in html
+        assert f'aria-describedby="{name}-{field}-error"' in html
 
 
 def test_filter_by_status(admin_client, org, app):
@@ -165,9 +221,9 @@ def test_retry_now_queues_a_failed_notification_again_and_is_audited(admin_clien
         next_attempt_at=utcnow() + timedelta(hours=5),
     )
     assert f'id="retry-{message.id}"' in admin_client.get(MAIL_LOG).get_data(as_text=True)
-    response = admin_client.post(f"{MAIL_LOG}/{message.id}/retry", data={"status": "failed", "page": "1"})
+    response = admin_client.post(f"{MAIL_LOG}/{message.id}/retry", data={"status": "failed", "size": "50"})
     assert response.status_code == 303
-    assert response.headers["Location"] == "/acme/platform/mail-log?status=failed&page=1"
+    assert response.headers["Location"] == "/acme/platform/mail-log?size=50&status=failed"
     assert "The mail is queued to be sent now." in admin_client.get(response.headers["Location"]).get_data(
         as_text=True
     )
@@ -193,7 +249,7 @@ def test_each_recipient_shows_what_became_of_it(admin_client, org, app):
         status="queued",
         recipient_outcomes=json.dumps(outcomes),
     )
-    html = admin_client.get(MAIL_LOG).get_data(as_text=True)
+    html = without_breaks(admin_client.get(MAIL_LOG).get_data(as_text=True))
     row = re.search(rf'<tr id="mail-{message.id}".*?</tr>', html, re.S).group(0)
     outcome = r'{} <span class="recipient-outcome">\({}\)</span>'
     assert re.search(outcome.format("ops@example.com", "Accepted"), row), row
@@ -295,7 +351,7 @@ def test_the_audit_log_says_who_did_what_without_secrets(admin_client, org, clie
         },
     )
     client.post("/acme/login", data={"username": "admin", "password": "wrong password!"})
-    html = admin_client.get(AUDIT_LOG).get_data(as_text=True)
+    html = without_breaks(admin_client.get(AUDIT_LOG).get_data(as_text=True))
     actions = re.findall(r'<tr data-action="([\w.]+)">', html)
     assert actions == [
         "login_failed",
@@ -307,7 +363,8 @@ def test_the_audit_log_says_who_did_what_without_secrets(admin_client, org, clie
     assert re.search(r"Fields:</span> SMTP server host, Authentication password", html)
     assert "n3w-SMTP-secret" not in html and "s3cret-SMTP-pass" not in html
     assert "127.0.0.1" in html
-    assert "<form" not in html.split("</header>", 1)[1]  # nothing to edit or delete
+    forms = re.findall(r"<form [^>]*>", html.split("</header>", 1)[1])
+    assert forms and all('method="get"' in form for form in forms)  # filters only: nothing to edit or delete
 
 
 def test_the_audit_log_is_paginated_and_read_only(admin_client, org):
@@ -320,11 +377,12 @@ def test_the_audit_log_is_paginated_and_read_only(admin_client, org):
             created_at=utcnow() - timedelta(days=1, minutes=n),
         )
     first = admin_client.get(AUDIT_LOG).get_data(as_text=True)
-    assert "Page 1 of 2 (1–25 of 31)" in first  # the admin's own login is the newest
+    assert "25 entries shown" in first  # the admin's own login is the newest
     assert "Notification queued" in first and "Notification:</span> 0" in first
-    second = admin_client.get(AUDIT_LOG + "?page=2", headers={"HX-Request": "true", "HX-Target": "audit-log"})
+    second = admin_client.get(link(first, "older"), headers={"HX-Request": "true", "HX-Target": "audit-log"})
     text = second.get_data(as_text=True)
     assert "<html" not in text and "Notification:</span> 29" in text and "HX-Target" in second.headers["Vary"]
+    assert "6 entries shown" in text
     for method in ("post", "put", "delete"):
         assert getattr(admin_client, method)(AUDIT_LOG).status_code == 405
     assert AuditEvent.select().count() == 31
@@ -357,3 +415,33 @@ def test_the_menu_leads_admins_to_both_logs(admin_client):
     menu = admin_client.get("/acme/platform/").get_data(as_text=True)
     assert '<a href="/acme/platform/mail-log">Delivery log</a>' in menu
     assert '<a href="/acme/platform/audit-log">Audit log</a>' in menu
+
+
+def test_test_mails_are_in_the_delivery_log_marked_as_test_mails(admin_client, org, app, smtp_server):
+    form = {
+        **VALID_SETTINGS,
+        "smtp_host": smtp_server.host,
+        "smtp_port": str(smtp_server.port),
+        "encryption": "none",
+        "authentication_enable": "",
+        "authentication_user": "",
+        "authentication_password": "",
+    }
+    admin_client.post(
+        "/acme/platform/settings/mailserver/test-mail", data={**form, "test_recipient": "ops@example.net"}
+    )
+    smtp_server.wait_for(1)
+    refused = {**form, "smtp_port": str(smtp_server.port + 1 if smtp_server.port < 65535 else 1)}
+    admin_client.post(
+        "/acme/platform/settings/mailserver/test-mail", data={**refused, "test_recipient": "dev@example.net"}
+    )
+    html = without_breaks(admin_client.get(MAIL_LOG).get_data(as_text=True))
+    rows = rows_of(html)
+    assert [row_status for _, row_status in rows] == ["failed", "sent"]
+    failed_row, sent_row = (re.search(rf'<tr id="mail-{i}".*?</tr>', html, re.S).group(0) for i, _ in rows)
+    assert '<td class="test-mail">Test mail</td>' in sent_row and "Test mail from ACME Corp" in sent_row
+    assert "ops@example.net" in sent_row and "dev@example.net" in failed_row
+    assert "retry-" not in failed_row and "discard-" not in failed_row  # a record of a test, not mail to send
+    with app.app_context():
+        assert deliver_due(app) == 0  # no worker ever sends it again
+    assert len(smtp_server.messages) == 1

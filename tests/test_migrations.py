@@ -155,6 +155,9 @@ def test_a_migrated_database_has_the_schema_of_a_new_one(version_1_install, tmp_
     upgraded, made_new = schema_of(app.config["DATABASE_URL"]), schema_of(new.config["DATABASE_URL"])
     assert (("user_id", "created_at"), False) in made_new["reset_token"][1]
     assert (("status", "priority", "next_attempt_at"), False) in made_new["outbox_message"][1]  # step 11
+    # Step 10: the log pages seek on these (logs/paging.py).
+    assert (("organization_id", "status", "created_at", "id"), False) in upgraded["outbox_message"][1]
+    assert (("organization_id", "actor", "created_at", "id"), False) in upgraded["audit_event"][1]
     assert upgraded == made_new
 
 

@@ -98,9 +98,9 @@ def test_the_delivery_log_names_each_kind_and_offers_retry_only_where_it_may(
     queued = {name: queue_kind(mail_app, acme, alice, name) for name in PROMISES}
     deliver(mail_app)  # connection refused: each is queued again, to be retried later
     with mail_app.test_request_context():
-        rows = {row.id: row for row in delivery_page(acme, None, 1).rows}
+        rows = {row.id: row for row in delivery_page(acme).rows}
         with force_locale("ja"):
-            japanese = {row.id: row.kind_label for row in delivery_page(acme, None, 1).rows}
+            japanese = {row.id: row.kind_label for row in delivery_page(acme).rows}
     for name, message in queued.items():
         assert rows[message.id].status == status.QUEUED
         assert rows[message.id].can_retry == PROMISES[name][0], name
@@ -122,7 +122,7 @@ def test_a_mail_of_an_unknown_kind_fails_alone_and_the_rest_of_the_batch_is_sent
     assert (failed.status, failed.attempts) == (status.FAILED, 1)
     assert failed.last_error == "unknown kind of mail 'newsletter': this worker cannot send it"
     with mail_app.test_request_context():
-        (row,) = [row for row in delivery_page(acme, None, 1).rows if row.id == odd.id]
+        (row,) = [row for row in delivery_page(acme).rows if row.id == odd.id]
     assert (row.kind_label, row.can_retry, row.can_discard) == ("newsletter", False, True)
 
 

@@ -5,12 +5,14 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from peewee import SQL, NodeList, fn
 
 from ..mailserver.fields import FIELDS
 from ..mailserver.hints import STEP_NAMES
 from ..outbox import kinds
 from ..store.models import AuditEvent
-from .paging import PAGE_SIZE, Page, last_page
+from .filters import Filters, choice, read_common, text
+from .paging import Page, Position, seek
 
 ACTION_LABELS = {
     "login": _l("Logged in"),
@@ -77,13 +79,57 @@ class Entry:
     remote_addr: str | None
 
 
-def audit_page(organization, number: int, page_size: int = PAGE_SIZE) -> Page:
-    """The organization's audit events, newest first."""
+@dataclass(frozen=True)
+class AuditFilters:
+    """What the audit log is narrowed to, beside the date range and page size."""
+
+    action: str | None = None
+    actor: str | None = None
+    search: str | None = None
+
+
+def read_filters(args) -> tuple[Filters, AuditFilters]:
+    """The audit log's filters from the query string."""
+    filters = read_common(args)
+    audit = AuditFilters(
+        action=choice(args, "action", ACTION_LABELS, filters),
+        actor=text(args, "who", filters),
+        search=text(args, "q", filters),
+    )
+    return filters, audit
+
+
+def audit_page(organization, filters: Filters, audit: AuditFilters, position: Position) -> Page:
+    """The organization's audit events, newest first, narrowed as asked.
+
+    Seeks on (organization, created_at, id), or with an action or a who on (organization, action|actor,
+    created_at, id). The search is no index's: it reads the rows the other filters leave, in order, until
+    a page is found (a date range bounds it)."""
     query = AuditEvent.select().where(AuditEvent.organization == organization)
-    total = query.count()
-    number = min(number, last_page(total, page_size))
-    rows = query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).paginate(number, page_size)
-    return Page([describe(event) for event in rows], number, total, page_size)
+    if audit.action is not None:
+        query = query.where(AuditEvent.action == audit.action)
+    if audit.actor is not None:
+        query = query.where(AuditEvent.actor == audit.actor)
+    if audit.search is not None:
+        query = query.where(_details_contain(audit.search))
+    query = filters.date_range(AuditEvent, query)
+    return seek(query, AuditEvent, position, filters.page_size, describe)
+
+
+def _details_contain(words: str):
+    """Details holding words, in any case; as stored (JSON: non-ASCII as \\u escapes) or as typed."""
+    forms = {words.lower(), json.dumps(words.lower())[1:-1]}
+    column = fn.LOWER(AuditEvent.detail)
+    conditions = [NodeList((column, SQL("LIKE"), _like_pattern(form), SQL("ESCAPE '!'"))) for form in forms]
+    condition = conditions[0]
+    for other in conditions[1:]:
+        condition = condition | other
+    return condition
+
+
+def _like_pattern(value: str) -> str:
+    escaped = value.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
 
 
 def describe(event: AuditEvent) -> Entry:

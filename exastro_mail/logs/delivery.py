@@ -13,7 +13,8 @@ from ..outbox.recipients import outcomes_by_field, recipients_of
 from ..store import audit
 from ..store.db import db
 from ..store.models import OutboxMessage
-from .paging import PAGE_SIZE, Page, last_page
+from .filters import Filters, choice, read_common
+from .paging import Page, Position, seek
 
 STATUSES = status.ALL
 STATUS_LABELS = {
@@ -37,6 +38,8 @@ _LISTED_COLUMNS = (
     OutboxMessage.last_error,
     OutboxMessage.created_at,
     OutboxMessage.sent_at,
+    # Whether a body is left to send again: retention erases bodies (store/retention.py).
+    OutboxMessage.body_text.is_null(False).alias("has_body"),
 )
 
 
@@ -59,21 +62,32 @@ class Delivery:
     can_discard: bool
 
 
-def delivery_page(organization, status_filter: str | None, number: int, page_size: int = PAGE_SIZE) -> Page:
-    """The organization's mail, newest first, optionally of one status."""
+def read_filters(args) -> tuple[Filters, str | None]:
+    """The delivery log's filters from the query string, and the status asked for (None: all)."""
+    filters = read_common(args)
+    return filters, choice(args, "status", STATUSES, filters)
+
+
+def delivery_page(
+    organization,
+    filters: Filters | None = None,
+    status_filter: str | None = None,
+    position: Position | None = None,
+) -> Page:
+    """The organization's mail, newest first, optionally of one status, within the date range (by
+    default: the newest page of all of it).
+
+    Seeks on the index (organization, created_at, id), or (organization, status, created_at, id)."""
+    filters, position = filters or Filters(), position or Position()
     query = OutboxMessage.select(*_LISTED_COLUMNS).where(OutboxMessage.organization == organization)
-    if status_filter in STATUSES:
+    if status_filter is not None:
         query = query.where(OutboxMessage.status == status_filter)
-    total = query.count()
-    number = min(number, last_page(total, page_size))
-    rows = query.order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()).paginate(
-        number, page_size
-    )
-    return Page([_delivery(row) for row in rows], number, total, page_size)
+    query = filters.date_range(OutboxMessage, query)
+    return seek(query, OutboxMessage, position, filters.page_size, _delivery)
 
 
 def _delivery(row: OutboxMessage) -> Delivery:
-    actionable = row.status in status.OPERATOR_ACTIONABLE
+    actionable = row.status in status.OPERATOR_ACTIONABLE and not _test_record(row)
     return Delivery(
         id=row.id,
         created_at=row.created_at,
@@ -86,7 +100,7 @@ def _delivery(row: OutboxMessage) -> Delivery:
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at if row.status == status.QUEUED else None,
         last_error=row.last_error,
-        can_retry=actionable and kinds.retryable(row.kind),
+        can_retry=actionable and kinds.retryable(row.kind) and bool(row.has_body),
         can_discard=actionable,
     )
 
@@ -97,6 +111,11 @@ def _with_outcomes(row: OutboxMessage) -> dict[str, list[tuple[str, dict]]]:
         field: list(zip(addresses, outcomes[field], strict=True))
         for field, addresses in recipients_of(row).items()
     }
+
+
+def _test_record(row) -> bool:
+    """A failed test mail: the record of a test that ran (logs/test_mails.py), with nothing to discard."""
+    return row.kind == kinds.TEST_MAIL.name and row.status == status.FAILED
 
 
 def find_message(organization, message_id: int) -> OutboxMessage | None:
@@ -119,6 +138,8 @@ def retry_message(message: OutboxMessage, actor: str) -> bool:
 
 def discard_message(message: OutboxMessage, actor: str) -> bool:
     """Drop a failed or queued mail so it is never sent, audited; False if it cannot be discarded."""
+    if _test_record(message):
+        return False
     with db.atomic():
         done = discard(message)
         if done:

@@ -22,6 +22,7 @@ from .endpoint import SmtpOptions, StoredSecretUnreadable, delivery_endpoint, en
 from .fields import FIELDS, SECRET_FIELDS, STORED_FIELDS, TRANSPORT_GRAPH, used
 from .hints import STEP_NAMES, MailTestReport, explain, explain_unusable
 from .sender import Sender, sender_for
+from .signals import test_mail_sent
 from .store import settings_for
 
 # The page answers within SMTP_TIMEOUT plus this, however the server behaves.
@@ -128,6 +129,7 @@ def send_test_mail(
 ) -> MailTestOutcome:
     """Send the test mail with checked values, audit it, and record the result on matching saved settings."""
     stored = settings_for(organization)
+    message = None
     secrets = secrets_to_use(values, stored)
     tested_saved = matches_saved(values, stored, secrets)
     sender = sender_for(values, organization.name)
@@ -140,9 +142,10 @@ def send_test_mail(
         plain = endpoint_for(values, None, options)
         diagnosis = explain_unusable(str(problem), plain, transport=values.get("transport"))
     else:
+        message = compose_test_mail(sender, recipient, organization, actor)
         facts = diagnose(
             endpoint,
-            compose_test_mail(sender, recipient, organization, actor),
+            message,
             sender.envelope_from,
             [recipient],
             deadline_seconds=options.timeout + DEADLINE_SLACK_SECONDS,
@@ -162,6 +165,7 @@ def send_test_mail(
             reply=diagnosis.reply[:500],
             tested="saved settings" if tested_saved else "unsaved values",
         )
+        test_mail_sent.send(organization, message=message, recipient=recipient, report=diagnosis)
     return MailTestOutcome(diagnosis, recipient, tested_saved, status_updated)
 
 

@@ -20,11 +20,13 @@ from ..mailserver.store import settings_for
 from ..smtp.transport import DeliveryError, SmtpEndpoint
 from ..store import secretbox
 from ..store.db import db
+from ..store.retention import Pruner
 from . import kinds, recipients
 from .claim import Claim
 from .compose import Outgoing, compose
 from .periodic import Periodic
 from .pool import Deliveries
+from .status import FAILED, FINAL
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,12 @@ def periodic_tasks(app) -> Periodic:
     """What the worker does between claims, each on its own interval, in the worker's main thread: one
     line per task, periodic.every(seconds, name, function), added here (pruning, metrics). The lease
     heartbeat is not one of them: it has a thread of its own (outbox/pool.py), which no task can delay."""
-    return Periodic()
+    periodic = Periodic()
+    pruner = Pruner(app, FINAL, FAILED)  # retention: a short pass every PRUNE_INTERVAL_SECONDS
+    if pruner.interval > 0:
+        # The pruner keeps its own schedule (sooner while work is left over): asking often is enough.
+        periodic.every(min(pruner.interval, 5.0), "pruning", pruner.run_if_due)
+    return periodic
 
 
 def _claim_and_start(app, deliveries: Deliveries, batch_size: int, stop_event) -> int:

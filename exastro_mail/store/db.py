@@ -26,6 +26,9 @@ from . import timeouts
 
 EXTENSION_KEY = "exastro_mail.db"
 SQLITE_PRAGMAS = {
+    # Before journal_mode: a new file takes it only then. An older file keeps none until one VACUUM
+    # (`exastro-mail prune --vacuum`); then pruning gives pages back (store/retention.py).
+    "auto_vacuum": "incremental",
     "journal_mode": "wal",
     "busy_timeout": 10000,
     "foreign_keys": 1,

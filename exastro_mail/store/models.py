@@ -147,6 +147,9 @@ class OutboxMessage(BaseModel):
             # The claim's: due mail of one status and priority, oldest first, read in index order.
             (("status", "priority", "next_attempt_at"), False),
             (("status", "lease_until"), False),  # the claim's, for mail whose worker died
+            # The delivery log seeks on these, newest first, all or of one status (logs/paging.py).
+            (("organization", "created_at", "id"), False),
+            (("organization", "status", "created_at", "id"), False),
         )
 
 
@@ -157,6 +160,14 @@ class AuditEvent(BaseModel):
     detail = TextField(null=True)  # JSON, never a secret
     remote_addr = CharField(max_length=64, null=True)
     created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        # The audit log seeks on these, newest first: all, of one action, or of one actor (logs/paging.py).
+        indexes = (
+            (("organization", "created_at", "id"), False),
+            (("organization", "action", "created_at", "id"), False),
+            (("organization", "actor", "created_at", "id"), False),
+        )
 
 
 class ApiToken(BaseModel):

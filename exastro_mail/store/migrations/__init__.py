@@ -204,8 +204,21 @@ def _outbox_priority_and_claim_index(database) -> None:
     database.execute_sql("UPDATE outbox_message SET priority = 1 WHERE kind = 'password_reset'")
 
 
-# (number, description, function(database)); append only, never renumber. Version 1 is the first
-# release's schema, which needs no step.
+def _log_indexes_and_incremental_vacuum(database) -> None:
+    """The delivery and audit logs page by keyset on indexes that end in (created_at, id), one for each
+    filter; SQLite files give freed pages back once `exastro-mail prune --vacuum` has run once."""
+    migrator = SchemaMigrator.from_database(database)
+    run_operations(
+        migrator.add_index("outbox_message", ("organization_id", "created_at", "id"), False),
+        migrator.add_index("outbox_message", ("organization_id", "status", "created_at", "id"), False),
+        migrator.add_index("audit_event", ("organization_id", "created_at", "id"), False),
+        migrator.add_index("audit_event", ("organization_id", "action", "created_at", "id"), False),
+        migrator.add_index("audit_event", ("organization_id", "actor", "created_at", "id"), False),
+    )
+
+
+# (number, description, function(database)), in order of number; append only, never renumber.
+# Version 1 is the first release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
     (
         2,
@@ -231,6 +244,7 @@ STEPS: list[tuple[int, str, object]] = [
         "Accounts: own time zone, forced first password change; new API tokens shown once",
         _accounts_look_after_themselves,
     ),
+    (10, "Log pages by keyset on indexes matching their filters", _log_indexes_and_incremental_vacuum),
     (11, "Outbox priority (reset mails first) and the claim's index", _outbox_priority_and_claim_index),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
