@@ -1,14 +1,14 @@
 """Configuration: defaults in code, EXASTRO_MAIL_* environment variables, keys in the instance folder."""
 
-import ipaddress
 import os
-import re
 import secrets
 import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from limits import parse as parse_limit
+
+from . import config_checks as checks
+from .config_checks import ConfigError, allowed_hosts
 
 ENV_PREFIX = "EXASTRO_MAIL"
 
@@ -68,10 +68,6 @@ DEFAULTS = {
 }
 
 
-class ConfigError(RuntimeError):
-    """Raised at start-up when configuration is unusable; the message says which setting."""
-
-
 def instance_path_from_env() -> str | None:
     """The instance folder named by EXASTRO_MAIL_INSTANCE_PATH, if any."""
     value = os.environ.get(f"{ENV_PREFIX}_INSTANCE_PATH")
@@ -93,7 +89,7 @@ def load(app, overrides: dict | None) -> None:
         app.config["ENCRYPTION_KEY"] = _key_file(
             instance / "encryption_key", lambda: Fernet.generate_key().decode()
         )
-    _check_encryption_key(app.config["ENCRYPTION_KEY"])
+    checks.check_encryption_key(app.config["ENCRYPTION_KEY"])
     if app.config["ENCRYPTION_KEY"] == app.config["SECRET_KEY"]:
         raise ConfigError("EXASTRO_MAIL_ENCRYPTION_KEY must differ from EXASTRO_MAIL_SECRET_KEY.")
 
@@ -107,192 +103,19 @@ def load(app, overrides: dict | None) -> None:
         app.config["BASE_URL"] = base_url
         app.config["SESSION_COOKIE_SECURE"] = base_url.startswith("https://")
     app.config["PASSWORD_RESET_TTL"] = int(app.config["PASSWORD_RESET_TTL"])
-    _check_delivery_workers(app.config)
+    checks.check_delivery_workers(app.config)
     for name in ("SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE"):
-        app.config[name] = _positive_seconds(name, app.config[name])
+        app.config[name] = checks.positive_seconds(name, app.config[name])
     app.config["SMTP_TIMEOUT"] = float(app.config["SMTP_TIMEOUT"])
-    app.config["SMTP_DENY_PRIVATE_HOSTS"] = _flag(app.config["SMTP_DENY_PRIVATE_HOSTS"])
-    app.config["SMTP_ALLOWED_HOSTS"] = allowed_hosts(app.config["SMTP_ALLOWED_HOSTS"])
+    app.config["SMTP_DENY_PRIVATE_HOSTS"] = checks.flag(app.config["SMTP_DENY_PRIVATE_HOSTS"])
+    app.config["SMTP_ALLOWED_HOSTS"] = checks.allowed_hosts(app.config["SMTP_ALLOWED_HOSTS"])
     if app.config.get("SMTP_EHLO_NAME"):
-        _check_ehlo_name(app.config["SMTP_EHLO_NAME"])
-    for name in RATE_LIMITS:
-        _check_rate_limit(name, app.config[name])
-    _check_password_hash_method(app.config["PASSWORD_HASH_METHOD"])
-    _load_runtime(app.config)
-    _check_retention(app.config)
-
-
-def _load_runtime(config) -> None:
-    config["DATABASE_TIMEOUT"] = _positive_number("DATABASE_TIMEOUT", config["DATABASE_TIMEOUT"])
-    config["DATABASE_ERROR_LOG_SECONDS"] = _positive_number(
-        "DATABASE_ERROR_LOG_SECONDS", config["DATABASE_ERROR_LOG_SECONDS"]
-    )
-    # from_prefixed_env reads JSON: a token of digits would arrive as a number
-    token = str(config["METRICS_TOKEN"]) if config.get("METRICS_TOKEN") not in (None, "") else None
-    config["METRICS_TOKEN"] = token
-    if token is not None and len(token) < 16:
-        raise ConfigError("EXASTRO_MAIL_METRICS_TOKEN must be 16 characters or more (a random string).")
-
-
-def _positive_number(name: str, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = 0.0
-    if not number > 0:
-        raise ConfigError(f"EXASTRO_MAIL_{name} must be a number of seconds above 0, not {value!r}.")
-    return number
-
-
-RATE_LIMITS = (
-    "RESET_LIMIT_PER_ACCOUNT",
-    "RESET_LIMIT_PER_CLIENT",
-    "LOGIN_LIMIT_PER_CLIENT",
-    "API_AUTH_LIMIT_PER_CLIENT",
-    "TEST_MAIL_LIMIT_PER_ADMIN",
-    "TEST_MAIL_LIMIT_PER_ORGANIZATION",
-)
-
-
-def _check_delivery_workers(config) -> None:
-    """The outbox worker's settings: positive numbers, and a lease that outlasts a few heartbeats."""
-    if config.get("OUTBOX_HEARTBEAT_SECONDS") in (None, ""):
-        config["OUTBOX_HEARTBEAT_SECONDS"] = float(config["OUTBOX_LEASE_SECONDS"]) / 4
-    for name in ("OUTBOX_LEASE_SECONDS", "OUTBOX_HEARTBEAT_SECONDS", "OUTBOX_ORGANIZATION_SECONDS"):
-        config[name] = _positive_number(name, config[name])
-    concurrency = config["OUTBOX_CONCURRENCY"]
-    if not str(concurrency).strip().isdigit() or int(concurrency) < 1:
-        raise ConfigError(
-            f"EXASTRO_MAIL_OUTBOX_CONCURRENCY must be a whole number, 1 or more, not {concurrency!r}."
-        )
-    config["OUTBOX_CONCURRENCY"] = int(concurrency)
-    if config["OUTBOX_HEARTBEAT_SECONDS"] * 2 > config["OUTBOX_LEASE_SECONDS"]:
-        raise ConfigError(
-            "EXASTRO_MAIL_OUTBOX_HEARTBEAT_SECONDS must be at most half of "
-            "EXASTRO_MAIL_OUTBOX_LEASE_SECONDS: a lease must outlast a missed heartbeat, or another "
-            "worker would send the same mail."
-        )
-
-
-def _positive_number(name: str, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = 0.0
-    if not number > 0:
-        raise ConfigError(f"EXASTRO_MAIL_{name} must be a positive number, not {value!r}.")
-    return number
-
-
-def _check_rate_limit(name: str, value) -> None:
-    try:
-        parse_limit(str(value))
-    except ValueError:
-        raise ConfigError(
-            f"EXASTRO_MAIL_{name} must be a rate limit such as '10 per 5 minutes', not {value!r}."
-        ) from None
-
-
-RETENTION_DAYS = ("DELIVERY", "AUDIT", "SENT_BODY", "FAILED_BODY", "ENDED")
-
-
-def _check_retention(config) -> None:
-    for name in RETENTION_DAYS:
-        value = str(config[f"RETENTION_{name}_DAYS"]).strip().lower()
-        if value != "never" and not value.isdigit():
-            raise ConfigError(
-                f"EXASTRO_MAIL_RETENTION_{name}_DAYS must be a number of days (0 or more) or never, "
-                f"not {config[f'RETENTION_{name}_DAYS']!r}."
-            )
-    for name, kind in (
-        ("PRUNE_INTERVAL_SECONDS", float),
-        ("PRUNE_BATCH", int),
-        ("PRUNE_BUDGET_SECONDS", float),
-    ):
-        given = config[name]
-        try:
-            config[name] = kind(given)
-        except (TypeError, ValueError):
-            config[name] = -1
-        if config[name] < 0 or (name == "PRUNE_BATCH" and config[name] < 1):
-            raise ConfigError(f"EXASTRO_MAIL_{name} must be a positive number, not {given!r}.")
-
-
-def _check_password_hash_method(method) -> None:
-    # werkzeug refuses an unknown method only when it hashes; a hash here would cost every start.
-    name, *parameters = str(method).split(":")
-    known = name in ("scrypt", "pbkdf2")
-    if not known or not all(part.isdigit() or part.startswith("sha") for part in parameters):
-        raise ConfigError(
-            f"EXASTRO_MAIL_PASSWORD_HASH_METHOD must be scrypt or pbkdf2 (werkzeug's method string), "
-            f"not {method!r}."
-        )
-
-
-# A domain name (ASCII: punycode for an internationalized one) or an address literal ([192.0.2.1],
-# [IPv6:2001:db8::1]), as RFC 5321 wants after EHLO.
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EHLO_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
-_ADDRESS_LITERAL = re.compile(r"\[(?:IPv6:[0-9A-Fa-f:.]+|[0-9.]+)\]")
-
-
-def _check_ehlo_name(value) -> None:
-    value = str(value)
-    if not (_EHLO_NAME.fullmatch(value) or _ADDRESS_LITERAL.fullmatch(value)):
-        raise ConfigError(
-            "EXASTRO_MAIL_SMTP_EHLO_NAME must be a domain name such as mailer.example.com (punycode for "
-            f"an internationalized one) or an address literal such as [192.0.2.1], not {value!r}."
-        )
-
-
-def allowed_hosts(value) -> tuple[str, ...]:
-    """EXASTRO_MAIL_SMTP_ALLOWED_HOSTS as a tuple of host names (lower case), IP addresses and networks."""
-    entries = value.split(",") if isinstance(value, str) else list(value or ())
-    allowed = []
-    for entry in (str(entry).strip() for entry in entries):
-        if not entry:
-            continue
-        try:
-            allowed.append(str(ipaddress.ip_network(entry.strip("[]"))))
-            continue
-        except ValueError as error:
-            problem = str(error) if "/" in entry or entry.replace(".", "").isdigit() else None
-        name = entry.rstrip(".").lower()
-        if problem or not _EHLO_NAME.fullmatch(name):
-            raise ConfigError(
-                "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS takes comma-separated host names, IP addresses or CIDR "
-                f"ranges such as 127.0.0.1, 10.0.0.0/8 or relay.internal; {entry!r} is none of them"
-                + (f" ({problem})." if problem else ".")
-            )
-        allowed.append(name)
-    return tuple(allowed)
-
-
-def _positive_seconds(name: str, value) -> int:
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        seconds = 0
-    if seconds < 1:
-        raise ConfigError(f"EXASTRO_MAIL_{name} must be a number of seconds (1 or more), not {value!r}.")
-    return seconds
-
-
-def _flag(value) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
-
-
-def _check_encryption_key(key) -> None:
-    try:
-        Fernet(key)
-    except (ValueError, TypeError) as error:
-        raise ConfigError(
-            "EXASTRO_MAIL_ENCRYPTION_KEY is not a valid key (32 url-safe base64-encoded bytes, "
-            "as made by `python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())'`)."
-        ) from error
+        checks.check_ehlo_name(app.config["SMTP_EHLO_NAME"])
+    for name in checks.RATE_LIMITS:
+        checks.check_rate_limit(name, app.config[name])
+    checks.check_password_hash_method(app.config["PASSWORD_HASH_METHOD"])
+    checks.load_runtime(app.config)
+    checks.check_retention(app.config)
 
 
 def _key_file(path: Path, generate) -> str:
@@ -314,3 +137,6 @@ def _key_file(path: Path, generate) -> str:
     finally:
         os.unlink(temporary)
     return value
+
+
+__all__ = ["DEFAULTS", "ENV_PREFIX", "ConfigError", "allowed_hosts", "instance_path_from_env", "load"]
