@@ -67,9 +67,9 @@ class LiveServer:
                 self.process.wait()
 
 
-@pytest.fixture
-def live_server(tmp_path):
-    """A served app: organization acme, admin "admin" and user "bob" (DEFAULT_PASSWORD)."""
+def serve_acme(tmp_path, **environment) -> LiveServer:
+    """`exastro-mail serve` on a fresh instance: organization acme, admin "admin" and user "bob"
+    (DEFAULT_PASSWORD); environment adds EXASTRO_MAIL_* settings (without the prefix)."""
     instance = tmp_path / "instance"
     port = free_port()
     app = build_app(tmp_path, BASE_URL=f"http://127.0.0.1:{port}")
@@ -77,20 +77,35 @@ def live_server(tmp_path):
         org = make_org()
         make_user(org, "admin", admin=True)
         make_user(org, "bob")
-    env = {
-        **os.environ,
-        "EXASTRO_MAIL_INSTANCE_PATH": str(instance),
-        "EXASTRO_MAIL_BASE_URL": f"http://127.0.0.1:{port}",
-        "EXASTRO_MAIL_WORKER_POLL_SECONDS": "0.2",
-        "EXASTRO_MAIL_SMTP_TIMEOUT": "5",
-        "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
+    settings = {
+        "INSTANCE_PATH": str(instance),
+        "BASE_URL": f"http://127.0.0.1:{port}",
+        "WORKER_POLL_SECONDS": "0.2",
+        "SMTP_TIMEOUT": "5",
+        # The tests' peers are on loopback: the host policy must let the served app reach them.
+        "SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
+        **environment,
     }
+    env = {**os.environ, **{f"EXASTRO_MAIL_{name}": value for name, value in settings.items()}}
     server = LiveServer(instance, port, env)
     server.app = app
-    yield server
+    return server
+
+
+def stop_cleanly(server: LiveServer) -> str:
+    """Stop the server; its log, which must hold no traceback."""
     server.stop()
     log = server.log.read_text()
     assert "Traceback" not in log, log
+    return log
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """A served app: organization acme, admin "admin" and user "bob" (DEFAULT_PASSWORD)."""
+    server = serve_acme(tmp_path)
+    yield server
+    stop_cleanly(server)
 
 
 @pytest.fixture(scope="session")

@@ -6,16 +6,14 @@ the filled token URL and SMTP host to the local peers (every field stays editabl
 process trusts the peers' CA through EXASTRO_MAIL_SMTP_CA_FILE.
 """
 
-import os
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import LiveServer, free_port
+from tests.browser.conftest import serve_acme, stop_cleanly
 from tests.browser.test_forgot_password_story import NEW_PASSWORD
 from tests.browser.test_settings_story import assert_no_console_problems, log_in, log_out
-from tests.conftest import LOOPBACK_ALLOWED, build_app, make_org, make_user
 from tests.oauth_servers import CLIENT_ID, CLIENT_SECRET, MAILBOX, SMTP_SCOPE
 
 pytestmark = pytest.mark.browser
@@ -26,28 +24,9 @@ SETTINGS = "/acme/platform/settings/mailserver"
 def oauth_live_server(tmp_path, smtp_ca, xoauth2_smtp_server_factory):
     """`exastro-mail serve` whose SMTP, token and Graph connections trust the test CA; it stops before
     the peers do, so none of them is left with a connection from it."""
-    instance = tmp_path / "instance"
-    port = free_port()
-    app = build_app(tmp_path, BASE_URL=f"http://127.0.0.1:{port}")
-    with app.app_context():
-        org = make_org()
-        make_user(org, "admin", admin=True)
-        make_user(org, "bob")
-    env = {
-        **os.environ,
-        "EXASTRO_MAIL_INSTANCE_PATH": str(instance),
-        "EXASTRO_MAIL_BASE_URL": f"http://127.0.0.1:{port}",
-        "EXASTRO_MAIL_WORKER_POLL_SECONDS": "0.2",
-        "EXASTRO_MAIL_SMTP_TIMEOUT": "5",
-        "EXASTRO_MAIL_SMTP_CA_FILE": smtp_ca.ca_file,
-        # The peers are on loopback: the host policy must let the test reach them.
-        "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
-    }
-    server = LiveServer(instance, port, env)
+    server = serve_acme(tmp_path, SMTP_CA_FILE=smtp_ca.ca_file)
     yield server
-    server.stop()
-    log = server.log.read_text()
-    assert "Traceback" not in log, log
+    log = stop_cleanly(server)
     assert CLIENT_SECRET not in log
 
 
