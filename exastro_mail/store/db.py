@@ -11,6 +11,7 @@ import functools
 import importlib.util
 import itertools
 import os
+import sqlite3
 import threading
 import weakref
 from urllib.parse import urlsplit
@@ -26,9 +27,6 @@ from . import timeouts
 
 EXTENSION_KEY = "exastro_mail.db"
 SQLITE_PRAGMAS = {
-    # Before journal_mode: a new file takes it only then. An older file keeps none until one VACUUM
-    # (`exastro-mail prune --vacuum`); then pruning gives pages back (store/retention.py).
-    "auto_vacuum": "incremental",
     "journal_mode": "wal",
     "busy_timeout": 10000,
     "foreign_keys": 1,
@@ -73,6 +71,18 @@ class AppDatabaseProxy(DatabaseProxy):
 db = AppDatabaseProxy()
 
 
+def _begin_with_incremental_vacuum(path: str) -> None:
+    """A new file gives freed pages back (auto_vacuum=incremental; store/sqlite_space.py). SQLite takes it
+    only before the file's first page, so it is set here, before journal_mode, and only on a new file: as
+    a pragma of every connection it would wait for a writer's lock, which readers in WAL never do. An
+    older file keeps none until one VACUUM (`exastro-mail prune --vacuum`)."""
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        return
+    with contextlib.closing(sqlite3.connect(path, timeout=10)) as connection:
+        connection.execute("PRAGMA auto_vacuum = incremental")
+        connection.execute("PRAGMA journal_mode = wal")
+
+
 class SqliteFileDatabase(SqliteDatabase):
     """SQLite with one connection per thread kept open across requests.
 
@@ -88,6 +98,7 @@ class SqliteFileDatabase(SqliteDatabase):
         self._numbers = itertools.count()
 
     def _connect(self):
+        _begin_with_incremental_vacuum(self.database)
         conn = super()._connect()
         number = next(self._numbers)
         ended = weakref.finalize(threading.current_thread(), self._close_number, number)

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -59,7 +60,8 @@ class LiveServer:
 
     def stop(self):
         if self.process.poll() is None:
-            self.process.terminate()
+            # A quick stop (gunicorn's SIGINT): SIGTERM would wait out the browser's keep-alive connections.
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
