@@ -164,6 +164,19 @@ def plain_test_mail_form(server, **overrides) -> dict:
     }
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test marked only_on(...) for other engines is deselected: what cannot apply is no skip."""
+    from tests.engine_fixtures import ENGINE
+
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("only_on")
+        (dropped if marker is not None and ENGINE not in marker.args else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def pytest_sessionfinish(session, exitstatus):
     """In CI nothing may be skipped for lack of a component: a skip fails the run."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

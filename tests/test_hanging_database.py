@@ -33,11 +33,13 @@ FIRST_PAGE_SECONDS = {"postgres": 6.5, "mariadb": 11.5}
 HANG_REASON = {"postgres": "did not answer within 5 s", "mariadb": "timed out"}
 
 
-@pytest.fixture(params=["postgres", "mariadb"])
+@pytest.fixture
 def database_behind_a_proxy(request, tmp_path):
     """A database on the server engine with the schema and organization acme, reached through a
     FrozenProxy: (engine, proxy, the URL through the proxy)."""
-    engine = request.param
+    from tests.engine_fixtures import ENGINE
+
+    engine = ENGINE  # each server engine's run freezes its own server (only_on below)
     databases = ServerDatabases(engine, SERVER_URLS[engine])
     databases.run += "h"  # apart from the databases of a run on that engine (tests/engine_fixtures.py)
     problem = databases.unreachable()
@@ -72,6 +74,7 @@ def answer(url: str, headers=None) -> tuple[int, float, bytes]:
         return 0, time.monotonic() - started, b""
 
 
+@pytest.mark.only_on("postgres", "mariadb")
 def test_pages_answer_503_in_time_while_the_database_hangs_and_the_log_counts_instead_of_repeating(
     tmp_path, database_behind_a_proxy
 ):
@@ -130,11 +133,10 @@ def test_a_database_that_was_never_set_up_answers_503_and_the_log_says_to_run_in
     assert "The database has no tables yet" in hints[0]
 
 
+@pytest.mark.only_on("postgres", "mariadb")  # SQLite has no server: it keeps its busy timeout
 def test_every_query_has_a_deadline_on_the_server_too(tmp_path):
     from tests.engine_fixtures import ENGINE, SERVER
 
-    if SERVER is None:
-        pytest.skip("SQLite has no server: it keeps its busy timeout")
     database = open_database(SERVER.url(urlsplit(SERVER.admin_url).path.lstrip("/")), 2.5)
     try:
         if ENGINE == "postgres":

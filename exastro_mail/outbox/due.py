@@ -5,6 +5,7 @@ on (status, lease_until); then each priority's queued mail that is due, highest 
 through the index on (status, priority, next_attempt_at). None of them reads the mail kept after sending.
 """
 
+from ..store.db import MYSQL, engine
 from ..store.models import OutboxMessage
 from . import kinds, status
 
@@ -56,13 +57,13 @@ def lock(groups: list[list[int]], due, batch_size: int) -> list[int]:
     for group in groups:
         if len(ids) >= batch_size:
             break
-        locked = (
-            OutboxMessage.select(OutboxMessage.id)
-            .where(OutboxMessage.id.in_(group) & due)
-            .order_by(OutboxMessage.id)
-            .limit(batch_size - len(ids))
-            .for_update(skip_locked=True)
-        )
+        locked = OutboxMessage.select(OutboxMessage.id).where(OutboxMessage.id.in_(group) & due)
+        if engine() != MYSQL:
+            # Oldest first within the group. MariaDB 10.11 with this ORDER BY passed over the free rows
+            # too and took none while another claim held some (tests/test_engines.py); unordered, its
+            # IN-list is read in key order anyway.
+            locked = locked.order_by(OutboxMessage.id)
+        locked = locked.limit(batch_size - len(ids)).for_update(skip_locked=True)
         ids += [row.id for row in locked]
     return ids
 
