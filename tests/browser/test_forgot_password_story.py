@@ -22,17 +22,22 @@ def register_settings(page, server, smtp):
     expect(page.get_by_text("Registered SMTP server settings for email sending")).to_be_visible()
 
 
+def ask_for_a_reset_link(page, identifier):
+    """From the login page: Forgot password, the name typed, and the answer that is the same for all."""
+    page.get_by_role("link", name="Forgot password").click()
+    page.get_by_label("Username or email address").fill(identifier)
+    page.get_by_role("button", name="Send reset link").click()
+    expect(
+        page.get_by_text("If an account matches, we have sent a link to its email address.")
+    ).to_be_visible()
+
+
 def test_reset_by_mailed_link_then_log_in_with_the_new_password(page, live_server, smtp_server):
     log_in(page, live_server)
     register_settings(page, live_server, smtp_server)
     log_out(page)
 
-    page.get_by_role("link", name="Forgot password").click()
-    page.get_by_label("Username or email address").fill("bob")
-    page.get_by_role("button", name="Send reset link").click()
-    expect(
-        page.get_by_text("If an account matches, we have sent a link to its email address.")
-    ).to_be_visible()
+    ask_for_a_reset_link(page, "bob")
 
     mail = smtp_server.wait_for(1, timeout=15)[0]
     assert mail.recipients == ["bob@example.com"]

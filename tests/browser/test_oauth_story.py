@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import serve_acme, stop_cleanly
-from tests.browser.test_forgot_password_story import NEW_PASSWORD
+from tests.browser.test_forgot_password_story import NEW_PASSWORD, ask_for_a_reset_link
 from tests.browser.test_settings_story import assert_no_console_problems, log_in, log_out
 from tests.oauth_servers import CLIENT_ID, CLIENT_SECRET, MAILBOX, SMTP_SCOPE
 
@@ -81,12 +81,7 @@ def test_microsoft_365_with_oauth_from_the_helper_to_a_reset_link(
     assert CLIENT_SECRET not in page.content()
     log_out(page)
 
-    page.get_by_role("link", name="Forgot password").click()
-    page.get_by_label("Username or email address").fill("bob")
-    page.get_by_role("button", name="Send reset link").click()
-    expect(
-        page.get_by_text("If an account matches, we have sent a link to its email address.")
-    ).to_be_visible()
+    ask_for_a_reset_link(page, "bob")
 
     mails = smtp.wait_for(2, timeout=20)  # the test mail, then the reset link
     reset = mails[1]
