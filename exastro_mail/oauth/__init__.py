@@ -3,10 +3,11 @@
 Flask-free: it speaks HTTPS and SMTP AUTH and returns facts (errors.py); translated hints live above it.
 """
 
+from ..smtp.trust import trust_context
 from .cache import TokenCache, with_token
 from .errors import GraphError, GraphTokenRefused, OAuthError, TokenError, TokenRefused
 from .graph import GRAPH_SCOPE, GRAPH_URL, graph_base_url, send_mail, send_mail_url
-from .https import HttpsClient, HttpsFailure, https_url, trust_context
+from .https import HttpsClient, HttpsFailure, https_url
 from .service_account import ServiceAccountKey, ServiceAccountKeyError, parse_service_account_key
 from .tokens import GOOGLE_MAIL_SCOPE, ClientCredentials, ServiceAccount, Token, TokenSource, fetch_token
 from .xoauth2 import XOAuth2Refused, XOAuth2Unavailable, authenticate_xoauth2, xoauth2_string

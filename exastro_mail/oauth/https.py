@@ -50,22 +50,6 @@ class HttpsAnswer:
         return max(0, round(when.timestamp() - time.time()))
 
 
-def trust_context(ca_file: str | None = None, ca_pem: str | None = None) -> ssl.SSLContext:
-    """The system's trusted CAs plus an extra CA file and an organization's CA PEM; TLS 1.2 or newer.
-
-    Raises OSError or ssl.SSLError (a ValueError for a PEM with no certificate) if they cannot be loaded.
-    """
-    context = ssl.create_default_context()
-    context.check_hostname = True
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    if ca_pem:
-        context.load_verify_locations(cadata=ca_pem)
-    return context
-
-
 def https_url(url: str, *, allow_query: bool = True) -> SplitResult:
     """Split an https URL; raise HttpsFailure (kind "not_https") naming what is wrong with it."""
     try:

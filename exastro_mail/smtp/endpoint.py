@@ -7,6 +7,7 @@ import ssl
 from dataclasses import dataclass, field
 
 from .hosts import HostPolicy
+from .trust import trust_context
 
 ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS = "none", "ssl", "starttls"
 ENCRYPTIONS = (ENCRYPTION_NONE, ENCRYPTION_SSL, ENCRYPTION_STARTTLS)
@@ -38,15 +39,7 @@ class SmtpEndpoint:
 
 def tls_context(endpoint: SmtpEndpoint) -> ssl.SSLContext:
     """A client TLS context that verifies the server's certificate and host name, TLS 1.2 or newer."""
-    context = ssl.create_default_context()
-    context.check_hostname = True
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if endpoint.ca_file:
-        context.load_verify_locations(cafile=endpoint.ca_file)
-    if endpoint.ca_pem:
-        context.load_verify_locations(cadata=endpoint.ca_pem)
-    return context
+    return trust_context(endpoint.ca_file, endpoint.ca_pem)
 
 
 @functools.cache
