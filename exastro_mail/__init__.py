@@ -44,7 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .account.views import bp as account_bp
     from .api.views import bp as api_bp
     from .api_tokens.views import bp as api_tokens_bp
-    from .auth import first_login, sessions
+    from .auth import first_login, passwords, sessions
     from .auth.views import bp as auth_bp
     from .logs.views import bp as logs_bp
     from .mailserver.views import bp as mailserver_bp
@@ -53,6 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .platform.views import bp as platform_bp
     from .web.health import bp as health_bp
 
+    passwords.init_app(app)
     sessions.init_app(app)
     first_login.init_app(app)
     csrf.exempt(api_bp)  # the API takes no cookies, only Basic or Bearer credentials

@@ -9,11 +9,19 @@ from werkzeug.security import check_password_hash, generate_password_hash
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 255
 DEFAULT_HASH_METHOD = "scrypt"
+# Outside an app context (a worker thread, code run beside the app) the method of the app built last,
+# as the database is that app's (store/db.py): one app per process in production.
+_method_outside_an_app = DEFAULT_HASH_METHOD
+
+
+def init_app(app) -> None:
+    global _method_outside_an_app
+    _method_outside_an_app = app.config["PASSWORD_HASH_METHOD"]
 
 
 def _method() -> str:
     # EXASTRO_MAIL_PASSWORD_HASH_METHOD: scrypt in production; a test suite may choose a cheap one.
-    return current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else DEFAULT_HASH_METHOD
+    return current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else _method_outside_an_app
 
 
 @functools.cache
