@@ -229,13 +229,10 @@ def checktext_value(value, declared: Field) -> str | None:
             raise Invalid(str(declared.missing), REQUIRED)
         return None
     too_long(text, declared)
-    forbidden = [c for c in text if unicodedata.category(c) == "Cc"]
-    if forbidden:
-        raise Invalid(
-            _("%(label)s must not contain control characters.", label=declared.label),
-            FORBIDDEN_CHARACTERS,
-            characters=code_points(forbidden),
-        )
+    refuse_characters(
+        [c for c in text if unicodedata.category(c) == "Cc"],
+        _("%(label)s must not contain control characters.", label=declared.label),
+    )
     return text
 
 
@@ -250,14 +247,17 @@ def check_secret(value, declared: Field, stored: bool) -> str | None:
             return None
         raise Invalid(str(declared.missing), REQUIRED)
     too_long(value, declared)
-    forbidden = [c for c in value if c in "\x00\r\n"]
-    if forbidden:
-        raise Invalid(
-            _("%(label)s must not contain line breaks or NUL characters.", label=declared.label),
-            FORBIDDEN_CHARACTERS,
-            characters=code_points(forbidden),
-        )
+    refuse_characters(
+        [c for c in value if c in "\x00\r\n"],
+        _("%(label)s must not contain line breaks or NUL characters.", label=declared.label),
+    )
     return value
+
+
+def refuse_characters(forbidden: list[str], message: str) -> None:
+    """Refuse a value that holds any of these characters, naming their code points."""
+    if forbidden:
+        raise Invalid(message, FORBIDDEN_CHARACTERS, characters=code_points(forbidden))
 
 
 # How each kind of field is checked: (value, its declaration, the write-only fields with a stored value).
