@@ -64,14 +64,16 @@
     }
   });
 
-  // An inline check's answer (the field's row) is dropped if the field changed while it was asked:
-  // swapping it in would undo what was typed or filled in meanwhile.
+  // An inline check's answer (the field's row) is dropped if the field changed while it was asked, or
+  // if the admin is back in it: swapping it in would undo what was typed meanwhile, or replace the input
+  // under the cursor halfway through a selection. Its next change asks again.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var config = event.detail.requestConfig;
     var input = config && config.elt;
     if (!input || !input.name || config.verb !== "get" || !input.closest(".field")) return;
     var sent = config.parameters && config.parameters[input.name];
-    if (sent !== undefined && sent !== input.value) event.detail.shouldSwap = false;
+    var changed = sent !== undefined && sent !== input.value;
+    if (changed || document.activeElement === input) event.detail.shouldSwap = false;
   });
 
   // After a failed submit, focus goes to the error summary, whose links lead to each field.

@@ -12,8 +12,15 @@ def sideways_overflow(page) -> int:
 
 
 def assert_fits(page, what: str) -> None:
-    """The page scrolls only downwards: nothing makes it wider than the window."""
+    """The page scrolls only downwards: nothing makes it wider than the window, once it has settled
+    (on a busy machine the measure can come before the page's script or fonts have run their course;
+    a page that is too wide stays too wide)."""
     overflow = sideways_overflow(page)
+    for _ in range(30):
+        if overflow <= 0:
+            break
+        page.wait_for_timeout(100)
+        overflow = sideways_overflow(page)
     if overflow > 0:
         wide = page.evaluate(
             """() => Array.from(document.querySelectorAll('body *'))
