@@ -80,17 +80,12 @@ def create_user(org_id, username, email, admin, password_stdin):
 
 
 # The outbox worker beside the web server is a fresh interpreter running `exastro-mail worker`: it reads
-# the same EXASTRO_MAIL_* environment, and nothing of gunicorn's forking reaches it. It yields the CPU
-# to the web workers: on one machine, answering people comes first and mail follows seconds later.
-SERVE_WORKER_NICE = 10
-WORKER_COMMAND = [
-    sys.executable,
-    "-c",
-    "from exastro_mail.cli import main; main()",
-    "worker",
-    "--nice",
-    str(SERVE_WORKER_NICE),
-]
+# the same EXASTRO_MAIL_* environment, and nothing of gunicorn's forking reaches it. It runs at the web
+# workers' priority: it needs little CPU (0.17 of 2 cores to keep up with bench/load.py's mixed load),
+# but it must get SQLite's write lock and the CPU soon when it asks, or reset mails fall behind (at
+# nice 10 the p95 from request to sent was 11-15 s, and notifications piled up without end;
+# docs/benchmarks.md).
+WORKER_COMMAND = [sys.executable, "-c", "from exastro_mail.cli import main; main()", "worker"]
 WORKER_STOP_SECONDS = 30
 
 
@@ -165,7 +160,7 @@ def serve(host, port, workers, threads, no_outbox_worker):
     default=0,
     show_default=True,
     type=click.IntRange(0, 19),
-    help="Run at a lower CPU priority (as nice(1)); `serve` starts its worker with 10.",
+    help="Run at a lower CPU priority (as nice(1)): mail yields to other work, and falls behind under load.",
 )
 @with_appcontext
 def worker(once, parent_pid, nice):

@@ -1,13 +1,19 @@
 """What the claim takes first, and how: a reset mail ahead of a queue of notifications, read through the
 index on (status, priority, next_attempt_at) on every engine, however much sent mail is kept."""
 
+import logging
 import secrets
+import threading
+import time
 from datetime import timedelta
 
+import pytest
+
 from exastro_mail.outbox import status
+from exastro_mail.outbox.claim import Claim
 from exastro_mail.outbox.due import leases_run_out, queued_due
 from exastro_mail.outbox.kinds import PRIORITY_NORMAL, PRIORITY_WAITING
-from exastro_mail.outbox.worker import deliver_due
+from exastro_mail.outbox.worker import deliver_due, run_worker
 from exastro_mail.password_reset.flow import request_reset
 from exastro_mail.store.db import db
 from exastro_mail.store.models import OutboxMessage, utcnow
@@ -27,6 +33,52 @@ def test_a_reset_mail_is_sent_before_the_notifications_queued_ahead_of_it(mail_a
     first, *others = smtp_server.wait_for(5)
     assert first.recipients == ["alice@example.com"] and link_in(first)
     assert [received.message["Subject"] for received in others] == [f"Notice {i}" for i in range(4)]
+
+
+def test_a_reset_requested_while_notifications_are_being_sent_does_not_wait_for_their_batch(
+    mail_app, acme, alice, smtp_server_factory
+):
+    # A reset claimed first still waited for the batch in hand: an organization being delivered was not
+    # claimed from, and a hundred notifications on a slow server (or a worker with little CPU) took
+    # seconds. Now its reset mail is claimed into the batch and sent next, on the same connection.
+    server = smtp_server_factory(delay=0.02)  # about 0.1 s a message
+    point_settings_at(mail_app, acme, server)
+    mail_app.config["WORKER_POLL_SECONDS"] = 0.1
+    with mail_app.app_context():
+        queue_notifications(acme, 60)
+    stop = threading.Event()
+    worker = threading.Thread(target=run_worker, args=(mail_app,), kwargs={"stop_event": stop})
+    worker.start()
+    try:
+        server.wait_for(1, timeout=10)  # the batch is being sent
+        with mail_app.app_context():
+            request_reset(acme, "alice", send_from="noreply@example.com")
+        asked = time.monotonic()
+        arrived = wait_for_message_to(server, "alice@example.com", timeout=10)
+        waited = time.monotonic() - asked
+        notices_before = sum(received.recipients != ["alice@example.com"] for received in arrived)
+        server.wait_for(61, timeout=30)
+    finally:
+        stop.set()
+        worker.join(10)
+    assert not worker.is_alive()
+    assert waited < 2, waited
+    assert notices_before < 40, notices_before  # the batch of 60 was still being sent
+    assert server.connections == 1
+    with mail_app.app_context():
+        assert OutboxMessage.select().where(OutboxMessage.status == status.SENT).count() == 61
+
+
+def wait_for_message_to(server, address: str, timeout: float) -> list:
+    """The messages received up to and including the first to address."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        received = list(server.messages)
+        for number, message in enumerate(received):
+            if address in message.recipients:
+                return received[: number + 1]
+        time.sleep(0.02)
+    raise AssertionError(f"no message to {address} within {timeout} s")
 
 
 def add_rows(organization, rows: int, state: str, days_ago: float) -> None:
@@ -83,3 +135,42 @@ def test_the_claim_reads_its_index_in_order_however_much_mail_was_sent(app, org)
     # Mail whose worker died: rare, found through an index (PostgreSQL may pick the one on status alone).
     plan = plan_of(leases_run_out(utcnow()).limit(100))
     assert "SCAN t1" not in plan and "Seq Scan" not in plan and "key=None" not in plan, plan
+
+
+@pytest.mark.only_on("mariadb")  # InnoDB locks index entries on its way to a row; PostgreSQL locks rows
+def test_outcomes_and_lease_renewals_reach_their_rows_by_primary_key_alone(app, org, caplog):
+    # With a condition on status, InnoDB read the index on status first, locking the entries of other
+    # workers' rows on its way, while their outcomes held those rows and waited for the entries: a
+    # deadlock, three workers in tests/test_multiprocess.py. By primary key alone there is no such order.
+    add_rows(org, 5000, status.SENT, days_ago=30)
+    add_rows(org, 300, status.QUEUED, days_ago=0)
+    ids = [
+        row.id for row in OutboxMessage.select(OutboxMessage.id).order_by(OutboxMessage.id.desc()).limit(200)
+    ]
+    for lease, half in (("worker-a", ids[:100]), ("worker-b", ids[100:])):
+        OutboxMessage.update(
+            status=status.SENDING, leased_by=lease, lease_until=utcnow() + timedelta(seconds=30)
+        ).where(OutboxMessage.id.in_(half)).execute()
+    db.execute_sql(f"ANALYZE TABLE {OutboxMessage._meta.table_name}")
+    held = list(OutboxMessage.select().where(OutboxMessage.leased_by == "worker-a"))
+    claim = Claim("worker-a", 30, held)
+
+    with app.app_context(), caplog.at_level(logging.DEBUG, logger="peewee"):
+        claim.renew()
+        claim.sent(held[0], "250 OK")
+        claim.fail(held[1], "451 try later", permanent=False)
+        claim.release(held[2:])
+    written = [
+        record.msg for record in caplog.records
+        if isinstance(record.msg, tuple) and record.msg[0].startswith(("UPDATE", "DELETE"))
+    ]  # fmt: skip
+    assert len(written) == 4, written
+    for sql, params in written:
+        plans = db.execute_sql(f"EXPLAIN {sql}", params).fetchall()
+        assert [row[5] for row in plans] == ["PRIMARY"], (sql[:80], plans)
+    # What "ours" no longer says: a row that left "sending" is no longer leased by anyone.
+    assert (
+        not OutboxMessage.select()
+        .where(OutboxMessage.leased_by.is_null(False) & (OutboxMessage.status != status.SENDING))
+        .count()
+    )

@@ -8,7 +8,11 @@ Reset mails come first (a priority column), then the oldest; the claim reads onl
 (status, priority, next_attempt_at), so years of sent mail cost it nothing.
 
 Every outcome is written only while the row is still ours: if the lease ran out and another worker took
-the row, that worker's outcome counts.
+the row, that worker's outcome counts. "Ours" is the lease id alone, with no condition on the status: a
+claim sets leased_by only with status "sending", and every change of status clears it (here and in
+outbox/enqueue.py). So InnoDB reaches the rows by primary key alone. With a status condition it read an
+index on status first, locking other workers' rows there on its way, which deadlocked with their outcomes
+(seen with three workers, tests/test_multiprocess.py).
 
 Any number of workers on any number of machines may claim at once: on PostgreSQL and MariaDB a claim
 locks the rows it takes (FOR UPDATE SKIP LOCKED, so workers never wait on each other's rows), on SQLite
@@ -29,7 +33,7 @@ from .. import metrics_registry
 from ..store.db import db, is_sqlite
 from ..store.models import Organization, OutboxMessage, utcnow
 from . import kinds, recipients, status
-from .due import CLAIM_CANDIDATES, candidates, due, lock
+from .due import CLAIM_CANDIDATES, EVERYONE, Scope, candidates, due, lock
 from .kept import held_until_written
 from .retry import after_failure
 
@@ -51,33 +55,37 @@ class Claim:
         self._renewed = time.monotonic()
 
     @classmethod
-    def take(cls, batch_size: int, lease_seconds: float, *, skip_organizations=()) -> "Claim":
-        """Atomically mark up to batch_size due messages (or ones whose lease ran out) as ours: the
-        highest priority first, then the oldest; none of skip_organizations (being delivered already)."""
-        lease_id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+    def take(
+        cls, batch_size: int, lease_seconds: float, *, scope: Scope = EVERYONE, lease_id: str | None = None
+    ) -> "Claim":
+        """Atomically mark up to batch_size due messages in scope (or ones whose lease ran out) as ours
+        (under a new lease id, or the one given): the highest priority first, then the oldest."""
+        lease_id = lease_id or f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
         now = utcnow()
-        due_now = due(now)
-        if skip_organizations:
-            due_now &= OutboxMessage.organization.not_in(list(skip_organizations))
+        due_now = due(now) if scope == EVERYONE else due(now) & scope.condition()
         # Looked for before taking the write lock: an idle worker should not queue up behind requests.
         room = batch_size * (1 if is_sqlite() else CLAIM_CANDIDATES)
-        groups = candidates(now, skip_organizations, room)
+        groups = candidates(now, scope, room)
         if not groups:
             return cls(lease_id, lease_seconds, [])
         with db.atomic():
             if is_sqlite():  # the IMMEDIATE transaction shuts out every writer: read again, under it
-                groups = candidates(now, skip_organizations, room)
+                groups = candidates(now, scope, room)
                 ids = [message_id for group in groups for message_id in group][:batch_size]
+                taken = OutboxMessage.id.in_(ids) & due_now  # still due when taken
             else:
+                # Locked by this transaction while due (FOR UPDATE): taken by primary key alone, as
+                # the condition would let InnoDB read other rows' index entries and wait on their
+                # claims while they wait on this one (a deadlock, seen with three workers).
                 ids = lock(groups, due_now, batch_size)
+                taken = OutboxMessage.id.in_(ids)
             if ids:
-                # The condition is repeated: a row must still be due when it is taken.
                 OutboxMessage.update(
                     status=status.SENDING,
                     leased_by=lease_id,
                     lease_until=now + timedelta(seconds=lease_seconds),
                     attempts=OutboxMessage.attempts + 1,
-                ).where(OutboxMessage.id.in_(ids) & due_now).execute()
+                ).where(taken).execute()
         if not ids:
             return cls(lease_id, lease_seconds, [])
         messages = (
@@ -91,6 +99,14 @@ class Claim:
             .order_by(OutboxMessage.priority.desc(), OutboxMessage.next_attempt_at, OutboxMessage.id)
         )
         return cls(lease_id, lease_seconds, list(messages))
+
+    def take_more(self, batch_size: int, scope: Scope) -> list[OutboxMessage]:
+        """Claim up to batch_size more due messages in scope under this lease (renewed and recorded
+        with the rest); the messages taken."""
+        more = Claim.take(batch_size, self.lease_seconds, scope=scope, lease_id=self.lease_id).messages
+        self.messages += more
+        self._held |= {message.id for message in more}
+        return more
 
     def part(self, messages: list[OutboxMessage]) -> "Claim":
         """The claim of some of these messages (one organization's), renewed and recorded on its own."""
@@ -175,7 +191,6 @@ class Claim:
             ).where(
                 OutboxMessage.id.in_([message.id for message in messages]),
                 OutboxMessage.leased_by == self.lease_id,
-                OutboxMessage.status == status.SENDING,
             ).execute()
 
     def still_holds(self, message: OutboxMessage) -> bool:
@@ -188,19 +203,18 @@ class Claim:
 
     def renew(self) -> None:
         """Push the lease of the messages still held further out (the worker's heartbeat, outbox/pool.py)."""
-        if not self._held:
+        asked = set(self._held)  # the heartbeat's thread renews while the delivery's may take more
+        if not asked:
             return
-        ours = (
-            OutboxMessage.id.in_(list(self._held))
-            & (OutboxMessage.leased_by == self.lease_id)
-            & (OutboxMessage.status == status.SENDING)
-        )
+        ours = OutboxMessage.id.in_(sorted(asked)) & (OutboxMessage.leased_by == self.lease_id)
         with db.atomic():
             OutboxMessage.update(lease_until=utcnow() + timedelta(seconds=self.lease_seconds)).where(
                 ours
             ).execute()
             held = {row.id for row in OutboxMessage.select(OutboxMessage.id).where(ours)}
-        self._held &= held  # not |=: a message recorded meanwhile stays done
+        # Only those asked about and no longer ours are dropped: a message recorded meanwhile stays done
+        # (not |=), and one taken into the claim meanwhile (take_more) stays held.
+        self._held -= asked - held
         self._renewed = time.monotonic()
 
     def rewrite(self, message: OutboxMessage, **fields) -> None:
@@ -234,8 +248,4 @@ class Claim:
             return OutboxMessage.update(**fields).where(self._ours(message)).execute()
 
     def _ours(self, message: OutboxMessage):
-        return (
-            (OutboxMessage.id == message.id)
-            & (OutboxMessage.leased_by == self.lease_id)
-            & (OutboxMessage.status == status.SENDING)
-        )
+        return (OutboxMessage.id == message.id) & (OutboxMessage.leased_by == self.lease_id)

@@ -3,7 +3,11 @@
 Mail whose lease ran out comes first (its worker died: it is the most overdue), read through the index
 on (status, lease_until); then each priority's queued mail that is due, highest first, oldest first,
 through the index on (status, priority, next_attempt_at). None of them reads the mail kept after sending.
+A Scope narrows a claim to some organizations and priorities (the resets a batch in hand takes in,
+outbox/latecomers.py).
 """
+
+from dataclasses import dataclass
 
 from ..store.db import MYSQL, engine
 from ..store.models import OutboxMessage
@@ -12,15 +16,44 @@ from . import kinds, status
 CLAIM_CANDIDATES = 4  # on the server engines a claim looks at this many times its batch (see lock)
 
 
-def candidates(now, skip_organizations, limit: int) -> list[list[int]]:
-    """Ids of up to limit due messages, in groups in the order they are claimed (see above)."""
-    skip = OutboxMessage.organization.not_in(list(skip_organizations)) if skip_organizations else True
-    groups = [[row.id for row in leases_run_out(now, skip).limit(limit)]]
-    for priority in kinds.priorities():
+@dataclass(frozen=True)
+class Scope:
+    """Whose mail a claim may take: none of skip (organizations being delivered already), only those of
+    only when given, and only mail of min_priority or higher when given."""
+
+    skip: frozenset[int] = frozenset()
+    only: frozenset[int] | None = None
+    min_priority: int | None = None
+
+    def organizations(self):
+        """The condition on a row's organization (True: any)."""
+        if self.only is not None:  # a batch's own organization: skip never names it
+            return OutboxMessage.organization.in_(sorted(self.only - self.skip))
+        return OutboxMessage.organization.not_in(sorted(self.skip)) if self.skip else True
+
+    def priorities(self) -> list[int]:
+        """The priorities claimed, highest first."""
+        floor = self.min_priority
+        return [priority for priority in kinds.priorities() if floor is None or priority >= floor]
+
+    def condition(self):
+        """The condition on a row's organization and priority."""
+        if self.min_priority is None:
+            return self.organizations()
+        return (OutboxMessage.priority >= self.min_priority) & self.organizations()
+
+
+EVERYONE = Scope()
+
+
+def candidates(now, scope: Scope, limit: int) -> list[list[int]]:
+    """Ids of up to limit due messages in scope, in groups in the order they are claimed (see above)."""
+    groups = [[row.id for row in leases_run_out(now, scope.condition()).limit(limit)]]
+    for priority in scope.priorities():
         room = limit - sum(map(len, groups))
         if room <= 0:
             break
-        groups.append([row.id for row in queued_due(now, priority, skip).limit(room)])
+        groups.append([row.id for row in queued_due(now, priority, scope.organizations()).limit(room)])
     return [group for group in groups if group]
 
 

@@ -24,6 +24,8 @@ from ..store.retention import Pruner
 from . import kinds, recipients
 from .claim import Claim
 from .compose import Outgoing, compose
+from .due import Scope
+from .latecomers import Latecomers
 from .periodic import Periodic
 from .pool import Deliveries
 from .status import FAILED, FINAL
@@ -78,6 +80,9 @@ def run_worker(
         with app.app_context():
             while not stop_event.is_set():
                 claimed = 0
+                # Only a claim made with nothing in flight sees all that is due: an organization whose
+                # mail is being sent is not claimed from meanwhile.
+                idle_before = deliveries.idle()
                 try:
                     if deliveries.has_room():
                         claimed = _claim_and_start(app, deliveries, batch_size, stop_event)
@@ -88,11 +93,11 @@ def run_worker(
                     # A database hiccup must not end the worker: the next pass tries again. The same
                     # failure pass after pass (no schema yet, say) is told once, not every second.
                     if repr(error) != last_failure:
-                        log.exception("an outbox pass failed; trying again every %.1f s", poll_seconds)
+                        log.exception("an outbox pass failed; trying again every %g s", poll_seconds)
                     last_failure = repr(error)
                     _close_database(app)
                 periodic.run_due()
-                if once and claimed < batch_size and deliveries.idle():
+                if once and claimed < batch_size and idle_before and deliveries.idle():
                     return
                 if claimed == 0:
                     _pause(deliveries, stop_event, min(poll_seconds, periodic.seconds_to_next()))
@@ -118,7 +123,7 @@ def _claim_and_start(app, deliveries: Deliveries, batch_size: int, stop_event) -
     claim = Claim.take(
         batch_size,
         lease_seconds=float(app.config["OUTBOX_LEASE_SECONDS"]),
-        skip_organizations=deliveries.busy_organizations(),
+        scope=Scope(skip=deliveries.busy_organizations()),
     )
     deliveries.start(claim, stop_event)
     return len(claim.messages)
@@ -172,6 +177,7 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
     # a server that answers each command just in time holds only this organization's thread, and not long.
     steps = OPEN_STEPS + MESSAGE_STEPS * (1 + len(waiting))
     deadline = time.monotonic() + min(endpoint.timeout * steps, float(config["OUTBOX_ORGANIZATION_SECONDS"]))
+    latecomers = Latecomers(claim, organization, float(config["WORKER_POLL_SECONDS"]), DEFAULT_BATCH_SIZE)
     with contextlib.ExitStack() as stack:
         try:
             session = stack.enter_context(mail_endpoint.open_session(endpoint, deadline))
@@ -189,6 +195,7 @@ def _deliver_organization(config, claim: Claim, organization, messages, stop_eve
             if not sent_on or (stop_event is not None and stop_event.is_set()) or time.monotonic() > deadline:
                 claim.release(waiting)  # the rest is due again at once: claimed by the next pass
                 return
+            latecomers.join(waiting)
             ready = _next_to_send(claim, waiting, settings, organization)
 
 
