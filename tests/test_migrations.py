@@ -4,6 +4,8 @@ several instances may run it at once; a database newer than the code is refused.
 import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from exastro_mail.outbox.worker import deliver_due
 from exastro_mail.store import migrations
 from exastro_mail.store.db import close_all, engine, open_database
 from exastro_mail.store.models import ALL_MODELS, Organization, OutboxMessage, utcnow
-from tests.conftest import DEFAULT_PASSWORD, LOOPBACK_ALLOWED, AuthActions
+from tests.conftest import DEFAULT_PASSWORD, LOOPBACK_ALLOWED, AuthActions, build_app
 from tests.engine_fixtures import app_built, empty_database_url
 
 DATA = Path(__file__).parent / "data"
@@ -229,6 +231,81 @@ def test_instances_starting_together_create_the_schema_once(tmp_path):
         assert database.execute_sql("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
     finally:
         close_all(database)
+
+
+class HeldMigrationLock:
+    """The migration lock of a database, taken on a connection of its own as another instance's
+    `exastro-mail init-db` takes it; released by release() (from any thread) or at the end of the block."""
+
+    def __init__(self, url: str):
+        self.database = open_database(url, 30)
+        self.kind = engine(self.database)
+        self.connection = None
+        self.released = threading.Lock()
+
+    def _run(self, statement: str, params=()):
+        cursor = self.connection.cursor()  # this connection, whichever thread releases it
+        cursor.execute(statement, params)
+        return cursor.fetchone()
+
+    def __enter__(self):
+        self.database.connect()
+        self.connection = self.database.connection()
+        if self.kind == "mysql":
+            assert self._run(f"SELECT GET_LOCK({migrations.MYSQL_LOCK_NAME}, 0)")[0] == 1
+        elif self.kind == "postgresql":
+            self.connection.autocommit = False
+            self._run("SELECT pg_advisory_xact_lock(%s)", (migrations.LOCK_KEY,))
+        else:  # SQLite: the IMMEDIATE transaction is the lock
+            self._run("BEGIN IMMEDIATE")
+        return self
+
+    def release(self):
+        if not self.released.acquire(blocking=False):
+            return
+        if self.kind == "mysql":
+            self._run(f"SELECT RELEASE_LOCK({migrations.MYSQL_LOCK_NAME})")
+        else:
+            self.connection.commit()
+
+    def __exit__(self, *_exc):
+        self.release()
+        close_all(self.database)
+
+
+def test_an_instance_waits_for_a_migration_longer_than_the_database_timeout(tmp_path):
+    # Every statement gives up after EXASTRO_MAIL_DATABASE_TIMEOUT; another instance's migration may
+    # well take longer. The wait is for the lock, not one statement (it once gave up at the timeout,
+    # saying the lock had been held for 300 s).
+    app = build_app(tmp_path, DATABASE_TIMEOUT=1)
+    held_seconds = 2.5  # more than the timeout (SQLite waits its busy timeout, 10 s)
+    with HeldMigrationLock(app.config["DATABASE_URL"]) as lock:
+        threading.Timer(held_seconds, lock.release).start()
+        started = time.monotonic()
+        with app.app_context():
+            assert migrations.migrate() == (migrations.LATEST, migrations.LATEST)
+        waited = time.monotonic() - started
+    assert held_seconds - 0.1 < waited < held_seconds + 3
+
+
+@pytest.mark.only_on("postgres", "mariadb")  # a SQLite file is its own database
+def test_the_lock_is_per_database_so_other_installs_on_the_server_do_not_wait(tmp_path, monkeypatch):
+    held = build_app(tmp_path / "held")
+    monkeypatch.setattr(migrations, "LOCK_WAIT_SECONDS", 20)  # a shared lock: MigrationError after 20 s
+    with HeldMigrationLock(held.config["DATABASE_URL"]):
+        other = build_app(tmp_path / "other")  # migrates a database of its own on the same server
+    with other.app_context():
+        assert migrations.current_version() == migrations.LATEST
+
+
+@pytest.mark.only_on("postgres", "mariadb")  # SQLite gives up after its busy timeout (10 s), locked
+def test_a_lock_held_past_the_wait_is_reported_with_how_long(tmp_path, monkeypatch):
+    app = build_app(tmp_path, DATABASE_TIMEOUT=1)
+    monkeypatch.setattr(migrations, "LOCK_WAIT_SECONDS", 1.5)
+    held = HeldMigrationLock(app.config["DATABASE_URL"])
+    refused = pytest.raises(migrations.MigrationError, match="held the migration lock for 1.5 s")
+    with held, app.app_context(), refused:
+        migrations.migrate()
 
 
 def test_a_database_from_a_newer_release_is_refused(app):

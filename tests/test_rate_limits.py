@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from limits import parse
 
 from exastro_mail.store.models import RateLimitWindow, utcnow
 from exastro_mail.web import rate_limits
@@ -133,3 +134,22 @@ def test_counts_in_the_database_are_seen_by_every_process_of_the_install(app, mo
         monkeypatch.setattr(rate_limits, "FORGET_ENDED_WINDOWS_SECONDS", 0)
         assert second.hit(LIMIT, "login", "192.0.2.1")  # counts, then forgets the windows that ended
         assert windows == 4 and RateLimitWindow.select().count() == 1
+
+
+def test_a_database_window_starts_at_a_clients_first_hit_and_the_next_once_it_ended(app):
+    # 10 s before a multiple of 5 minutes: a window aligned to the clock would end, and count from zero.
+    started = 1_000_000_190.0
+    clock = [started]
+    windows = rate_limits.DatabaseWindows(clock=lambda: clock[0])
+    item, who = parse("3 per 5 minutes"), ("install-a", "login", "203.0.113.7")
+    with app.app_context():
+        assert [windows.hit(item, *who) for _ in range(2)] == [True, True]
+        clock[0] += 20
+        assert windows.hit(item, *who)
+        assert not windows.test(item, *who) and not windows.hit(item, *who)
+        assert windows.get_window_stats(item, *who) == (started + 300, 0)
+        assert windows.get_window_stats(item, "install-a", "login", "198.51.100.4") == (clock[0] + 300, 3)
+
+        clock[0] = started + 300  # the window has ended: the next counts from one
+        assert windows.test(item, *who) and windows.hit(item, *who)
+        assert windows.get_window_stats(item, *who) == (clock[0] + 300, 2)

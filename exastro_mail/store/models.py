@@ -193,7 +193,7 @@ class NewTokenShowing(BaseModel):
 class RateLimitWindow(BaseModel):
     """How often one client did one limited thing in one window (web/rate_limits.py)."""
 
-    bucket = CharField(max_length=255, primary_key=True)  # limit, client and the window's start
+    bucket = CharField(max_length=255, primary_key=True)  # limit and client (web/rate_limits.py)
     hits = IntegerField()
     ends_at = DateTimeField(index=True)
 

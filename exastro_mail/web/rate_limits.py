@@ -3,9 +3,10 @@ failed API authentications; per admin and per organization, test mails (reset ma
 counted in the database, by the worker).
 
 Each limit is declared once below, as a Limit named after what it guards. They count in fixed
-windows where EXASTRO_MAIL_RATELIMIT_STORAGE_URI says, under EXASTRO_MAIL_RATELIMIT_KEY_PREFIX:
+windows, each starting at a client's first hit, where EXASTRO_MAIL_RATELIMIT_STORAGE_URI says, under
+EXASTRO_MAIL_RATELIMIT_KEY_PREFIX:
 
-    database://  (the default) a row per client and window in the app's database: every worker process
+    database://  (the default) a row per client and limit in the app's database: every worker process
                  and every instance on that database counts together
     redis://...  Redis, through the `limits` library: for many instances, without a write to the
                  database per attempt; when Redis does not answer, each process counts in its own
@@ -15,6 +16,7 @@ windows where EXASTRO_MAIL_RATELIMIT_STORAGE_URI says, under EXASTRO_MAIL_RATELI
 A limit costs something only where it is checked: a GET of the login page counts nothing.
 """
 
+import functools
 import logging
 import threading
 import time
@@ -29,7 +31,7 @@ from limits.util import WindowStats
 from werkzeug.exceptions import TooManyRequests
 
 from ..store.db import MYSQL, db, engine
-from ..store.models import RateLimitWindow, utcnow
+from ..store.models import RateLimitWindow
 
 EXTENSION_KEY = "exastro_mail.rate_limits"
 DATABASE_STORAGE = "database://"
@@ -85,55 +87,88 @@ TEST_MAIL_PER_ORGANIZATION = Limit("TEST_MAIL_LIMIT_PER_ORGANIZATION", "test-mai
 class DatabaseWindows:
     """The part of limits' fixed-window strategy used here, counting in the RateLimitWindow table.
 
-    A window starts at a multiple of its length, so every process agrees on it without asking. One
-    upsert counts, inside a transaction that then reads the count: two processes hitting at once each
-    see at least their own hit, so neither lets one more through.
+    As in limits' memory and Redis storages, a client's window starts at its first hit and lasts the
+    limit's length; a hit after it ended starts the next. One upsert counts and reads the count, so two
+    processes hitting at once each see at least their own hit, and neither lets one more through.
     """
 
-    def __init__(self):
+    def __init__(self, clock=time.time):
+        self._clock = clock
         self._forgotten_at = time.monotonic()
 
     def hit(self, item, *identifiers) -> bool:
-        bucket, ends_at = self._window(item, identifiers)
-        increment = {RateLimitWindow.hits: RateLimitWindow.hits + 1}
-        insert = RateLimitWindow.insert(bucket=bucket, hits=1, ends_at=ends_at)
-        if engine() == MYSQL:
-            insert = insert.on_conflict(update=increment)
-        else:
-            insert = insert.on_conflict(conflict_target=[RateLimitWindow.bucket], update=increment)
-        with db.atomic():
-            insert.execute()
-            hits = self._hits(bucket)
-        self._forget_ended_windows()
+        now = self._now()
+        ends_at = now + timedelta(seconds=item.get_expiry())
+        database = db.obj
+        bucket, now_value = self._bucket(item, identifiers), RateLimitWindow.ends_at.db_value(now)
+        params = (bucket, RateLimitWindow.ends_at.db_value(ends_at), now_value, now_value)
+        if engine(database) == MYSQL:  # no RETURNING with ON DUPLICATE KEY UPDATE: read it back
+            with db.atomic():
+                database.execute_sql(_count_sql(database), params)
+                hits, _ends_at = self._window(bucket, now)
+        else:  # one statement, atomic on its own
+            hits = database.execute_sql(_count_sql(database), params).fetchone()[0]
+        self._forget_ended_windows(now)
         return hits <= item.amount
 
     def test(self, item, *identifiers) -> bool:
-        bucket, _ends_at = self._window(item, identifiers)
-        return self._hits(bucket) < item.amount
+        hits, _ends_at = self._window(self._bucket(item, identifiers), self._now())
+        return hits < item.amount
 
     def get_window_stats(self, item, *identifiers) -> WindowStats:
-        bucket, ends_at = self._window(item, identifiers)
-        reset_time = ends_at.replace(tzinfo=UTC).timestamp()
-        return WindowStats(reset_time, max(0, item.amount - self._hits(bucket)))
+        now = self._now()
+        hits, ends_at = self._window(self._bucket(item, identifiers), now)
+        ends_at = ends_at or now + timedelta(seconds=item.get_expiry())  # none yet: one would start now
+        return WindowStats(ends_at.replace(tzinfo=UTC).timestamp(), max(0, item.amount - hits))
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC).replace(tzinfo=None)
 
     @staticmethod
-    def _window(item, identifiers) -> tuple[str, datetime]:
-        length = item.get_expiry()
-        start = int(time.time()) // length * length
-        ends_at = datetime.fromtimestamp(start + length, UTC).replace(tzinfo=None)
-        return f"{item.key_for(*identifiers)}/{start}"[:255], ends_at
+    def _bucket(item, identifiers) -> str:
+        return item.key_for(*identifiers)[:255]
 
     @staticmethod
-    def _hits(bucket: str) -> int:
-        query = RateLimitWindow.select(RateLimitWindow.hits).where(RateLimitWindow.bucket == bucket)
-        return query.scalar() or 0
+    def _window(bucket: str, now: datetime) -> tuple[int, datetime | None]:
+        """The hits counted in the bucket's window and when it ends; (0, None) if none is running."""
+        database = db.obj
+        row = database.execute_sql(_window_sql(database), (bucket,)).fetchone()
+        ends_at = RateLimitWindow.ends_at.python_value(row[1]) if row else None
+        return (row[0], ends_at) if ends_at is not None and ends_at > now else (0, None)
 
-    def _forget_ended_windows(self) -> None:
+    def _forget_ended_windows(self, now: datetime) -> None:
         if time.monotonic() - self._forgotten_at < FORGET_ENDED_WINDOWS_SECONDS:
             return
         self._forgotten_at = time.monotonic()
         # A minute's grace: a window another process's clock still sees is kept.
-        RateLimitWindow.delete().where(RateLimitWindow.ends_at < utcnow() - timedelta(minutes=1)).execute()
+        RateLimitWindow.delete().where(RateLimitWindow.ends_at < now - timedelta(minutes=1)).execute()
+
+
+# Every limited request runs one of these: written once per database, as peewee would build them anew
+# each time, which cost more than the database took to answer (bench/rate_limit_storage.py).
+@functools.lru_cache(maxsize=8)
+def _count_sql(database) -> str:
+    """Count one hit (parameters: bucket, the end of a window starting now, now, now): the first of a
+    bucket makes its row, one after its window ended starts the next; RETURNING the count except on
+    MariaDB."""
+    table, param = RateLimitWindow._meta.table_name, database.param
+    insert = f"INSERT INTO {table} (bucket, hits, ends_at) VALUES ({param}, 1, {param})"  # noqa: S608  # nosec B608  # our table
+    if engine(database) == MYSQL:
+        # Assigned left to right, each seeing the ones before: hits reads the old ends_at.
+        running = f"ends_at > {param}"
+        hits = f"hits = IF({running}, hits + 1, 1)"
+        ends_at = f"ends_at = IF({running}, ends_at, VALUES(ends_at))"
+        return f"{insert} ON DUPLICATE KEY UPDATE {hits}, {ends_at}"  # nosec B608  # our table
+    running = f"{table}.ends_at > {param}"
+    hits = f"hits = CASE WHEN {running} THEN {table}.hits + 1 ELSE 1 END"
+    ends_at = f"ends_at = CASE WHEN {running} THEN {table}.ends_at ELSE excluded.ends_at END"
+    return f"{insert} ON CONFLICT (bucket) DO UPDATE SET {hits}, {ends_at} RETURNING hits"  # nosec B608  # our table
+
+
+@functools.lru_cache(maxsize=8)
+def _window_sql(database) -> str:
+    table, param = RateLimitWindow._meta.table_name, database.param
+    return f"SELECT hits, ends_at FROM {table} WHERE bucket = {param}"  # noqa: S608  # nosec B608  # our table
 
 
 class RateLimits:

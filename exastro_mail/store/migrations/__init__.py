@@ -7,6 +7,7 @@ the others wait for it and then find the schema up to date.
 """
 
 import contextlib
+import time
 
 import click
 from peewee import IntegerField
@@ -16,9 +17,16 @@ from ..models import ALL_MODELS, BaseModel
 from .steps import LATEST, STEPS
 from .tables import create_tables
 
-LOCK_NAME = "exastro_mail.migrate"
+# One lock per database: installs on other databases of the same server never wait on each other
+# (PostgreSQL's advisory locks belong to a database already; MariaDB's names are server-wide, at most
+# 64 characters, so the database's name goes in as a digest).
+MYSQL_LOCK_NAME = "CONCAT('exastro_mail.migrate:', MD5(DATABASE()))"
 LOCK_KEY = 0x6578_6D61_696C  # PostgreSQL advisory lock key: "exmail"
 LOCK_WAIT_SECONDS = 300
+# The lock is tried, not waited for on the server: every statement has the database timeout
+# (EXASTRO_MAIL_DATABASE_TIMEOUT, 5 s) on both sides, which would end a wait long before another
+# instance's migration does.
+LOCK_RETRY_SECONDS = 0.2
 
 
 class MigrationError(click.ClickException):
@@ -65,21 +73,28 @@ def migrate() -> tuple[int | None, int]:
 def _only_one_migrator():
     kind = engine()
     if kind == MYSQL:
-        (taken,) = db.execute_sql("SELECT GET_LOCK(%s, %s)", (LOCK_NAME, LOCK_WAIT_SECONDS)).fetchone()
-        if taken != 1:
-            raise MigrationError(
-                f"Another `exastro-mail init-db` has held the migration lock for {LOCK_WAIT_SECONDS} s."
-            )
+        _wait_for(f"SELECT GET_LOCK({MYSQL_LOCK_NAME}, 0)")
         try:
             yield
         finally:
-            db.execute_sql("SELECT RELEASE_LOCK(%s)", (LOCK_NAME,))
+            db.execute_sql(f"SELECT RELEASE_LOCK({MYSQL_LOCK_NAME})")
         return
     # SQLite: the IMMEDIATE transaction is the lock. PostgreSQL: an advisory lock until commit.
     with db.atomic():
         if kind == POSTGRESQL:
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            _wait_for("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,))
         yield
+
+
+def _wait_for(try_lock: str, params=()) -> None:
+    """Run try_lock (1 or true: taken) until it takes the lock, for LOCK_WAIT_SECONDS at most."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while not db.execute_sql(try_lock, params).fetchone()[0]:
+        if time.monotonic() >= deadline:
+            raise MigrationError(
+                f"Another `exastro-mail init-db` has held the migration lock for {LOCK_WAIT_SECONDS} s."
+            )
+        time.sleep(LOCK_RETRY_SECONDS)
 
 
 __all__ = [
