@@ -2,8 +2,9 @@
 
     python tests/every_engine.py [pytest arguments...]
 
-Each engine is its own pytest process (EXASTRO_MAIL_TEST_DATABASE, see tests/engine_fixtures.py); their
-databases and Redis keys are named after the run, so they never meet. A server that does not answer
+Each run is its own pytest session on one engine (EXASTRO_MAIL_TEST_DATABASE, see
+tests/engine_fixtures.py), spread over pytest-xdist processes; their databases and Redis keys are named
+after the process, so they never meet. A server that does not answer
 skips its run here and fails it in CI (CI=true). Each run's output is printed whole when it ends.
 """
 
@@ -56,29 +57,47 @@ SQLITE_ONLY = (
 )
 
 
-# (name, engine, what it runs). The browser tests wait on a served app and a browser more than they
-# use the CPU: a run of their own beside the others takes them off the SQLite run's path.
+# (name, engine, pytest-xdist processes, what it runs). Each process takes whole modules (--dist
+# loadfile, so a module's fixtures are made once): much of the suite waits on real servers, workers,
+# browsers and timeouts, and a second process of a run uses the CPU meanwhile. The browser tests wait
+# on a served app and a browser more than they use the CPU: a run of their own takes them off the
+# SQLite run's path. Schemathesis gives the tests it generates one node id for all, and pytest-xdist,
+# which hands tests out by node id, would run one of them: that module has a run of one process.
+ONE_PROCESS = "tests/test_api_openapi.py"
 RUNS = (
-    ("sqlite", "sqlite", ["--ignore=tests/browser"]),
-    ("postgres", "postgres", [f"--ignore={module}" for module in SQLITE_ONLY]),
-    ("mariadb", "mariadb", [f"--ignore={module}" for module in SQLITE_ONLY]),
-    ("browser", "sqlite", ["tests/browser"]),
+    ("sqlite", "sqlite", 2, ["--ignore=tests/browser", f"--ignore={ONE_PROCESS}"]),
+    ("postgres", "postgres", 2, [f"--ignore={module}" for module in SQLITE_ONLY]),
+    ("mariadb", "mariadb", 2, [f"--ignore={module}" for module in SQLITE_ONLY]),
+    ("browser", "sqlite", 2, ["tests/browser"]),
+    ("openapi", "sqlite", 1, [ONE_PROCESS]),
 )
 
 
-def command(selection: list[str], extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection, *extra]
+def command(processes: int, selection: list[str], extra: list[str]) -> list[str]:
+    spread = ["-n", str(processes), "--dist", "loadfile"] if processes > 1 else []
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *spread, *selection, *extra]
+
+
+def environment(engine: str) -> dict:
+    env = {**os.environ, "EXASTRO_MAIL_TEST_DATABASE": engine}
+    # Without bytecode files every process the suite starts (servers, workers, the CLI) compiles the
+    # package from source, and pytest rewrites every test module again: seconds of CPU each.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def main(extra: list[str]) -> int:
     started = time.monotonic()
     runs = []
     with tempfile.TemporaryDirectory(prefix="exastro-mail-tests-") as folder:
-        for name, engine, selection in RUNS:
+        for name, engine, processes, selection in RUNS:
             output = open(Path(folder) / f"{name}.log", "w+b")  # noqa: SIM115 (closed below)
-            env = {**os.environ, "EXASTRO_MAIL_TEST_DATABASE": engine}
             process = subprocess.Popen(
-                command(selection, extra), cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+                command(processes, selection, extra),
+                cwd=ROOT,
+                env=environment(engine),
+                stdout=output,
+                stderr=subprocess.STDOUT,
             )
             runs.append((f"{name} (EXASTRO_MAIL_TEST_DATABASE={engine})", process, output))
         results = []

@@ -1,5 +1,6 @@
 """Delivering mail to real SMTP servers: encryption, certificates, AUTH, replies, timeouts, host policy."""
 
+import re
 import ssl
 import time
 from email.message import EmailMessage
@@ -438,7 +439,9 @@ def test_deadline_stops_a_server_that_trickles_replies(smtp_server_factory, make
 
     assert time.monotonic() - started < 1.5
     assert caught.value.permanent is False
-    assert caught.value.reason == "timed out after 1 s (deadline)"
+    # The seconds from the session's start to the deadline: a little under 1 on a busy machine.
+    reason = re.fullmatch(r"timed out after ([0-9.]+) s \(deadline\)", caught.value.reason)
+    assert reason and 0.5 <= float(reason.group(1)) <= 1, caught.value.reason
 
 
 def test_non_ascii_address_is_sent_with_smtputf8(smtp_server, make_endpoint):
