@@ -231,6 +231,8 @@ RAISED_LIMITS = {
     "EXASTRO_MAIL_RESET_LIMIT_PER_CLIENT": "1000000 per 5 minutes",
     "EXASTRO_MAIL_RESET_LIMIT_PER_ACCOUNT": "1000000 per 15 minutes",
     "EXASTRO_MAIL_LOGIN_LIMIT_PER_CLIENT": "1000000 per 5 minutes",
+    # The local SMTP server is on loopback, which the host policy refuses unless allowed (issue 12).
+    "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS": HOST,
 }
 
 

@@ -111,6 +111,7 @@ def main() -> None:
             # Limits off for the benchmark: every request for alice queues a mail.
             "EXASTRO_MAIL_RESET_LIMIT_PER_CLIENT": "1000000 per minute",
             "EXASTRO_MAIL_RESET_LIMIT_PER_ACCOUNT": "1000000 per minute",
+            "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS": HOST,  # the local SMTP server (loopback is refused by default)
         }
         prepare(instance, smtp.port, base, env)
         server = subprocess.Popen(

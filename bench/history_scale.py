@@ -26,6 +26,7 @@ removed at the end.
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -37,6 +38,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import bulk_fill
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"  # noqa: S105  # nosec B105  # the bench admin's, on a throwaway database
@@ -58,7 +61,12 @@ BODY = ("Disk /var on host app-17 is 91% full. " * 12)[:400]
 CHUNK = 5000
 
 
-def _app(url: str, instance: str):
+# Filling, ANALYZE and the migrations that index a million rows take longer than the database deadline a
+# page gets (EXASTRO_MAIL_DATABASE_TIMEOUT, 5 s); docs/deploy.md says to run such maintenance with 600.
+MAINTENANCE_TIMEOUT = 600
+
+
+def _app(url: str, instance: str, **extra):
     from exastro_mail import create_app
 
     return create_app(
@@ -68,6 +76,7 @@ def _app(url: str, instance: str):
             "WTF_CSRF_ENABLED": False,
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
             "LOGIN_LIMIT_PER_CLIENT": "100000 per minute",
+            **extra,
         }
     )
 
@@ -79,7 +88,7 @@ def fill(url: str, instance: str, rows: int) -> dict:
     from exastro_mail.store.db import db
     from exastro_mail.store.models import AuditEvent, OutboxMessage
 
-    app = _app(url, instance)
+    app = _app(url, instance, DATABASE_TIMEOUT=MAINTENANCE_TIMEOUT)
     started = time.monotonic()
     with app.app_context():
         migrations.migrate()
@@ -87,42 +96,96 @@ def fill(url: str, instance: str, rows: int) -> dict:
         create_user(org, "admin", "admin@example.com", PASSWORD, admin=True)
         start, step = datetime(2025, 1, 1), timedelta(days=365) / rows
         recipients = json.dumps({"to": ["ops@example.com", "oncall@example.com"], "cc": [], "bcc": []})
-        for first in range(0, rows, CHUNK):
-            mails, events = [], []
-            for n in range(first, min(rows, first + CHUNK)):
-                at = start + step * n
-                status = STATUSES[n % len(STATUSES)]
-                mails.append(
-                    {
-                        "organization": org.id,
-                        "kind": "notification",
-                        "recipients": recipients,
-                        "subject": f"Disk almost full on app-{n % 50}",
-                        "body_text": BODY,
-                        "message_id": f"<bench-{n}@example.com>",
-                        "status": status,
-                        "attempts": 1,
-                        "next_attempt_at": at,
-                        "last_error": "550 5.1.1 no such user" if status == "failed" else None,
-                        "created_at": at,
-                        "sent_at": at if status == "sent" else None,
-                    }
-                )
-                events.append(
-                    {
-                        "organization": org.id,
-                        "actor": ACTORS[n % len(ACTORS)],
-                        "action": ACTIONS[n % len(ACTIONS)],
-                        "detail": json.dumps({"notification_id": n, "kind": "notification"}),
-                        "remote_addr": "192.0.2.10",
-                        "created_at": at,
-                    }
-                )
-            with db.atomic():
-                OutboxMessage.insert_many(mails).execute()
-                AuditEvent.insert_many(events).execute()
+        mails = (_mail(org.id, n, start + step * n, recipients) for n in range(rows))
+        events = (_event(org.id, n, start + step * n) for n in range(rows))
+        if os.environ.get("BENCH_SLOW_FILL"):  # peewee's insert_many as before, to check the bulk fill
+            for chunk in iter(lambda: list(itertools.islice(mails, CHUNK)), []):
+                with db.atomic():
+                    OutboxMessage.insert_many(chunk).execute()
+            for chunk in iter(lambda: list(itertools.islice(events, CHUNK)), []):
+                with db.atomic():
+                    AuditEvent.insert_many(chunk).execute()
+        else:  # the same rows and values, in bulk (bench/bulk_fill.py)
+            bulk_fill.insert(OutboxMessage, mails)
+            bulk_fill.insert(AuditEvent, events)
         _analyze(db)
     return {"fill_seconds": round(time.monotonic() - started, 1)}
+
+
+def _mail(organization: int, n: int, at: datetime, recipients: str) -> dict:
+    """Delivery log row n of a fill: 88% sent, 10% failed, 2% queued, in a fixed order."""
+    status = STATUSES[n % len(STATUSES)]
+    return {
+        "organization": organization,
+        "kind": "notification",
+        "recipients": recipients,
+        "subject": f"Disk almost full on app-{n % 50}",
+        "body_text": BODY,
+        "message_id": f"<bench-{n}@example.com>",
+        "status": status,
+        "attempts": 1,
+        "next_attempt_at": at,
+        "last_error": "550 5.1.1 no such user" if status == "failed" else None,
+        "created_at": at,
+        "sent_at": at if status == "sent" else None,
+    }
+
+
+def _event(organization: int, n: int, at: datetime) -> dict:
+    """Audit log row n of a fill: ten kinds of event by five people, in a fixed order."""
+    return {
+        "organization": organization,
+        "actor": ACTORS[n % len(ACTORS)],
+        "action": ACTIONS[n % len(ACTIONS)],
+        "detail": json.dumps({"notification_id": n, "kind": "notification"}),
+        "remote_addr": "192.0.2.10",
+        "created_at": at,
+    }
+
+
+def dump(url: str, instance: str) -> dict:
+    """Every column of every row of both logs, in id order, as text."""
+    from exastro_mail.store.db import db
+
+    with _app(url, instance).app_context():
+        return {
+            table: [
+                [str(value) for value in row]
+                for row in db.execute_sql(f"SELECT * FROM {table} ORDER BY id")  # noqa: S608
+            ]
+            for table in ("outbox_message", "audit_event")
+        }
+
+
+def check_fill(engine: str, rows: int, options) -> None:
+    """Fill two databases with rows rows each, by peewee's insert_many and in bulk; compare them."""
+    dumps, seconds = [], []
+    for slow in (True, False):
+        name = f"history_check_{'slow' if slow else 'bulk'}"
+        folder = tempfile.mkdtemp(prefix=f"history-check-{engine}-")
+        instance = str(Path(folder) / "instance")
+        if engine == "sqlite":
+            url = f"sqlite:///{folder}/history.sqlite3"
+        else:
+            url = _server_database(options.postgres_url, name)
+        try:
+            flag = {"BENCH_SLOW_FILL": "1"} if slow else {}
+            args = ("--rows", str(rows), "--url", url, "--instance", instance)
+            seconds.append(_run(options.before, "--phase", "fill", *args, **flag)["fill_seconds"])
+            dumps.append(_run(options.before, "--phase", "dump", *args))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            if engine != "sqlite":
+                _server_database(options.postgres_url, name, drop=True)
+    for table in dumps[0]:
+        slow, bulk = dumps[0][table], dumps[1][table]
+        same = slow == bulk
+        differ = next((n for n, (a, b) in enumerate(zip(slow, bulk, strict=False)) if a != b), None)
+        print(
+            f"{engine} {table}: {len(slow)} rows by insert_many, {len(bulk)} in bulk: "
+            + ("identical, every column" if same else f"DIFFERENT (first at row {differ})")
+        )
+    print(f"{engine}: filled in {seconds[0]} s by insert_many, {seconds[1]} s in bulk")
 
 
 def _analyze(db) -> None:
@@ -177,12 +240,14 @@ def measure(urls: list, instances: list, requests: int) -> list:
     The databases take turns request by request, so that whatever else the machine does meanwhile
     weighs on each the same."""
     from exastro_mail.store import migrations
+    from exastro_mail.store.db import db
 
     apps, clients, targets = [], [], []
     for url, instance in zip(urls, instances, strict=True):
-        app = _app(url, instance)
-        with app.app_context():
-            migrations.migrate()  # the newer code adds its indexes here
+        with _app(url, instance, DATABASE_TIMEOUT=MAINTENANCE_TIMEOUT).app_context():
+            migrations.migrate()  # the newer code adds its indexes here, as `exastro-mail init-db` would
+            db.close()
+        app = _app(url, instance)  # the pages get the default deadline
         client = app.test_client()
         response = client.post("/acme/login", data={"username": "admin", "password": PASSWORD})
         assert response.status_code == 302, response.status_code
@@ -254,14 +319,17 @@ def _server_database(admin_url: str, name: str, drop: bool = False) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def _run(code: Path | None, *args) -> dict:
+def _run(code: Path | None, *args, **extra_env) -> dict:
     """A phase in its own interpreter, on this code or on the older copy (PYTHONPATH first)."""
-    env = dict(os.environ)
+    env = {**os.environ, **extra_env}
     if code is not None:
         env["PYTHONPATH"] = str(code)
-    output = subprocess.run(  # noqa: S603  # this script, with our own arguments
-        [sys.executable, __file__, *args], env=env, check=True, capture_output=True, text=True
-    ).stdout
+    done = subprocess.run(  # noqa: S603  # this script, with our own arguments
+        [sys.executable, __file__, *args], env=env, check=False, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"phase {args[1]} on {code or 'this code'} failed:\n{done.stderr[-3000:]}")
+    output = done.stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -275,7 +343,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=15)
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test?sslmode=disable")
     parser.add_argument("--json", type=Path, help="also write every figure here")
-    parser.add_argument("--phase", choices=("fill", "measure"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--check-fill",
+        type=int,
+        metavar="ROWS",
+        help="only check that the bulk fill stores the same rows as peewee's insert_many, at ROWS rows",
+    )
+    parser.add_argument("--phase", choices=("fill", "measure", "dump"), help=argparse.SUPPRESS)
     parser.add_argument("--url", action="append", help=argparse.SUPPRESS)
     parser.add_argument("--instance", action="append", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -285,9 +359,18 @@ def main() -> None:
     if options.phase == "measure":
         print(json.dumps(measure(options.url, options.instance, options.requests)))
         return
+    if options.phase == "dump":
+        print(json.dumps(dump(options.url[0], options.instance[0])))
+        return
+    if options.check_fill:
+        for engine in options.engines.split(","):
+            check_fill(engine, options.check_fill, options)
+        return
     report = []
     for engine in options.engines.split(","):
+        load_at_start = _load()
         report += _engine(engine, [int(n) for n in options.rows.split(",")], options)
+        print(f"\n{engine}: load average at start {load_at_start}, at end {_load()}")
         _print(report)
     if options.json:
         options.json.write_text(json.dumps(report, indent=1))
@@ -326,10 +409,13 @@ def _engine(engine: str, counts: list, options) -> list:
         return runs
     finally:
         for rows, instance in zip(counts, instances, strict=True):
-            if engine == "sqlite":
-                shutil.rmtree(Path(instance).parent, ignore_errors=True)
-            else:
+            shutil.rmtree(Path(instance).parent, ignore_errors=True)  # the instance folder (and SQLite file)
+            if engine != "sqlite":
                 _server_database(options.postgres_url, f"history_bench_{rows}", drop=True)
+
+
+def _load() -> str:
+    return "/".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _print(report: list) -> None:
@@ -343,6 +429,16 @@ def _print(report: list) -> None:
     for run in report:
         sizes = run["after"]["sizes"]
         print(f"sizes {run['engine']} {run['rows']} rows: {json.dumps(sizes)}")
+    for run in report:
+        objects = run["after"]["sizes"]["objects"]
+        weights = [
+            sum(size for name, size in objects.items() if name.startswith(table)) / run["rows"]
+            for table in ("outbox_message", "audit_event")
+        ]
+        print(
+            f"bytes per row, {run['engine']} at {run['rows']} rows (table and its indexes): "
+            f"delivery log {weights[0]:.0f}, audit log {weights[1]:.0f}"
+        )
 
 
 def _table(runs: list, phase: str, best: bool) -> None:

@@ -297,6 +297,8 @@ def main() -> None:
             "EXASTRO_MAIL_RESET_LIMIT_PER_CLIENT": "1000000 per minute",
             "EXASTRO_MAIL_RESET_LIMIT_PER_ACCOUNT": "1000000 per minute",
             "EXASTRO_MAIL_API_AUTH_LIMIT_PER_CLIENT": "1000000 per minute",
+            # The local SMTP server is on loopback, which the host policy refuses unless allowed (issue 12).
+            "EXASTRO_MAIL_SMTP_ALLOWED_HOSTS": HOST,
         }
         if options.database_url:
             env["EXASTRO_MAIL_DATABASE_URL"] = options.database_url
@@ -362,7 +364,7 @@ def main() -> None:
             smtp.stop()
     setup = (
         f"exastro-mail load: {options.instances} instance(s) x {options.workers} web workers "
-        f"+ 1 outbox worker each, {engine}, rate limits in {'Redis' if options.redis else 'memory'}, "
+        f"+ 1 outbox worker each, {engine}, rate limits in {'Redis' if options.redis else 'the database'}, "
         f"{options.clients} locust users, {duration} s"
     )
     report(result, delivered, watch, setup, cpu_warning)

@@ -43,7 +43,11 @@ def outbox_rate(smtp: LocalSmtpServer, mails: int) -> float:
     """Mails per second the outbox worker delivers from a queue of `mails` notifications."""
     with tempfile.TemporaryDirectory(prefix="exastro-bench-") as folder:
         app = create_app(
-            {"INSTANCE_PATH": os.path.join(folder, "instance"), "BASE_URL": "http://mail.example.test"}
+            {
+                "INSTANCE_PATH": os.path.join(folder, "instance"),
+                "BASE_URL": "http://mail.example.test",
+                "SMTP_ALLOWED_HOSTS": HOST,  # the local aiosmtpd (loopback is refused by default)
+            }
         )
         with app.app_context():
             migrations.migrate()
