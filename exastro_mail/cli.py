@@ -5,7 +5,6 @@ import logging
 import os
 import secrets
 import signal
-import subprocess  # nosec B404  # starts only our own outbox worker, with a fixed command
 import sys
 import threading
 
@@ -16,6 +15,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from .auth import accounts, initial_password
 from .backup.commands import COMMANDS as BACKUP_COMMANDS
 from .logs.retention import prune_command
+from .outbox.supervisor import SupervisedWorker
 from .store import migrations
 from .store.models import Organization, User
 
@@ -106,7 +106,8 @@ def run_server(
     metrics.prepare_processes(app)  # before any process starts: they all count into one folder
     child = None
     if outbox_worker:
-        child = subprocess.Popen([*WORKER_COMMAND, "--parent-pid", str(os.getpid())])  # noqa: S603  # nosec B603  # our own command
+        _log_to_stderr("exastro_mail.serve", "serve")
+        child = SupervisedWorker([*WORKER_COMMAND, "--parent-pid", str(os.getpid())], WORKER_STOP_SECONDS)
     try:
         # Run outside the command's app context (an empty contextvars.Context): forked workers would
         # otherwise share its `g` between requests, and with it one CSRF token and a stale "valid" mark.
@@ -114,18 +115,20 @@ def run_server(
         contextvars.Context().run(server.run)
     finally:
         if child is not None:
-            _stop_child(child)
+            child.stop()
 
 
-def _stop_child(child: subprocess.Popen) -> None:
-    """Ask the outbox worker to finish the message in hand and stop; kill it if it does not."""
-    if child.poll() is None:
-        child.terminate()
-    try:
-        child.wait(WORKER_STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
+def _log_to_stderr(name: str, label: str) -> logging.Logger:
+    """The logger name, writing INFO and above to stderr as "time [label pid] LEVEL message"."""
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        line = f"%(asctime)s [{label} %(process)d] %(levelname)s %(message)s"
+        handler.setFormatter(logging.Formatter(line))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
 
 
 @click.command("serve")
@@ -170,13 +173,7 @@ def worker(once, parent_pid, nice):
     if nice:
         os.nice(nice)
 
-    outbox_log = logging.getLogger("exastro_mail.outbox")
-    if not outbox_log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s [outbox %(process)d] %(levelname)s %(message)s"))
-        outbox_log.addHandler(handler)
-        outbox_log.setLevel(logging.INFO)
-        outbox_log.propagate = False
+    outbox_log = _log_to_stderr("exastro_mail.outbox", "outbox")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

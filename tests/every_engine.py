@@ -53,6 +53,7 @@ SQLITE_ONLY = (
     "tests/test_real_mta.py",
     "tests/test_serve_during_slow_test_mails.py",
     "tests/test_gunicorn_control_socket.py",
+    "tests/test_outbox_supervisor.py",
     "tests/browser",
 )
 

@@ -248,6 +248,30 @@ def test_the_outbox_worker_of_a_killed_server_stops_by_itself(instance, processe
             os.kill(pid, signal.SIGTERM)
 
 
+def test_serve_starts_its_outbox_worker_again_when_it_is_killed(instance, processes, smtp_server):
+    # As gunicorn replaces a web worker that dies: without it, a worker killed by the OOM killer left
+    # every page answering and every mail queued until someone restarted serve.
+    point_settings_at(instance, instance.organization, smtp_server)
+    port = free_port()
+    server = processes.start([EXASTRO_MAIL, "serve", "--port", str(port), "--workers", "1"], instance.env)
+    wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), 20, "the server to answer")
+    [first] = _children(server.pid)
+    os.kill(first, signal.SIGKILL)
+
+    wait_until(lambda: [pid for pid in _children(server.pid) if pid != first], 20, "another outbox worker")
+    queue_notifications(instance.organization, 1)
+    assert smtp_server.wait_for(1, timeout=20)[0].message["Subject"] == "Notice 0"
+    [second] = _children(server.pid)
+    assert second != first and not _running(first)
+    log = processes.output(server)
+    assert f"the outbox worker (pid {first}) ended (killed by SIGKILL); starting it again in 1 s" in log
+    assert f"the outbox worker was started again (pid {second})" in log
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(20) == 0
+    assert not _running(second)
+    assert "Traceback" not in processes.output(server)
+
+
 def _post_forgot_password(base: str, identifier: str) -> int:
     """Open the forgot-password page in a fresh browser (cookie jar) and submit it."""
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
@@ -270,12 +294,17 @@ def _answers(url: str) -> bool:
 
 
 def _children(pid: int, *, outbox: bool = True) -> list[int]:
-    """Child processes of pid: those running the outbox worker, or with outbox=False all of them."""
+    """Child processes of pid (started by any of its threads): those running the outbox worker, or with
+    outbox=False all of them."""
     found = []
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-        if b"worker" in command or not outbox:
-            found.append(int(child))
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            children = (task / "children").read_text().split()
+        for child in children:
+            with contextlib.suppress(FileNotFoundError):  # a child that ended meanwhile
+                command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                if b"worker" in command or not outbox:
+                    found.append(int(child))
     return found
 
 
