@@ -1,5 +1,7 @@
 """Who may open the settings: the org's admins only; everyone else is turned away the right way."""
 
+import re
+
 import pytest
 
 from tests.conftest import VALID_SETTINGS, make_org, make_user, without_csrf_tokens
@@ -89,3 +91,9 @@ def test_logout_is_a_post_and_get_does_not_log_out(client, admin, auth):
     assert client.get(SETTINGS).status_code == 200
     assert auth.logout().status_code == 303
     assert client.get(SETTINGS).status_code == 302
+
+
+def test_the_login_form_tells_password_managers_which_field_is_which(client, org):
+    page = client.get("/acme/login").get_data(as_text=True)
+    assert re.search(r'<input[^>]*autocomplete="username"[^>]*name="username"', page)
+    assert re.search(r'<input[^>]*autocomplete="current-password"[^>]*name="password"', page)

@@ -13,9 +13,12 @@ class LoginForm(Form):
     username = StringField(
         _l("Username"),
         validators=[DataRequired(_l("Enter your username.")), Length(max=255, message=TOO_LONG)],
+        # Password managers fill a login form by these, and phones leave the name as typed.
+        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
     )
     password = PasswordField(
         _l("Password"),
         validators=[DataRequired(_l("Enter your password.")), Length(max=255, message=TOO_LONG)],
+        render_kw={"autocomplete": "current-password"},
     )
     next = HiddenField()
