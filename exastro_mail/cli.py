@@ -248,8 +248,15 @@ def _admin_password_lines(app, organization) -> list[str]:
 def main():
     """Entry point of the exastro-mail console script."""
     from . import create_app
+    from .config import ConfigError
 
-    cli = FlaskGroup(create_app=create_app, add_default_commands=False, help=__doc__)
+    def create_app_or_explain():
+        try:
+            return create_app()
+        except ConfigError as error:  # a setting the admin typed: its name and what is wrong, no traceback
+            _fail(str(error))
+
+    cli = FlaskGroup(create_app=create_app_or_explain, add_default_commands=False, help=__doc__)
     cli.main(prog_name="exastro-mail")
 
 

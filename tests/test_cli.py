@@ -103,3 +103,17 @@ def test_the_console_script_works_from_a_shell(tmp_path):
     assert "up to date" in again.stdout
     bad = subprocess.run([*exe, "create-org", "Bad"], env=env, capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and "Error:" in bad.stderr
+
+
+def test_a_bad_setting_is_named_in_one_line_not_a_traceback(tmp_path):
+    env = {
+        "EXASTRO_MAIL_INSTANCE_PATH": str(tmp_path),
+        "EXASTRO_MAIL_RETENTION_DELIVERY_DAYS": "-1",
+        "PATH": "/usr/bin:/bin",
+    }
+    exe = [sys.executable, "-m", "exastro_mail.cli"]
+    answer = subprocess.run([*exe, "prune"], env=env, capture_output=True, text=True, check=False)
+    assert answer.returncode == 1
+    assert answer.stderr.strip() == (
+        "Error: EXASTRO_MAIL_RETENTION_DELIVERY_DAYS must be a number of days (0 or more) or never, not -1."
+    )
