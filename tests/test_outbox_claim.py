@@ -12,6 +12,7 @@ import pytest
 from exastro_mail.outbox import status
 from exastro_mail.outbox.claim import Claim
 from exastro_mail.outbox.due import leases_run_out, queued_due
+from exastro_mail.outbox.enqueue import discard, retry_now
 from exastro_mail.outbox.kinds import PRIORITY_NORMAL, PRIORITY_WAITING
 from exastro_mail.outbox.worker import deliver_due, run_worker
 from exastro_mail.password_reset.flow import request_reset
@@ -142,6 +143,7 @@ def test_outcomes_and_lease_renewals_reach_their_rows_by_primary_key_alone(app, 
     # With a condition on status, InnoDB read the index on status first, locking the entries of other
     # workers' rows on its way, while their outcomes held those rows and waited for the entries: a
     # deadlock, three workers in tests/test_multiprocess.py. By primary key alone there is no such order.
+    # An operator's action names one row, by primary key, beside its condition on status: also PRIMARY.
     add_rows(org, 5000, status.SENT, days_ago=30)
     add_rows(org, 300, status.QUEUED, days_ago=0)
     ids = [
@@ -154,17 +156,23 @@ def test_outcomes_and_lease_renewals_reach_their_rows_by_primary_key_alone(app, 
     db.execute_sql(f"ANALYZE TABLE {OutboxMessage._meta.table_name}")
     held = list(OutboxMessage.select().where(OutboxMessage.leased_by == "worker-a"))
     claim = Claim("worker-a", 30, held)
+    # An administrator's "Retry now" and "Discard" in the delivery log, on failed mail, meanwhile.
+    spare = [row.id for row in OutboxMessage.select().where(OutboxMessage.leased_by.is_null()).limit(2)]
+    failed = OutboxMessage.id.in_(spare)
+    OutboxMessage.update(status=status.FAILED, body_text="Disk full").where(failed).execute()
+    retried, discarded = OutboxMessage.select().where(failed).order_by(OutboxMessage.id)
 
     with app.app_context(), caplog.at_level(logging.DEBUG, logger="peewee"):
         claim.renew()
         claim.sent(held[0], "250 OK")
         claim.fail(held[1], "451 try later", permanent=False)
         claim.release(held[2:])
+        assert retry_now(retried) and discard(discarded)
     written = [
         record.msg for record in caplog.records
         if isinstance(record.msg, tuple) and record.msg[0].startswith(("UPDATE", "DELETE"))
     ]  # fmt: skip
-    assert len(written) == 4, written
+    assert len(written) == 6, written
     for sql, params in written:
         plans = db.execute_sql(f"EXPLAIN {sql}", params).fetchall()
         assert [row[5] for row in plans] == ["PRIMARY"], (sql[:80], plans)
