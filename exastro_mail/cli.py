@@ -17,6 +17,7 @@ from .backup.commands import COMMANDS as BACKUP_COMMANDS
 from .logs.retention import prune_command
 from .outbox.supervisor import SupervisedWorker
 from .store import migrations
+from .store.db import maintenance_deadline
 from .store.models import Organization, User
 
 
@@ -36,7 +37,8 @@ def _fail(message: str):
 @with_appcontext
 def init_db():
     """Create or migrate the database schema (safe to run again)."""
-    before, after = migrations.migrate()
+    with maintenance_deadline(current_app):
+        before, after = migrations.migrate()
     if before is None:
         click.echo(f"Created the database schema (version {after}).")
     elif before == after:
@@ -203,7 +205,8 @@ def quickstart(host, port):
         reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  # nosec B104  # compared, not bound
         base_url = f"http://[{reachable}]:{port}" if ":" in reachable else f"http://{reachable}:{port}"
         app.config["BASE_URL"] = os.environ["EXASTRO_MAIL_BASE_URL"] = base_url
-    migrations.migrate()
+    with maintenance_deadline(app):
+        migrations.migrate()
     organization = Organization.get_or_none(Organization.org_id == "example")
     if organization is None:
         organization = accounts.create_organization("example", "Example organization")

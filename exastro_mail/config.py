@@ -63,6 +63,8 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # Runtime: a hanging database, metrics (store/timeouts.py, web/errors.py, web/metrics.py).
     "DATABASE_TIMEOUT": 5.0,  # seconds a connection attempt, a query, or a page's queries together may wait
+    # ... and a query of init-db, export or import, which on millions of rows takes minutes
+    "MAINTENANCE_DATABASE_TIMEOUT": 3600.0,
     "DATABASE_ERROR_LOG_SECONDS": 60,  # repeated database errors: one log line per this many seconds
     "METRICS_TOKEN": None,  # nosec B105  # None: no /metrics; else the bearer token scrapers send
 }

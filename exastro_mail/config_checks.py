@@ -12,7 +12,8 @@ class ConfigError(RuntimeError):
 
 
 def load_runtime(config) -> None:
-    config["DATABASE_TIMEOUT"] = _positive_number("DATABASE_TIMEOUT", config["DATABASE_TIMEOUT"])
+    for name in ("DATABASE_TIMEOUT", "MAINTENANCE_DATABASE_TIMEOUT"):
+        config[name] = _positive_number(name, config[name])
     config["DATABASE_ERROR_LOG_SECONDS"] = _positive_number(
         "DATABASE_ERROR_LOG_SECONDS", config["DATABASE_ERROR_LOG_SECONDS"]
     )

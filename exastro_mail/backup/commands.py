@@ -3,8 +3,10 @@
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
+from ..store.db import maintenance_deadline
 from .export import backup_sqlite, export_install
 from .export_file import KEY_NOTE, SENSITIVE_NOTE
 from .restore import import_install
@@ -15,7 +17,8 @@ from .restore import import_install
 @with_appcontext
 def export_command(file):
     """Write this install's data to FILE (to move it to another database or engine with `import`)."""
-    counts = export_install(file)
+    with maintenance_deadline(current_app):
+        counts = export_install(file)
     click.echo(f"Exported {_summary(counts)} to {file}.")
     click.echo(SENSITIVE_NOTE)
     click.echo(KEY_NOTE)
@@ -26,7 +29,8 @@ def export_command(file):
 @with_appcontext
 def import_command(file):
     """Load FILE, made by `exastro-mail export`, into this install's empty database."""
-    counts = import_install(file)
+    with maintenance_deadline(current_app):
+        counts = import_install(file)
     click.echo(f"Imported {_summary(counts)} from {file}.")
     click.echo("Logins were not moved: users log in again.")
 
