@@ -17,7 +17,7 @@ from .backup.commands import COMMANDS as BACKUP_COMMANDS
 from .logs.retention import prune_command
 from .outbox.supervisor import SupervisedWorker
 from .store import migrations
-from .store.db import maintenance_deadline
+from .store.maintenance import maintenance_deadline
 from .store.models import Organization, User
 
 

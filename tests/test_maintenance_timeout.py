@@ -1,10 +1,11 @@
 """init-db, export and import wait on the database as long as maintenance takes; pages keep their few
-seconds (store/db.py maintenance_deadline)."""
+seconds (store/maintenance.py)."""
 
 import pytest
 from peewee import DatabaseError
 
-from exastro_mail.store.db import db, maintenance_deadline
+from exastro_mail.store.db import db
+from exastro_mail.store.maintenance import maintenance_deadline
 from tests.conftest import build_app
 from tests.engine_fixtures import ENGINE
 

@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..store.db import maintenance_deadline
+from ..store.maintenance import maintenance_deadline
 from .export import backup_sqlite, export_install
 from .export_file import KEY_NOTE, SENSITIVE_NOTE
 from .restore import import_install
