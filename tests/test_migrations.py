@@ -329,3 +329,22 @@ def test_settings_saved_before_step_8_answer_no_one_until_they_change(version_1_
     assert response.status_code == 200, response.get_json()
     data = client.get("/api/acme/platform/settings/mailserver", headers=headers).get_json()["data"]
     assert (data["create_user"], data["last_update_user"]) == ("", "alice (API token monitoring)")
+
+
+@pytest.mark.only_on("postgres")  # a row's xmin names the transaction that last wrote it
+def test_step_11_adds_the_priority_without_writing_every_mail_again(version_1_install, monkeypatch):
+    # peewee's add_column wrote every row of outbox_message again (NULL, then the default, then NOT
+    # NULL): on a million-row database a rewrite, and as many dead copies kept until VACUUM FULL.
+    app = version_1_install
+    with app.app_context():
+        monkeypatch.setattr(migrations, "STEPS", [step for step in migrations.STEPS if step[0] < 11])
+        migrations.migrate()
+        written = "SELECT message_id, xmin::text FROM outbox_message ORDER BY id"
+        before = migrations.db.execute_sql(written).fetchall()
+        monkeypatch.undo()
+        assert migrations.migrate()[0] == 10
+        assert migrations.db.execute_sql(written).fetchall() == before
+        assert [row.message_id for row in OutboxMessage.select().where(OutboxMessage.priority == 0)] == [
+            SENT_ID,
+            QUEUED_ID,
+        ]

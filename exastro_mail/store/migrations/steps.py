@@ -8,7 +8,7 @@ from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, Text
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
-from ..db import MYSQL, POSTGRESQL, engine
+from ..db import MYSQL, POSTGRESQL, SQLITE, engine
 from ..models import BaseModel, utcnow
 from .tables import create_tables
 
@@ -169,9 +169,15 @@ def _outbox_priority_and_claim_index(database) -> None:
     (status, priority, next_attempt_at) and, for leases that ran out, (status, lease_until), so its cost
     does not grow with the sent mail kept. The index on
     next_attempt_at alone goes: PostgreSQL chose it for the claim's ORDER BY and read the whole history."""
+    # NOT NULL with a default in one ADD COLUMN: PostgreSQL, MariaDB and SQLite then record the value of
+    # the existing rows once instead of writing each (peewee's add_column adds it NULL, writes every row
+    # and sets NOT NULL: a million-row table rewritten, its dead copies kept). Then no default, as in a
+    # new table; SQLite cannot drop one, and keeps it.
+    database.execute_sql("ALTER TABLE outbox_message ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+    if engine(database) != SQLITE:
+        database.execute_sql("ALTER TABLE outbox_message ALTER COLUMN priority DROP DEFAULT")
     migrator = SchemaMigrator.from_database(database)
     run_operations(
-        migrator.add_column("outbox_message", "priority", IntegerField(default=0)),
         migrator.add_index("outbox_message", ("status", "priority", "next_attempt_at"), False),
         migrator.add_index("outbox_message", ("status", "lease_until"), False),
         migrator.drop_index("outbox_message", "outbox_message_next_attempt_at"),
