@@ -25,6 +25,17 @@ def test_a_statement_longer_than_a_page_may_wait_runs_within_the_maintenance_dea
             db.execute_sql(SLEEP[ENGINE]).fetchall()
 
 
+@pytest.mark.only_on("sqlite")
+def test_on_sqlite_maintenance_waits_as_long_for_another_writer(tmp_path):
+    # Another instance's init-db migrating the same file holds its write lock for minutes.
+    app = build_app(tmp_path, MAINTENANCE_DATABASE_TIMEOUT=600)
+    with app.app_context():
+        assert db.execute_sql("PRAGMA busy_timeout").fetchone() == (10_000,)  # a page's wait
+        with maintenance_deadline(app):
+            assert db.execute_sql("PRAGMA busy_timeout").fetchone() == (600_000,)
+        assert db.execute_sql("PRAGMA busy_timeout").fetchone() == (10_000,)
+
+
 def test_the_maintenance_deadline_must_be_a_positive_number(tmp_path):
     from exastro_mail.config import ConfigError
 

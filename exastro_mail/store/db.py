@@ -27,8 +27,7 @@ from . import timeouts
 
 EXTENSION_KEY = "exastro_mail.db"
 SQLITE_PRAGMAS = {
-    "journal_mode": "wal",
-    "busy_timeout": 10000,
+    "journal_mode": "wal",  # the wait for another writer (busy_timeout) is open_database's sqlite_busy
     "foreign_keys": 1,
     "synchronous": "normal",
 }
@@ -168,9 +167,10 @@ def engine_of_url(url: str) -> str:
     )
 
 
-def open_database(url: str, timeout: float = timeouts.DEFAULT_SECONDS):
-    """Make a peewee Database from a URL: SQLite with WAL and IMMEDIATE writes, else a pool whose
-    connections and queries give up after timeout seconds (see store/timeouts.py)."""
+def open_database(url: str, timeout: float = timeouts.DEFAULT_SECONDS, *, sqlite_busy: float = 10):
+    """Make a peewee Database from a URL: SQLite with WAL and IMMEDIATE writes, waiting up to sqlite_busy
+    seconds for another writer, else a pool whose connections and queries give up after timeout seconds
+    (see store/timeouts.py)."""
     engine = engine_of_url(url)
     if engine == SQLITE:
         path = url[len("sqlite:///") :]
@@ -179,7 +179,8 @@ def open_database(url: str, timeout: float = timeouts.DEFAULT_SECONDS):
                 "EXASTRO_MAIL_DATABASE_URL: give SQLite a file, as in sqlite:////var/lib/mail.db"
             )
         _create_private_file(path)
-        return SqliteFileDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=10)
+        pragmas = {**SQLITE_PRAGMAS, "busy_timeout": round(sqlite_busy * 1000)}
+        return SqliteFileDatabase(path, pragmas=pragmas, lock_type="IMMEDIATE", timeout=sqlite_busy)
     module, extra = _DRIVERS[engine]
     if importlib.util.find_spec(module) is None:
         raise ConfigError(
