@@ -379,10 +379,12 @@ def test_audit_details_are_shown_in_the_readers_language(client, auth, admin, or
 # Mails
 
 
-def reset_mails_for(app, smtp_server, *usernames) -> dict[str, EmailMessage]:
-    """Ask for reset links as a Japanese-speaking browser; the mail each user received."""
+def reset_mails_for(app, smtp_server, *usernames, page="ja") -> dict[str, EmailMessage]:
+    """Ask for reset links from a browser showing the page in that language (None: as it comes); the
+    mail each user received."""
     client = app.test_client()
-    client.set_cookie("locale", "ja")  # the page's language is not the recipient's
+    if page:
+        client.set_cookie("locale", page)
     for username in usernames:
         assert client.post("/acme/forgot-password", data={"identifier": username}).status_code == 200
     deliver(app)
@@ -408,6 +410,8 @@ def test_mails_go_out_in_the_recipients_saved_language(tmp_path, smtp_server):
         make_user(organization, "kenji")
         make_user(organization, "emma")
         User.update(locale="ja").where(User.username == "kenji").execute()
+        User.update(locale="en").where(User.username == "emma").execute()
+    # A saved language wins over the page's (tests/test_password_reset.py: without one, the page's).
     mails = reset_mails_for(app, smtp_server, "kenji", "emma")
     kenji_text, kenji_html = text_and_html(mails["kenji"])
     assert mails["kenji"]["Subject"] == "ACME Corp のパスワード再設定"
@@ -421,6 +425,6 @@ def test_without_a_saved_language_mails_follow_the_install_default(tmp_path, smt
     app = build_app(tmp_path, DEFAULT_LOCALE="ja")
     with app.app_context():
         make_user(registered_org(app, smtp_server), "emma")
-    mail = reset_mails_for(app, smtp_server, "emma")["emma"]
+    mail = reset_mails_for(app, smtp_server, "emma", page=None)["emma"]
     assert mail["Subject"] == "ACME Corp のパスワード再設定"
     assert "emma 様" in text_and_html(mail)[0]

@@ -449,3 +449,24 @@ def test_an_empty_or_overlong_identifier_gets_a_message_next_to_the_field(client
     assert response.status_code == 422
     assert f'<p class="error" id="identifier-error">{message}</p>' in response.get_data(as_text=True)
     assert OutboxMessage.select().count() == 0
+
+
+def test_a_reset_asked_for_in_japanese_is_mailed_in_japanese_unless_the_account_chose_a_language(
+    client, mail_app, server, acme, alice
+):
+    japanese = {"Accept-Language": "ja"}
+    ask(client, "alice", headers=japanese)
+    match = reset_mail_link(mail_app, server)
+    assert server.messages[0].message["Subject"] == "ACME Corp のパスワード再設定"
+    # The notice of the change follows the page the new password was chosen on, the same way.
+    open_link(client, match)
+    data = {"password": NEW_PASSWORD, "confirmation": NEW_PASSWORD}
+    assert client.post("/acme/reset-password", data=data, headers=japanese).status_code == 303
+    deliver(mail_app)
+    assert server.wait_for(2)[1].message["Subject"] == "ACME Corp のパスワードが変更されました"
+
+    with mail_app.app_context():
+        User.update(locale="en").where(User.username == "alice").execute()
+    ask(client, "alice", headers=japanese)
+    deliver(mail_app)
+    assert server.wait_for(3)[2].message["Subject"] == "Reset your password for ACME Corp"

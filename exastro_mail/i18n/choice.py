@@ -37,10 +37,20 @@ def choose_timezone(value: str | None) -> str | None:
     return value
 
 
-def locale_for_mail(user) -> str:
-    """The language of a mail to a user: their saved choice, else the install default."""
-    locale = getattr(user, "locale", None)
-    return locale if locale in LANGUAGES else current_app.config["DEFAULT_LOCALE"]
+def locale_for_mail(user, asked: str | None = None) -> str:
+    """The language of a mail to a user: their saved choice, else the language of the page it was asked
+    for on (a forgot-password request in Japanese gets a Japanese link), else the install default."""
+    for locale in (getattr(user, "locale", None), asked):
+        if locale in LANGUAGES:
+            return locale
+    return current_app.config["DEFAULT_LOCALE"]
+
+
+def page_locale() -> str | None:
+    """The language the current page is shown in; None outside a request."""
+    from flask_babel import get_locale
+
+    return str(get_locale()) if has_request_context() else None
 
 
 def exastro_language(value: str | None) -> str | None:

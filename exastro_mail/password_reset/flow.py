@@ -23,14 +23,16 @@ class ResetLinkInvalid(Exception):
     """The reset link is unknown, used, expired or void; the page says only that."""
 
 
-def request_reset(organization: Organization, identifier: str, *, send_from: str) -> None:
+def request_reset(
+    organization: Organization, identifier: str, *, send_from: str, locale: str | None = None
+) -> None:
     """Queue what was typed for the outbox worker, which looks the accounts up and mails each one.
 
     No account is read and no SMTP is spoken here: every request makes the same two inserts, so
     neither the answer nor the time it takes tells whether an account matched.
     """
     with db.atomic():
-        enqueue_reset_request(organization, identifier, send_from=send_from)
+        enqueue_reset_request(organization, identifier, send_from=send_from, locale=locale)
         audit.record(organization, "password_reset.requested")
 
 

@@ -27,7 +27,9 @@ from .tokens import token_problem
 log = logging.getLogger("exastro_mail.outbox.password_reset")
 
 
-def enqueue_reset_request(organization, identifier: str, *, send_from: str) -> None:
+def enqueue_reset_request(
+    organization, identifier: str, *, send_from: str, locale: str | None = None
+) -> None:
     """Queue a forgot-password request as typed (sealed), for the worker to resolve to accounts and mails.
 
     The same work whatever was typed: no account is looked up here, so the time taken tells nothing.
@@ -44,6 +46,7 @@ def enqueue_reset_request(organization, identifier: str, *, send_from: str) -> N
         next_attempt_at=utcnow(),
         priority=kinds.PRIORITY_WAITING,  # claimed ahead of notifications: someone waits at the screen
         reset_request=secretbox.seal(identifier),
+        locale=locale,  # of the page it was asked on: the mail's language if the account has none saved
     )
 
 
@@ -57,7 +60,8 @@ def resolve_reset_request(claim, message) -> bool:
         reason = "the request cannot be decrypted with EXASTRO_MAIL_ENCRYPTION_KEY; ask again"
         claim.fail(message, reason, permanent=True)
         return False
-    written = mails.write_reset_mails(organization, identifier)  # templates rendered outside the transaction
+    # Templates are rendered outside the transaction.
+    written = mails.write_reset_mails(organization, identifier, asked=message.locale)
     try:
         with db.atomic():
             issued = mails.issue_reset_mails(organization, written, now=utcnow())

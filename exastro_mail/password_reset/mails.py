@@ -12,7 +12,7 @@ from limits import parse
 from peewee import fn
 
 from ..i18n import local_datetime
-from ..i18n.choice import locale_for_mail
+from ..i18n.choice import locale_for_mail, page_locale
 from ..store import audit
 from ..store.db import is_sqlite
 from ..store.models import MailServerSettings, Organization, ResetToken, User
@@ -61,12 +61,15 @@ class ResetMail:
     body_html: str
 
 
-def write_reset_mails(organization: Organization, identifier: str) -> list[ResetMail]:
-    """A reset mail with a fresh token for each enabled account the typed text names; writes nothing."""
+def write_reset_mails(
+    organization: Organization, identifier: str, *, asked: str | None = None
+) -> list[ResetMail]:
+    """A reset mail with a fresh token for each enabled account the typed text names (in the account's
+    language, else asked: the request page's); writes nothing."""
     mails = []
     for user in accounts_matching(organization, identifier):
         token = tokens.new_token()
-        mails.append(ResetMail(user, token, *_reset_mail(organization, user, token)))
+        mails.append(ResetMail(user, token, *_reset_mail(organization, user, token, asked)))
     return mails
 
 
@@ -116,9 +119,9 @@ def _context(organization, user: User, **more) -> dict:
     return {"organization": organization, "user": user, "reply_to": settings and settings.reply_to, **more}
 
 
-# Mails are written in the recipient's language (their saved choice, else the default).
-def _reset_mail(organization, user: User, token: str) -> tuple[str, str, str]:
-    with force_locale(locale_for_mail(user)):
+# Mails are written in the recipient's language (their saved choice, else the page's, else the default).
+def _reset_mail(organization, user: User, token: str, asked: str | None) -> tuple[str, str, str]:
+    with force_locale(locale_for_mail(user, asked)):
         context = _context(
             organization,
             user,
@@ -136,7 +139,7 @@ def changed_mail(organization, user: User, now: datetime, *, via: str = "reset")
     """The notice that a user's password was changed at now, via "reset" (a link) or "account" (the
     account page, logged in): (subject, text, html)."""
     base_url = current_app.config.get("BASE_URL")
-    with force_locale(locale_for_mail(user)):
+    with force_locale(locale_for_mail(user, page_locale())):
         context = _context(
             organization,
             user,

@@ -21,6 +21,7 @@ from ..auth.orgs import scope_to_organization
 from ..auth.passwords import MIN_PASSWORD_LENGTH
 from ..auth.sessions import end_session
 from ..extensions import csrf
+from ..i18n.choice import page_locale
 from ..store.models import utcnow
 from ..web import rate_limits
 from ..web.page_cache import render_anonymous_page
@@ -44,7 +45,7 @@ def forgot():
     rate_limits.FORGOT_PASSWORD.hit()
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        flow.request_reset(g.org, form.identifier.data, send_from=g.org.mail_from)
+        flow.request_reset(g.org, form.identifier.data, send_from=g.org.mail_from, locale=page_locale())
         return render_anonymous_page("password_reset/sent.html", answer=str(flow.ANSWER))
     return render_template("password_reset/forgot.html", form=form), 422
 
