@@ -113,7 +113,9 @@ def run_server(
     try:
         # Run outside the command's app context (an empty contextvars.Context): forked workers would
         # otherwise share its `g` between requests, and with it one CSRF token and a stale "valid" mark.
-        server = GunicornServer(app, bind=f"{host}:{port}", workers=workers, threads=threads)
+        server = GunicornServer(
+            app, bind=f"{host}:{port}", workers=workers, threads=threads, reap_first=child and child.reap
+        )
         contextvars.Context().run(server.run)
     finally:
         if child is not None:

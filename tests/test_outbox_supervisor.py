@@ -51,3 +51,22 @@ def test_stopping_ends_a_worker_that_ignores_the_request_in_time():
     supervisor.stop()
     assert time.monotonic() - began < 5
     assert supervisor.process.returncode == -9
+
+
+def test_how_a_worker_ended_is_logged_when_someone_else_reaps_it_through_reap(caplog):
+    # Under serve, gunicorn's arbiter calls reap() on SIGCHLD, racing the watching thread's waitid:
+    # whichever is first, the log says how the worker ended.
+    caplog.set_level(logging.INFO, logger="exastro_mail.serve")
+    supervisor = SupervisedWorker([sys.executable, "-c", "import time; time.sleep(60)"], 5, first_delay=0.01)
+    for _ in range(8):
+        process = supervisor.process
+        process.kill()
+        while process.returncode is None:
+            supervisor.reap()
+        deadline = time.monotonic() + 10
+        while supervisor.process is process and time.monotonic() < deadline:
+            time.sleep(0.01)
+    supervisor.stop()
+    endings = [record.getMessage() for record in caplog.records if "ended" in record.getMessage()]
+    assert len(endings) == 8
+    assert all("(killed by SIGKILL)" in ending for ending in endings), endings

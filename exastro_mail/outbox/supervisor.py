@@ -6,8 +6,9 @@ A worker that keeps dying is started again less and less often (1 s, doubling up
 broken install does not spin. One that stopped cleanly (exit code 0: it was asked to, by SIGTERM or
 Ctrl+C, or its server is gone) is not started again.
 
-gunicorn's arbiter reaps every child of the process it runs in, this one included, so the status is
-read without reaping (waitid with WNOWAIT) before either reaps it.
+gunicorn's arbiter reaps every child of the process it runs in, this one included. The watching thread
+reads the status without reaping (waitid with WNOWAIT); when the arbiter is quicker, it has called
+reap() first (web/gunicorn_server.py), which keeps the status in the Popen.
 """
 
 import logging
@@ -23,6 +24,8 @@ FIRST_DELAY_SECONDS = 1.0
 MAX_DELAY_SECONDS = 60.0
 # A worker that ran this long was healthy: if it dies after that, it is started again at once.
 HEALTHY_SECONDS = 60.0
+# How long the watching thread, finding the worker reaped, waits for reap() to record how it ended.
+REAPED_WAIT_SECONDS = 1.0
 
 
 class SupervisedWorker:
@@ -45,7 +48,7 @@ class SupervisedWorker:
         while True:
             process, started = self.process, time.monotonic()
             how = _wait_for_end(process)
-            process.poll()  # reaped, unless the arbiter was first
+            process.poll()  # reaped, unless reap() was first
             if self._stopping.is_set() or how == "exit code 0":
                 return
             if time.monotonic() - started >= HEALTHY_SECONDS:
@@ -61,6 +64,11 @@ class SupervisedWorker:
                 self.process = self._start()
             log.info("the outbox worker was started again (pid %d)", self.process.pid)
             delay = min(delay * 2, MAX_DELAY_SECONDS)
+
+    def reap(self) -> None:
+        """Reap the worker if it has ended, keeping how it ended (for gunicorn's arbiter, which would
+        otherwise reap it without a word)."""
+        self.process.poll()
 
     def stop(self) -> None:
         """Ask the worker to finish the message in hand and stop; kill it if it does not in time."""
@@ -80,7 +88,11 @@ def _wait_for_end(process: subprocess.Popen) -> str:
     """Wait until the process ends, without reaping it; how it ended ("exit code N", "killed by X")."""
     try:
         ended = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
-    except ChildProcessError:  # reaped already (by gunicorn's arbiter, or by stop())
+    except ChildProcessError:  # reaped already: by reap() (from gunicorn's arbiter), or by stop()
+        # poll() takes Popen's lock and only then records the status: it may still be on its way.
+        deadline = time.monotonic() + REAPED_WAIT_SECONDS
+        while process.returncode is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         return "exit status unknown" if process.returncode is None else _described(process.returncode)
     return _described(ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status)
 

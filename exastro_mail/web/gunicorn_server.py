@@ -1,8 +1,11 @@
 """Running the app under gunicorn from our own command."""
 
 import os
+import sys
+from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from . import metrics
 
@@ -27,8 +30,9 @@ class GunicornServer(BaseApplication):
     """gunicorn with options given in code, not read from the command line; with threads, gthread
     workers, so a request that waits (a test mail on a slow server) holds one thread, not a worker."""
 
-    def __init__(self, app, **options):
+    def __init__(self, app, *, reap_first: Callable[[], None] | None = None, **options):
         self.application = app
+        self.reap_first = reap_first
         self.options = {
             **BELIEVE_NO_FORWARDED_HEADERS,
             **control_socket_options(app.instance_path),
@@ -47,3 +51,22 @@ class GunicornServer(BaseApplication):
 
     def load(self):
         return self.application
+
+    def run(self):
+        """BaseApplication.run(), with our arbiter."""
+        try:
+            OwnChildrenFirstArbiter(self).run()
+        except RuntimeError as error:
+            print(f"\nError: {error}\n", file=sys.stderr)
+            sys.exit(1)
+
+
+class OwnChildrenFirstArbiter(Arbiter):
+    """gunicorn's arbiter, letting the app's own child (the outbox worker) be reaped by its supervisor
+    first: reap_workers() reaps every child of the process with waitpid(-1), and with it the only record
+    of how the child ended (a SIGKILL from the OOM killer, say), which the supervisor then could not log."""
+
+    def reap_workers(self):
+        if self.app.reap_first is not None:
+            self.app.reap_first()
+        super().reap_workers()
