@@ -42,7 +42,9 @@ class LiveServer:
         self.log = instance / "server.log"
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "exastro_mail.cli", "serve", "--port", str(port), "--workers", "2"],
+                # One web worker (4 threads): a second costs each test a process and the stories never need
+                # it; several processes sharing a database are tests/test_multiprocess.py's subject.
+                [sys.executable, "-m", "exastro_mail.cli", "serve", "--port", str(port), "--workers", "1"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
