@@ -1,8 +1,8 @@
 """Benchmark of the pages end users hit: our app beside a bare Flask ceiling and Django, in one run.
 
-Each system runs under gunicorn with 2 sync workers on its own loopback port: (a) our app as
-`exastro-mail serve` (its outbox worker beside it), (b) bench/peers/flask_ceiling, (c)
-bench/peers/django_site.
+Each system runs under gunicorn with 2 workers on its own loopback port (ours: serve's gthread workers,
+4 threads each; the peers: sync workers): (a) our app as `exastro-mail serve` (its outbox worker beside
+it), (b) bench/peers/flask_ceiling, (c) bench/peers/django_site.
 wrk drives them in turn (a, b, c, a, b, c, ...) with the same load; the script prints requests/s and
 p50/p95/p99 per page, the ratios against the goals of issue 7, then the idle worker RSS and cold start of
 `exastro-mail serve`, and saves a PNG plot of throughput per page.
@@ -180,12 +180,12 @@ def exastro_mail_command(*arguments: str) -> list[str]:
 
 
 def serve_command(port: int) -> list[str]:
-    """`exastro-mail serve` (gunicorn, 2 sync workers, and its outbox worker)."""
+    """`exastro-mail serve` (gunicorn, 2 gthread workers of 4 threads, and its outbox worker)."""
     return exastro_mail_command("serve", "--host", HOST, "--port", str(port), "--workers", str(WORKERS))
 
 
 def gunicorn_command(port: int, target: str) -> list[str]:
-    """gunicorn as `exastro-mail serve` runs it: sync workers, default settings otherwise."""
+    """gunicorn with sync workers, default settings otherwise (the peers; ours with --ours-via gunicorn)."""
     return [
         sys.executable,
         "-m",
@@ -674,7 +674,8 @@ def report(outcome: dict, host: dict, args) -> str:
         f"Our app ran as: {OURS_VIA[args.ours_via]}"
         + (f"; extra settings: {args.ours_env}" if args.ours_env else ""),
         f"Load: wrk -t1 -c{args.connections} -d{args.seconds}s per run, {args.rounds} alternating rounds; "
-        f"gunicorn, {WORKERS} sync workers each; medians over the rounds. Behind the slow SMTP server: "
+        f"gunicorn, {WORKERS} workers each (ours: gthread, 4 threads; the peers: sync); medians over the "
+        "rounds. Behind the slow SMTP server: "
         f"-c{WORKERS}, one run each (Django -d{args.slow_seconds}s).",
         "",
         "| page | system | requests/s | p50 ms | p95 ms | p99 ms | requests | errors | req/s per round |",
@@ -741,7 +742,7 @@ def plot(outcome: dict, host: dict, path: Path) -> None:
         range(len(pages)), ["login page\nGET", "forgot-password\nGET", "forgot-password POST\n(SMTP at once)"]
     )
     left.set_ylabel("requests per second (higher is better)")
-    left.set_title("Throughput, gunicorn with 2 sync workers")
+    left.set_title("Throughput, gunicorn with 2 workers")
     left.legend(frameon=False)
     left.spines[["top", "right"]].set_visible(False)
 
