@@ -42,9 +42,7 @@ class LiveServer:
         self.log = instance / "server.log"
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                # One web worker (4 threads): a second costs each test a process and the stories never need
-                # it; several processes sharing a database are tests/test_multiprocess.py's subject.
-                [sys.executable, "-m", "exastro_mail.cli", "serve", "--port", str(port), "--workers", "1"],
+                [sys.executable, "-m", "exastro_mail.cli", "serve", "--port", str(port), "--workers", "2"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
