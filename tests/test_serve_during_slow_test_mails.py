@@ -2,6 +2,7 @@
 one thread of a worker for its deadline, not the worker (issue 12 finding 4)."""
 
 import http.cookiejar
+import socket
 import threading
 import time
 import urllib.error
@@ -69,3 +70,18 @@ def test_healthz_answers_at_once_while_three_test_mails_wait_on_a_silent_server(
     assert max(took for _, took in checks) < 1.0, checks
     assert [status for status, _ in answers] == [200] * SIMULTANEOUS
     assert all("timed out" in html for _, html in answers)
+
+
+def test_each_answer_closes_its_connection_so_no_worker_keeps_a_client_to_itself(serve):
+    # gunicorn's gthread workers take every connection they can, and a kept-alive one stays: four
+    # persistent clients (a proxy's pool, a load generator) all on one worker left the other idle
+    # and halved the throughput (docs/benchmarks.md). Closed after each answer, as sync workers do.
+    base = serve(WTF_CSRF_ENABLED="false")
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n")
+        answer = b""
+        while chunk := client.recv(65536):  # b"" once the server has closed the connection
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 200") and b"\r\nconnection: close" in head

@@ -26,6 +26,14 @@ def control_socket_options(instance_path: str) -> dict:
     return {"control_socket": path}
 
 
+# One request per connection, as gunicorn's sync workers answer: a gthread worker takes every connection
+# it can accept, and a kept-alive one stays with it, so a few persistent clients (a proxy's pooled
+# upstream connections, a load generator) could all land on one worker and leave the others idle
+# (docs/benchmarks.md). Closed after each answer, every next connection is accepted by whichever
+# worker is free.
+ONE_REQUEST_PER_CONNECTION = {"keepalive": 0}
+
+
 class GunicornServer(BaseApplication):
     """gunicorn with options given in code, not read from the command line; with threads, gthread
     workers, so a request that waits (a test mail on a slow server) holds one thread, not a worker."""
@@ -35,6 +43,7 @@ class GunicornServer(BaseApplication):
         self.reap_first = reap_first
         self.options = {
             **BELIEVE_NO_FORWARDED_HEADERS,
+            **ONE_REQUEST_PER_CONNECTION,
             **control_socket_options(app.instance_path),
             "child_exit": metrics.worker_exited,
             **options,
