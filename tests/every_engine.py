@@ -6,9 +6,17 @@ Each run is its own pytest session on one engine (EXASTRO_MAIL_TEST_DATABASE, se
 tests/engine_fixtures.py), spread over pytest-xdist processes; their databases and Redis keys are named
 after the process, so they never meet. A server that does not answer
 skips its run here and fails it in CI (CI=true). Each run's output is printed whole when it ends.
+
+A run that has not ended after RUN_DEADLINE_SECONDS is ended, with every process it started (each run
+is a process group of its own), and reported as failed with what it printed so far: a test that hangs
+is failed by pytest-timeout first (pyproject.toml), with every thread's stack, but a hang outside a
+test (collection, a session fixture's teardown, a stuck xdist worker) would otherwise hold CI until
+its own limit, with nothing printed.
 """
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,6 +62,7 @@ SQLITE_ONLY = (
     "tests/test_serve_during_slow_test_mails.py",
     "tests/test_gunicorn_control_socket.py",
     "tests/test_outbox_supervisor.py",
+    "tests/test_every_engine.py",
     "tests/browser",
 )
 
@@ -65,6 +74,8 @@ SQLITE_ONLY = (
 # SQLite run's path. Schemathesis gives the tests it generates one node id for all, and pytest-xdist,
 # which hands tests out by node id, would run one of them: that module has a run of one process.
 ONE_PROCESS = "tests/test_api_openapi.py"
+# About three times the slowest run on a busy 2-core machine (docs/benchmarks.md, "The suite's time").
+RUN_DEADLINE_SECONDS = 20 * 60
 RUNS = (
     ("sqlite", "sqlite", 2, ["--ignore=tests/browser", f"--ignore={ONE_PROCESS}"]),
     ("postgres", "postgres", 2, [f"--ignore={module}" for module in SQLITE_ONLY]),
@@ -90,31 +101,61 @@ def environment(engine: str) -> dict:
 def main(extra: list[str]) -> int:
     started = time.monotonic()
     runs = []
+    # The runs are process groups of their own, which Ctrl+C or a SIGTERM to this one does not reach.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="exastro-mail-tests-") as folder:
-        for name, engine, processes, selection in RUNS:
-            output = open(Path(folder) / f"{name}.log", "w+b")  # noqa: SIM115 (closed below)
-            process = subprocess.Popen(
-                command(processes, selection, extra),
-                cwd=ROOT,
-                env=environment(engine),
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-            runs.append((f"{name} (EXASTRO_MAIL_TEST_DATABASE={engine})", process, output))
-        results = []
-        for engine, process, output in runs:
-            code = process.wait()
-            output.seek(0)
-            text = output.read().decode(errors="replace")
-            output.close()
-            print(f"=== the suite: {engine} ===", flush=True)
-            print(text, end="" if text.endswith("\n") else "\n", flush=True)
-            summary = text.strip().splitlines()[-1] if text.strip() else "no output"
-            results.append((engine, code, summary))
+        try:
+            for name, engine, processes, selection in RUNS:
+                output = open(Path(folder) / f"{name}.log", "w+b")  # noqa: SIM115 (closed below)
+                process = subprocess.Popen(
+                    command(processes, selection, extra),
+                    cwd=ROOT,
+                    env=environment(engine),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # a process group: ended whole if it overruns (finish)
+                )
+                runs.append((f"{name} (EXASTRO_MAIL_TEST_DATABASE={engine})", process, output))
+            results = [
+                report(engine, finish(process, started + RUN_DEADLINE_SECONDS), output)
+                for engine, process, output in runs
+            ]
+        finally:
+            for _, process, _ in runs:
+                end_group(process)
     print(f"=== every engine, side by side, in {time.monotonic() - started:.0f} s ===")
     for engine, code, summary in results:
         print(f"{engine}: {'ok' if code == 0 else 'FAILED'} {summary}")
     return 0 if all(code == 0 for _, code, _ in results) else 1
+
+
+def report(engine: str, code: int | None, output) -> tuple[str, int | None, str]:
+    """Print a run's output whole; (engine, exit code, its last line)."""
+    output.seek(0)
+    text = output.read().decode(errors="replace")
+    output.close()
+    print(f"=== the suite: {engine} ===", flush=True)
+    print(text, end="" if text.endswith("\n") else "\n", flush=True)
+    summary = text.strip().splitlines()[-1] if text.strip() else "no output"
+    if code is None:
+        summary = f"did not end in {RUN_DEADLINE_SECONDS} s and was ended (its output above)"
+    return engine, code, summary
+
+
+def finish(process: subprocess.Popen, deadline: float) -> int | None:
+    """The run's exit code; None if it had not ended by the deadline (monotonic)."""
+    try:
+        return process.wait(max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def end_group(process: subprocess.Popen) -> None:
+    """Kill what is left of a run's process group: the run itself, if it overran or we were stopped,
+    and whatever a test left behind, which would go on using the CPU."""
+    with contextlib.suppress(ProcessLookupError):  # nothing was left
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 if __name__ == "__main__":
