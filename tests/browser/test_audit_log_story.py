@@ -38,6 +38,11 @@ def test_filter_the_audit_log_and_page_older_and_newer(page, live_server):
     log_in(page, live_server)
     page.get_by_role("link", name="Audit log").click()
     expect(page.get_by_text("Entries older than 400 days are removed.")).to_be_visible()
+    # One row of filters, every field and the button as tall as the others (the selects were 5 px shorter)
+    heights = page.locator("#audit-log-filter").evaluate(
+        "form => [...form.querySelectorAll('select, input, button')].map(field => field.offsetHeight)"
+    )
+    assert len(heights) == 7 and len(set(heights)) == 1, heights
 
     page.get_by_label("What").select_option(label="API token created")  # htmx refreshes on change
     expect(page.locator("#audit-log-position")).to_have_text("25 entries shown")
