@@ -234,15 +234,15 @@ def run_locust(instances: list[str], env: dict, clients: int, duration: int, fol
 
 def report(result, delivered, watch: ProcessWatch, setup: str, cpu_warning: bool) -> None:
     print(setup)
-    print(f"{'kind':18} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6}")
+    print(f"{'kind':26} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6}")
     kinds, seconds = result["kinds"], result["seconds"] or 1
-    starts = sorted(name for name in kinds if name.startswith("start: "))
+    starts = sorted(name for name in kinds if name.startswith(("start: ", "after login: ")))
     for kind in [*KINDS, "all", *starts]:
         row = kinds.get(kind)
         if not row or not row["requests"]:
             continue
         print(
-            f"{kind:18} {row['requests']:8d} {row['requests'] / seconds:7.1f} {row['p50']:7d} "
+            f"{kind:26} {row['requests']:8d} {row['requests'] / seconds:7.1f} {row['p50']:7d} "
             f"{row['p95']:7d} {row['p99']:7d} {row['failures']:6d}"
         )
     if result["errors"]:

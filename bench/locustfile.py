@@ -16,7 +16,10 @@ as a browser keeps it) and then, with no pause, picks by weight: the login page 
 real password check), the settings page (20), a settings save (5), a forgot-password form (15, half
 for existing accounts) and an API notification with the Bearer token (28). Each request goes to the
 next instance in turn, starting at a random one, as a round-robin load balancer sends them: the
-cookie is good on every instance. Form posts carry the CSRF token of the last page that had one.
+cookie is good on every instance. Form posts carry the CSRF token of the last page that had one; a
+login gives the session a new token, so after each login the user reads the settings page again before
+its next form, as a browser would have the page it lands on (under "after login: settings page", apart
+from the mix).
 
 A request counts as a failure when the answer is not the expected status (redirects are not
 followed) or there is none. The first login of each user is recorded under "start: ..." names.
@@ -68,6 +71,12 @@ class MixedTrafficUser(FastHttpUser):
         fields = {"username": "admin", "password": PASSWORD}
         self.send("start: login", "POST", f"/{ORG}/login", {302}, form=fields)
 
+    def post(self, name: str, path: str, expected: set, form: dict):
+        """A form post with the session's current CSRF token."""
+        if self.token is None:  # logged in since the last page read: that token is gone
+            self.send("after login: settings page", "GET", f"/{ORG}/platform/settings/mailserver", {200})
+        self.send(name, "POST", path, expected, form=form)
+
     def send(self, name: str, method: str, path: str, expected: set, form: dict | None = None, **kwargs):
         self.turn = (self.turn + 1) % len(self.instances)
         if form is not None:
@@ -84,6 +93,8 @@ class MixedTrafficUser(FastHttpUser):
                 response.failure(f"no answer ({type(getattr(response, 'error', None)).__name__})")
             else:
                 response.failure(f"HTTP {status}")
+            if method == "POST" and path.endswith("/login") and status == 302:
+                self.token = None  # a login gives the session a new CSRF token (auth/sessions.py)
             if method == "GET" and status == 200:
                 found = CSRF.search(response.content or b"")
                 if found:
@@ -96,7 +107,7 @@ class MixedTrafficUser(FastHttpUser):
     @task(MIX["login"][0])
     def login(self):
         fields = {"username": "admin", "password": PASSWORD}
-        self.send("login", "POST", f"/{ORG}/login", MIX["login"][1], form=fields)
+        self.post("login", f"/{ORG}/login", MIX["login"][1], fields)
 
     @task(MIX["settings page"][0])
     def settings_page(self):
@@ -112,14 +123,14 @@ class MixedTrafficUser(FastHttpUser):
             "send_name": f"Load test {random.randrange(10)}",
         }
         path = f"/{ORG}/platform/settings/mailserver"
-        self.send("settings save", "POST", path, MIX["settings save"][1], form=fields)
+        self.post("settings save", path, MIX["settings save"][1], fields)
 
     @task(MIX["forgot password"][0])
     def forgot_password(self):
         number = random.randrange(1_000_000)
         who = f"user{number % USERS}" if number % 2 else f"nobody{number}"
         path = f"/{ORG}/forgot-password"
-        self.send("forgot password", "POST", path, MIX["forgot password"][1], form={"identifier": who})
+        self.post("forgot password", path, MIX["forgot password"][1], {"identifier": who})
 
     @task(MIX["API notification"][0])
     def api_notification(self):
