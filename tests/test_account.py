@@ -205,6 +205,16 @@ def test_the_first_login_with_a_generated_password_asks_for_an_own_one(client, g
     assert User.get_by_id(generated.id).must_change_password is False
 
 
+def test_after_the_forced_change_a_first_login_goes_on_to_the_menu_as_any_login_does(client, generated):
+    # quickstart's admin logs in from the login page itself, with nowhere else asked for
+    response = client.post("/acme/login", data={"username": "admin", "password": DEFAULT_PASSWORD})
+    assert response.headers["Location"] == CHANGE
+    assert "<h1>Choose your own password</h1>" in client.get(CHANGE).get_data(as_text=True)
+    done = change(client)
+    assert done.status_code == 303 and done.headers["Location"] == "/acme/platform/"
+    assert "Your password has been changed." in client.get("/acme/platform/").get_data(as_text=True)
+
+
 def test_a_forced_change_refuses_the_generated_password_again(client, generated, auth):
     auth.login()
     response = change(client, new=DEFAULT_PASSWORD)

@@ -54,7 +54,8 @@ def password():
         form = ChangePasswordForm(formdata=None, next=request.args.get("next", ""))
         return _page("account/password.html", password_form=form)
     # The form was on the forced-change page, or on the account page.
-    template = "account/password.html" if current_user.must_change_password else "account/index.html"
+    forced = current_user.must_change_password
+    template = "account/password.html" if forced else "account/index.html"
     rate_limits.LOGIN.refuse_if_over()  # a left-open session must not become a password guesser
     form = ChangePasswordForm()
     user = current_user.user
@@ -67,7 +68,9 @@ def password():
         return _page(template, password_form=form, status=422)
     change_password(g.org, user, form.password.data)
     flash(_("Your password has been changed. Every other login of your account has ended."), "success")
-    return redirect(safe_next(form.next.data) or url_for(".index"), code=303)
+    # A forced change was the first login's detour: it goes on where a login goes.
+    onward = safe_next(form.next.data) or url_for("platform.index" if forced else ".index")
+    return redirect(onward, code=303)
 
 
 @bp.post("/preferences")
