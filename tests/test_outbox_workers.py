@@ -117,13 +117,14 @@ def test_a_send_slower_than_the_lease_is_not_taken_over_by_another_worker(
 
 class DatabaseBlip:
     """Makes the worker's database fail for a moment, from the SMTP server's DATA hook: the mail has
-    arrived, its 250 not yet sent. SQLite: another connection holds the write lock past the busy timeout.
-    PostgreSQL: the worker's connections are terminated and new ones refused for 2 s. MariaDB: its
-    connections are killed."""
+    arrived, its 250 not yet sent. SQLite: another connection holds the write lock until release_when()
+    says the worker's write has failed (past its busy timeout), at most 25 s. PostgreSQL: the worker's
+    connections are terminated and new ones refused for 2 s. MariaDB: its connections are killed."""
 
     def __init__(self, app):
         self.url = app.config["DATABASE_URL"]
         self.happened = threading.Event()
+        self.release_when = None  # set by the test once the worker it watches is started
         with app.app_context():
             self.spared = self._own_connection_id()  # the test's own connection stays
 
@@ -143,8 +144,17 @@ class DatabaseBlip:
     def _sqlite(self):
         locker = sqlite3.connect(urlsplit(self.url).path, check_same_thread=False, isolation_level=None)
         locker.execute("BEGIN EXCLUSIVE")
-        # Past the worker's busy timeout (10 s): its write fails with "database is locked".
-        threading.Timer(11, lambda: (locker.execute("COMMIT"), locker.close())).start()
+
+        # Until the worker's write has failed with "database is locked" (its busy timeout is 10 s): a
+        # lock held for a fixed 11 s was too short when a loaded machine let the worker write late.
+        def hold():
+            deadline = time.monotonic() + 25  # within the test's lease (30 s)
+            while time.monotonic() < deadline and not (self.release_when and self.release_when()):
+                time.sleep(0.1)
+            locker.execute("COMMIT")
+            locker.close()
+
+        threading.Thread(target=hold, daemon=True).start()
 
     def _postgres(self):
         parts = urlsplit(self.url)
@@ -187,8 +197,9 @@ def test_a_database_blip_after_the_server_accepted_does_not_send_the_mail_twice(
     server = smtp_server_factory(replies={"DATA": blip})
     point_settings_at(instance, instance.organization, server)
     (message,) = queue_notifications(instance.organization, 1)
-    env = {**instance.env, "EXASTRO_MAIL_OUTBOX_LEASE_SECONDS": "30"}  # outlasts SQLite's 11 s lock
+    env = {**instance.env, "EXASTRO_MAIL_OUTBOX_LEASE_SECONDS": "30"}  # outlasts SQLite's lock (25 s at most)
     worker = processes.start([EXASTRO_MAIL, "worker"], env)
+    blip.release_when = lambda: "the outcome could not be recorded" in processes.output(worker)
 
     assert blip.happened.wait(20)
     db.close()
