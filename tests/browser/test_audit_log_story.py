@@ -92,3 +92,18 @@ def test_a_phone_sees_the_audit_log_without_sideways_scrolling(page, live_server
     )
     page_width = page.evaluate("document.documentElement.scrollWidth")
     assert page_width <= 375, (page_width, too_wide)
+
+
+def test_a_swap_sets_no_style_attribute_that_the_content_security_policy_would_refuse(page, live_server):
+    # htmx's settle step copies the old element's class, style, width and height onto the new one with
+    # setAttribute. Our pages carry no style attribute (style-src has no 'unsafe-inline'), but a tool or
+    # an extension may give one through the CSSOM, which the CSP allows: copied, it was refused.
+    fill_history(live_server)
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/acme/platform/audit-log")
+    page.evaluate("document.getElementById('audit-log').style.outline = '2px solid transparent'")
+    page.get_by_label("What").select_option(label="API token created")
+    expect(page.locator("#audit-log-position")).to_have_text("25 entries shown")
+    expect(page.locator(".htmx-settling, .htmx-swapping")).to_have_count(0)
+    page.wait_for_timeout(200)  # a refusal reaches the console after the settle
+    assert_no_console_problems(page)
