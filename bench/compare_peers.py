@@ -65,6 +65,8 @@ OURS_VIA = {
     "serve": "exastro-mail serve",
     "gunicorn": "gunicorn wsgi:app + exastro-mail worker",
 }
+# The kind of gunicorn worker ours runs as, by --ours-via.
+OURS_WORKERS = {"serve": "ours: gthread, 4 threads", "gunicorn": "ours: sync too"}
 GOAL_RSS_MB = 60
 GOAL_COLD_START_S = 1.5
 GOAL_SLOW_P95_MS = 50
@@ -674,8 +676,8 @@ def report(outcome: dict, host: dict, args) -> str:
         f"Our app ran as: {OURS_VIA[args.ours_via]}"
         + (f"; extra settings: {args.ours_env}" if args.ours_env else ""),
         f"Load: wrk -t1 -c{args.connections} -d{args.seconds}s per run, {args.rounds} alternating rounds; "
-        f"gunicorn, {WORKERS} workers each (ours: gthread, 4 threads; the peers: sync); medians over the "
-        "rounds. Behind the slow SMTP server: "
+        f"gunicorn, {WORKERS} workers each ({OURS_WORKERS[args.ours_via]}; the peers: sync); medians over "
+        "the rounds. Behind the slow SMTP server: "
         f"-c{WORKERS}, one run each (Django -d{args.slow_seconds}s).",
         "",
         "| page | system | requests/s | p50 ms | p95 ms | p99 ms | requests | errors | req/s per round |",
