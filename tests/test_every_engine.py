@@ -13,6 +13,14 @@ def running(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def gone_soon(pid: int) -> bool:
+    """Whether the process has stopped running within 5 s (a killed one ends at once)."""
+    deadline = time.monotonic() + 5
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not running(pid)
+
+
 def test_a_run_past_its_deadline_is_ended_with_what_it_started():
     run = subprocess.Popen(
         ["sh", "-c", "sleep 60 & echo $!; wait"], stdout=subprocess.PIPE, text=True, start_new_session=True
@@ -24,10 +32,7 @@ def test_a_run_past_its_deadline_is_ended_with_what_it_started():
     assert 0.3 <= time.monotonic() - began < 5
     every_engine.end_group(run)
     assert run.returncode == -9
-    deadline = time.monotonic() + 5
-    while running(child) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not running(child)
+    assert gone_soon(child)
 
 
 def test_a_run_that_ended_gives_its_code_and_what_it_left_running_is_ended():
@@ -39,7 +44,4 @@ def test_a_run_that_ended_gives_its_code_and_what_it_left_running_is_ended():
     assert every_engine.finish(run, time.monotonic() + 20) == 3
     assert running(orphan)
     every_engine.end_group(run)
-    deadline = time.monotonic() + 5
-    while running(orphan) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not running(orphan)
+    assert gone_soon(orphan)
