@@ -1,5 +1,6 @@
 """A real server (`exastro-mail serve`) and a real browser (Debian's Chromium through Playwright)."""
 
+import itertools
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from exastro_mail.store.models import Organization, User
 from tests.conftest import LOOPBACK_ALLOWED, build_app, make_org, make_user
 
 CHROMIUM = "/usr/bin/chromium"
@@ -69,16 +71,35 @@ class LiveServer:
                 self.process.wait()
 
 
-def serve_acme(tmp_path, **environment) -> LiveServer:
-    """`exastro-mail serve` on a fresh instance: organization acme, admin "admin" and user "bob"
-    (DEFAULT_PASSWORD); environment adds EXASTRO_MAIL_* settings (without the prefix)."""
-    instance = tmp_path / "instance"
+class Site:
+    """One organization on a served app, as a test addresses it: `url` is the server's, `org_url` the
+    organization's (`org_url + "/login"`); admin "admin" and user "bob" (DEFAULT_PASSWORD)."""
+
+    def __init__(self, server: LiveServer, app, org_id: str, org_name: str):
+        self.server, self.app = server, app
+        self.url = server.url
+        self.org, self.org_name = org_id, org_name
+        self.org_url = f"{server.url}/{org_id}"
+        with app.app_context():
+            org = make_org(org_id, org_name)
+            make_user(org, "admin", admin=True)
+            make_user(org, "bob")
+
+    def user(self, username: str) -> User:
+        """A user of this organization (inside an app context)."""
+        return User.get((User.username == username) & (User.organization == self.organization()))
+
+    def organization(self) -> Organization:
+        """This organization's row (inside an app context)."""
+        return Organization.get(Organization.org_id == self.org)
+
+
+def start_server(folder: Path, **environment) -> tuple[object, LiveServer]:
+    """`exastro-mail serve` on a fresh instance with no organization; (an app on the same database, for
+    what a test writes itself, the server). environment adds EXASTRO_MAIL_* settings (without the prefix)."""
+    instance = folder / "instance"
     port = free_port()
-    app = build_app(tmp_path, BASE_URL=f"http://127.0.0.1:{port}")
-    with app.app_context():
-        org = make_org()
-        make_user(org, "admin", admin=True)
-        make_user(org, "bob")
+    app = build_app(folder, BASE_URL=f"http://127.0.0.1:{port}")
     settings = {
         "INSTANCE_PATH": str(instance),
         "BASE_URL": f"http://127.0.0.1:{port}",
@@ -89,9 +110,14 @@ def serve_acme(tmp_path, **environment) -> LiveServer:
         **environment,
     }
     env = {**os.environ, **{f"EXASTRO_MAIL_{name}": value for name, value in settings.items()}}
-    server = LiveServer(instance, port, env)
-    server.app = app
-    return server
+    return app, LiveServer(instance, port, env)
+
+
+def serve_acme(tmp_path, **environment) -> Site:
+    """A server of its own (stop it with stop_cleanly(site.server)) with organization acme (ACME Corp):
+    for a test that changes the server's settings or sees every organization (the front page)."""
+    app, server = start_server(tmp_path, **environment)
+    return Site(server, app, "acme", "ACME Corp")
 
 
 def stop_cleanly(server: LiveServer) -> str:
@@ -102,12 +128,45 @@ def stop_cleanly(server: LiveServer) -> str:
     return log
 
 
-@pytest.fixture
-def live_server(tmp_path):
-    """A served app: organization acme, admin "admin" and user "bob" (DEFAULT_PASSWORD)."""
-    server = serve_acme(tmp_path)
-    yield server
+# A served app shared by the tests of one pytest process, each in an organization of its own: a
+# `serve` costs about 1.8 s of CPU (gunicorn, its workers and the outbox worker, each importing the
+# app), the browser run's largest part after Chromium. What one test does stays in its organization;
+# the limits per client address, which every test shares (all come from 127.0.0.1), are out of reach.
+# Limits per admin and per organization keep their defaults (tests/browser/test_test_mail_limit_story.py).
+SHARED_SERVER_LIMITS = {
+    setting: "100000 per 5 minutes"
+    for setting in ("LOGIN_LIMIT_PER_CLIENT", "RESET_LIMIT_PER_CLIENT", "API_AUTH_LIMIT_PER_CLIENT")
+}
+ORGANIZATIONS = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory):
+    app, server = start_server(tmp_path_factory.mktemp("shared-server"), **SHARED_SERVER_LIMITS)
+    yield app, server
     stop_cleanly(server)
+
+
+@pytest.fixture
+def live_server(shared_server):
+    """An organization of its own (admin "admin", user "bob") on the shared served app; the server's log
+    must hold no traceback from the test's time."""
+    app, server = shared_server
+    number = next(ORGANIZATIONS)
+    logged_before = server.log.stat().st_size
+    yield Site(server, app, f"acme{number}", f"ACME Corp {number}")
+    with open(server.log, "rb") as log:
+        log.seek(logged_before)
+        logged = log.read().decode(errors="replace")
+    assert "Traceback" not in logged, logged
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    """A served app of its own, with organization acme (ACME Corp) only."""
+    site = serve_acme(tmp_path)
+    yield site
+    stop_cleanly(site.server)
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ def assert_fits(page, selector="main"):
 
 def force_a_change(server, username):
     with server.app.app_context():
-        User.update(must_change_password=True).where(User.username == username).execute()
+        User.update(must_change_password=True).where(User.id == server.user(username).id).execute()
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -36,15 +36,15 @@ def test_the_first_login_with_a_generated_password_asks_for_an_own_one(page, liv
     server = live_server
     at_width(page, width)
     force_a_change(server, "bob")
-    page.goto(f"{server.url}/acme/login")
+    page.goto(f"{server.org_url}/login")
     page.get_by_label("Username").fill("bob")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Choose your own password")).to_be_visible()
-    expect(page).to_have_url(f"{server.url}/acme/platform/account/password")
+    expect(page).to_have_url(f"{server.org_url}/platform/account/password")
     assert_fits(page)
 
-    page.goto(f"{server.url}/acme/platform/")  # nothing else opens before the change
+    page.goto(f"{server.org_url}/platform/")  # nothing else opens before the change
     expect(page.get_by_role("heading", name="Choose your own password")).to_be_visible()
 
     page.get_by_label("Current password").fill(PASSWORD)
@@ -58,7 +58,7 @@ def test_the_first_login_with_a_generated_password_asks_for_an_own_one(page, liv
     page.get_by_label("New password", exact=True).fill(OWN_PASSWORD)
     page.get_by_label("New password again").fill(OWN_PASSWORD)
     page.get_by_role("button", name="Change password").click()
-    expect(page).to_have_url(f"{server.url}/acme/platform/")
+    expect(page).to_have_url(f"{server.org_url}/platform/")
     expect(page.get_by_text("Your password has been changed.")).to_be_visible()
 
     page.get_by_role("button", name="Log out").click()
@@ -66,7 +66,7 @@ def test_the_first_login_with_a_generated_password_asks_for_an_own_one(page, liv
     page.get_by_label("Username").fill("bob")
     page.get_by_label("Password").fill(OWN_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(f"{server.url}/acme/platform/")  # asked once only
+    expect(page).to_have_url(f"{server.org_url}/platform/")  # asked once only
     assert_no_console_problems(page, expected_statuses=(422,))
 
 
@@ -110,9 +110,9 @@ def test_the_account_page_changes_password_language_and_time_zone(page, live_ser
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_front_page_leads_to_the_login(page, live_server, width):
+def test_the_front_page_leads_to_the_login(page, own_server, width):
     at_width(page, width)
-    page.goto(f"{live_server.url}/")
+    page.goto(f"{own_server.url}/")
     expect(page.get_by_role("heading", name="Exastro mail")).to_be_visible()
     assert_fits(page)
     page.get_by_role("link", name="Log in to ACME Corp").click()
@@ -122,7 +122,7 @@ def test_the_front_page_leads_to_the_login(page, live_server, width):
 
 def test_reloading_after_create_token_makes_no_second_token(page, live_server):
     log_in(page, live_server)
-    page.goto(f"{live_server.url}/acme/platform/api-tokens")
+    page.goto(f"{live_server.org_url}/platform/api-tokens")
     page.get_by_label("Name").fill("IT automation")
     page.get_by_role("button", name="Create token").click()
     token = page.locator("#new-token").input_value()

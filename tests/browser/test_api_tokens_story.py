@@ -14,7 +14,8 @@ pytestmark = pytest.mark.browser
 
 def api_status(server, token) -> int:
     request = urllib.request.Request(
-        f"{server.url}/api/acme/platform/settings/mailserver", headers={"Authorization": f"Bearer {token}"}
+        f"{server.url}/api/{server.org}/platform/settings/mailserver",
+        headers={"Authorization": f"Bearer {token}"},
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -34,7 +35,7 @@ def test_create_use_and_revoke_a_token(page, live_server):
     assert token.startswith("exm_")
     assert api_status(live_server, token) == 200
 
-    page.goto(f"{live_server.url}/acme/platform/api-tokens")
+    page.goto(f"{live_server.org_url}/platform/api-tokens")
     assert token not in page.content()  # shown once only
     expect(page.get_by_role("cell", name="IT automation")).to_be_visible()
 

@@ -5,28 +5,28 @@ import pytest
 from playwright.sync_api import expect
 
 from exastro_mail.password_reset import tokens
-from exastro_mail.store.models import User, utcnow
+from exastro_mail.store.models import utcnow
 from tests.browser.page_checks import assert_accessible, assert_fits
 from tests.conftest import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.browser
-SETTINGS = "/acme/platform/settings/mailserver"
+SETTINGS = "/platform/settings/mailserver"
 
 
 def reset_link(server) -> str:
     """A fresh reset link for bob, as the reset mail would carry it."""
     token = tokens.new_token()
     with server.app.app_context():
-        tokens.issue(User.get(User.username == "bob"), token, now=utcnow(), ttl_seconds=600)
-    return f"{server.url}/acme/reset-password/{token}"
+        tokens.issue(server.user("bob"), token, now=utcnow(), ttl_seconds=600)
+    return f"{server.org_url}/reset-password/{token}"
 
 
 def log_in(page, server, username):
-    page.goto(f"{server.url}/acme/login")
+    page.goto(f"{server.org_url}/login")
     page.locator("#username").fill(username)
     page.locator("#password").fill(DEFAULT_PASSWORD)
     page.locator("form[action$='/login'] button[type=submit]").click()
-    expect(page).to_have_url(f"{server.url}/acme/platform/")
+    expect(page).to_have_url(f"{server.org_url}/platform/")
 
 
 class Walk:
@@ -50,12 +50,12 @@ class Walk:
 
 
 def walk_every_page(walk: Walk, server, smtp) -> None:
-    page, url = walk.page, server.url
-    walk.visit("/", url + "/")
-    walk.visit("login", url + "/acme/login")
-    walk.visit("forgot password", url + "/acme/forgot-password")
+    page, url = walk.page, server.org_url
+    walk.visit("/", server.url + "/")
+    walk.visit("login", url + "/login")
+    walk.visit("forgot password", url + "/forgot-password")
     walk.visit("reset password", reset_link(server))
-    walk.visit("invalid reset link", url + "/acme/reset-password/not-a-token")
+    walk.visit("invalid reset link", url + "/reset-password/not-a-token")
 
     log_in(page, server, "admin")
     walk.check("menu")
@@ -95,16 +95,17 @@ def walk_every_page(walk: Walk, server, smtp) -> None:
     walk.check("delete dialog")
     walk.visit("delete page", url + SETTINGS + "/delete")
 
-    walk.visit("delivery log", url + "/acme/platform/mail-log")
-    walk.visit("audit log", url + "/acme/platform/audit-log")
-    page.goto(url + "/acme/platform/api-tokens")
+    walk.visit("delivery log", url + "/platform/mail-log")
+    walk.visit("audit log", url + "/platform/audit-log")
+    page.goto(url + "/platform/api-tokens")
     page.locator("#name").fill("monitoring alerts from the night shift")
     page.locator("form[action$='/api-tokens'] button[type=submit]").click()
-    expect(page.locator("#token-1")).to_be_visible()
+    new_row = page.locator("tr[id^='token-']", has_text="monitoring alerts from the night shift")
+    expect(new_row).to_be_visible()
     walk.check("API tokens")
-    walk.visit("404", url + "/acme/platform/no-such-page")
+    walk.visit("404", url + "/platform/no-such-page")
 
-    page.goto(url + "/acme/platform/")
+    page.goto(url + "/platform/")
     page.locator("header form[action$='/logout'] button").click()
     log_in(page, server, "bob")
     walk.check("menu of a user")

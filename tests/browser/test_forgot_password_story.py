@@ -12,7 +12,7 @@ NEW_PASSWORD = "a brand new passphrase"
 
 
 def register_settings(page, server, smtp):
-    page.goto(f"{server.url}/acme/platform/settings/mailserver")
+    page.goto(f"{server.org_url}/platform/settings/mailserver")
     page.get_by_label("SMTP server host").fill("127.0.0.1")
     page.get_by_label("None").check()
     page.get_by_label("SMTP server port").fill(str(smtp.port))
@@ -45,12 +45,12 @@ def test_reset_by_mailed_link_then_log_in_with_the_new_password(page, live_serve
     assert mail.message["From"] == "ACME accounts <noreply@acme.example>"
     assert mail.message["Auto-Submitted"] == "auto-generated"
     text = mail.message.get_body(("plain",)).get_content()
-    link = re.search(rf"{re.escape(live_server.url)}/acme/reset-password/\S+", text).group(0)
+    link = re.search(rf"{re.escape(live_server.org_url)}/reset-password/\S+", text).group(0)
     assert mail.message.get_body(("html",)) is not None
 
     page.goto(link)
     expect(page.get_by_role("heading", name="Set a new password")).to_be_visible()
-    expect(page).to_have_url(f"{live_server.url}/acme/reset-password")  # the token has left the URL
+    expect(page).to_have_url(f"{live_server.org_url}/reset-password")  # the token has left the URL
     page.get_by_label("New password", exact=True).fill("short")
     page.get_by_label("New password again").fill("short")
     page.get_by_role("button", name="Change password").click()
@@ -63,7 +63,7 @@ def test_reset_by_mailed_link_then_log_in_with_the_new_password(page, live_serve
     # The link is spent, the old password no longer works, the new one does.
     page.goto(link)
     expect(page.get_by_text("This link is invalid or has expired")).to_be_visible()
-    page.goto(f"{live_server.url}/acme/login")
+    page.goto(f"{live_server.org_url}/login")
     page.get_by_label("Username").fill("bob")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
@@ -71,7 +71,7 @@ def test_reset_by_mailed_link_then_log_in_with_the_new_password(page, live_serve
     page.get_by_label("Username").fill("bob")
     page.get_by_label("Password").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(f"{live_server.url}/acme/platform/")
+    expect(page).to_have_url(f"{live_server.org_url}/platform/")
 
     notice = smtp_server.wait_for(2, timeout=15)[1]
     assert notice.recipients == ["bob@example.com"]

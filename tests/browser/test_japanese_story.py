@@ -18,19 +18,20 @@ def assert_no_console_problems(page, expected_statuses=()):
 
 
 def log_in(page, server):
-    page.goto(f"{server.url}/acme/login")
+    page.goto(f"{server.org_url}/login")
     page.get_by_label("ユーザー名").fill("admin")
     page.get_by_label("パスワード", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="ログイン").click()
-    expect(page).to_have_url(f"{server.url}/acme/platform/")
+    expect(page).to_have_url(f"{server.org_url}/platform/")
 
 
 def test_register_and_delete_settings_in_japanese(page, live_server):
     server = live_server
-    page.goto(f"{server.url}/acme/login")
-    expect(page.get_by_role("heading", name="Log in to ACME Corp")).to_be_visible()  # the browser says en-US
+    page.goto(f"{server.org_url}/login")
+    # The browser says en-US.
+    expect(page.get_by_role("heading", name=f"Log in to {server.org_name}")).to_be_visible()
     page.get_by_role("button", name="日本語").click()
-    expect(page.get_by_role("heading", name="ACME Corp にログイン")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"{server.org_name} にログイン")).to_be_visible()
     expect(page.locator("html")).to_have_attribute("lang", "ja")
 
     log_in(page, server)
@@ -57,7 +58,7 @@ def test_register_and_delete_settings_in_japanese(page, live_server):
     expect(page.get_by_text("メール送信サーバー設定を登録しました")).to_be_visible()
 
     page.get_by_role("button", name="ログアウト").click()
-    expect(page.get_by_role("heading", name="ACME Corp にログイン")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"{server.org_name} にログイン")).to_be_visible()
     expect(page.get_by_role("link", name="パスワードをお忘れですか？")).to_be_visible()
 
     log_in(page, server)
@@ -67,7 +68,7 @@ def test_register_and_delete_settings_in_japanese(page, live_server):
         re.compile(r"^\d{4}/\d\d/\d\d \d+:\d\d:\d\d JST$")
     )
 
-    page.goto(f"{server.url}/acme/platform/settings/mailserver")
+    page.goto(f"{server.org_url}/platform/settings/mailserver")
     page.get_by_role("link", name="設定削除").click()
     dialog = page.locator("dialog#delete-dialog")
     expect(dialog).to_be_visible()

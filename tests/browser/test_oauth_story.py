@@ -17,7 +17,7 @@ from tests.browser.test_settings_story import assert_no_console_problems, log_in
 from tests.oauth_servers import CLIENT_ID, CLIENT_SECRET, MAILBOX, SMTP_SCOPE
 
 pytestmark = pytest.mark.browser
-SETTINGS = "/acme/platform/settings/mailserver"
+SETTINGS = "/platform/settings/mailserver"
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def oauth_live_server(tmp_path, smtp_ca, xoauth2_smtp_server_factory):
     the peers do, so none of them is left with a connection from it."""
     server = serve_acme(tmp_path, SMTP_CA_FILE=smtp_ca.ca_file)
     yield server
-    log = stop_cleanly(server)
+    log = stop_cleanly(server.server)
     assert CLIENT_SECRET not in log
 
 
@@ -36,7 +36,7 @@ def test_microsoft_365_with_oauth_from_the_helper_to_a_reset_link(
     smtp = xoauth2_smtp_server_factory()
     server = oauth_live_server
     log_in(page, server)
-    page.goto(server.url + SETTINGS)
+    page.goto(server.org_url + SETTINGS)
 
     page.get_by_label("With authentication").check()
     page.get_by_label("OAuth 2.0 (client credentials), e.g. Microsoft 365").check()
@@ -88,7 +88,7 @@ def test_microsoft_365_with_oauth_from_the_helper_to_a_reset_link(
     assert reset.authenticated_user == MAILBOX
     assert reset.recipients == ["bob@example.com"]
     text = reset.message.get_body(("plain",)).get_content()
-    link = re.search(rf"{re.escape(server.url)}/acme/reset-password/\S+", text).group(0)
+    link = re.search(rf"{re.escape(server.org_url)}/reset-password/\S+", text).group(0)
     page.goto(link)
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
     page.get_by_label("New password again").fill(NEW_PASSWORD)
@@ -103,7 +103,7 @@ def test_microsoft_365_with_oauth_from_the_helper_to_a_reset_link(
 
 def test_the_rows_follow_the_chosen_methods_and_the_google_helper_fills_gmail(page, live_server):
     log_in(page, live_server)
-    page.goto(live_server.url + SETTINGS)
+    page.goto(live_server.org_url + SETTINGS)
     page.get_by_label("With authentication").check()
     expect(page.get_by_label("Authentication password")).to_be_visible()
     expect(page.get_by_label("Token URL")).to_be_hidden()

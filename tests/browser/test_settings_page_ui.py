@@ -11,16 +11,16 @@ from tests.browser.test_every_page import reset_link
 from tests.conftest import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.browser
-SETTINGS = "/acme/platform/settings/mailserver"
+SETTINGS = "/platform/settings/mailserver"
 WIDTHS = [1280, 375]
 
 
 def log_in(page, server, username="admin"):
-    page.goto(f"{server.url}/acme/login")
+    page.goto(f"{server.org_url}/login")
     page.locator("#username").fill(username)
     page.locator("#password").fill(DEFAULT_PASSWORD)
     page.locator("form[action$='/login'] button[type=submit]").click()
-    expect(page).to_have_url(f"{server.url}/acme/platform/")
+    expect(page).to_have_url(f"{server.org_url}/platform/")
 
 
 def admin_page(new_page, server, width, **options):
@@ -38,7 +38,7 @@ def fill_server(page, smtp_port, host="127.0.0.1"):
 
 
 def register(page, server, smtp_port, host="127.0.0.1"):
-    page.goto(server.url + SETTINGS)
+    page.goto(server.org_url + SETTINGS)
     fill_server(page, smtp_port, host)
     page.locator("#register-settings").click()
     expect(page.locator("#danger-zone")).to_be_visible()
@@ -53,7 +53,7 @@ def test_header_and_log_tables_fit_a_phone(new_page, live_server, smtp_server, w
     for button in (page.get_by_role("button", name="日本語"), page.get_by_role("button", name="Log out")):
         box = button.bounding_box()
         assert box["height"] < 40 and box["width"] > box["height"], box
-    page.goto(live_server.url + "/acme/platform/audit-log")
+    page.goto(live_server.org_url + "/platform/audit-log")
     assert_fits(page, "audit log")
     scroller = page.locator(".table-scroll").first
     overflowing = scroller.evaluate("box => box.scrollWidth > box.clientWidth")
@@ -68,7 +68,7 @@ def test_header_and_log_tables_fit_a_phone(new_page, live_server, smtp_server, w
 @pytest.mark.parametrize("width", WIDTHS)
 def test_choosing_an_encryption_method_keeps_a_custom_port(new_page, live_server, width):
     page = admin_page(new_page, live_server, width)
-    page.goto(live_server.url + SETTINGS)
+    page.goto(live_server.org_url + SETTINGS)
     port = page.locator("#smtp_port")
     page.get_by_label("SSL/TLS").check()
     expect(port).to_have_value("465")  # a usual port follows the method
@@ -87,7 +87,7 @@ def test_test_steps_mark_unused_ones_neutral_and_a_bad_recipient_on_its_field(
     new_page, live_server, smtp_server, width
 ):
     page = admin_page(new_page, live_server, width)
-    page.goto(live_server.url + SETTINGS)
+    page.goto(live_server.org_url + SETTINGS)
     fill_server(page, smtp_server.port)
     page.locator("#test_recipient").fill("ops@")
     page.locator("#send-test-mail").click()
@@ -117,7 +117,7 @@ def test_test_steps_mark_unused_ones_neutral_and_a_bad_recipient_on_its_field(
 @pytest.mark.parametrize("width", WIDTHS)
 def test_step_details_are_in_japanese_on_japanese_pages(new_page, live_server, smtp_server, width):
     page = admin_page(new_page, live_server, width, locale="ja-JP")
-    page.goto(live_server.url + SETTINGS)
+    page.goto(live_server.org_url + SETTINGS)
     fill_server(page, smtp_server.port)
     page.locator("#send-test-mail").click()
     steps = page.locator("#test-mail-steps")
@@ -132,7 +132,7 @@ def test_step_details_are_in_japanese_on_japanese_pages(new_page, live_server, s
 @pytest.mark.parametrize("width", WIDTHS)
 def test_a_failed_submit_moves_focus_to_a_summary_that_links_to_each_field(new_page, live_server, width):
     page = admin_page(new_page, live_server, width)
-    page.goto(live_server.url + SETTINGS)
+    page.goto(live_server.org_url + SETTINGS)
     page.locator("#smtp_host").fill("smtp://smtp.example.com")
     page.locator("#send_from").fill("noreply@")
     page.locator("#register-settings").click()
@@ -180,7 +180,7 @@ def test_the_open_delete_dialog_has_clean_markup(new_page, live_server, smtp_ser
 @pytest.mark.parametrize("width", WIDTHS)
 def test_a_field_is_checked_when_it_loses_focus_in_our_words(new_page, live_server, width):
     page = admin_page(new_page, live_server, width)
-    page.goto(live_server.url + SETTINGS)
+    page.goto(live_server.org_url + SETTINGS)
     page.locator("#reply_to").fill("name@")
     page.locator("#reply_name").focus()
     expect(page.locator("#reply_to-error")).to_have_text(
@@ -199,7 +199,7 @@ def test_a_field_is_checked_when_it_loses_focus_in_our_words(new_page, live_serv
 def test_an_internationalized_host_shows_in_unicode_beside_its_punycode(new_page, live_server, width):
     page = admin_page(new_page, live_server, width)
     register(page, live_server, 2525, host="smtp.bücher.example")
-    page.goto(live_server.url + SETTINGS)
+    page.goto(live_server.org_url + SETTINGS)
     expect(page.locator("#smtp_host")).to_have_value("smtp.bücher.example")
     expect(page.locator("#smtp_host-hint")).to_contain_text("smtp.xn--bcher-kva.example")
     assert_fits(page, "IDN host")
@@ -210,8 +210,8 @@ def test_without_javascript_rows_follow_the_checkbox_and_a_reload_sends_no_secon
     new_page, live_server, smtp_server, width
 ):
     page = admin_page(new_page, live_server, width, javascript=False)
-    page.goto(live_server.url + SETTINGS + "/test-mail")
-    expect(page).to_have_url(live_server.url + SETTINGS)  # not a 405
+    page.goto(live_server.org_url + SETTINGS + "/test-mail")
+    expect(page).to_have_url(live_server.org_url + SETTINGS)  # not a 405
     for row in ("#authentication_user", "#authentication_password", "#oauth2_client_id", "#graph_url"):
         expect(page.locator(row)).to_be_hidden()
     page.locator("#authentication_enable").check()
@@ -232,7 +232,7 @@ def test_without_javascript_rows_follow_the_checkbox_and_a_reload_sends_no_secon
 
     fill_server(page, smtp_server.port)
     page.locator("#send-test-mail").click()
-    expect(page).to_have_url(live_server.url + SETTINGS + "/test-mail")
+    expect(page).to_have_url(live_server.org_url + SETTINGS + "/test-mail")
     expect(page.locator("#test-mail-outcome")).to_contain_text("accepted the test mail")
     expect(page.locator("#smtp_port")).to_have_value(str(smtp_server.port))
     smtp_server.wait_for(1)
@@ -247,7 +247,7 @@ def test_settings_are_in_sections_with_markers_a_password_toggle_and_a_danger_zo
     new_page, live_server, smtp_server, width
 ):
     page = admin_page(new_page, live_server, width)
-    page.goto(live_server.url + SETTINGS)
+    page.goto(live_server.org_url + SETTINGS)
     expect(page.locator("#not-configured")).to_contain_text(
         "Not configured: password reset by mail and notifications are off"
     )
@@ -281,7 +281,7 @@ def test_settings_are_in_sections_with_markers_a_password_toggle_and_a_danger_zo
 @pytest.mark.parametrize("color_scheme", ["light", "dark"])
 def test_dark_mode_follows_the_systems_colour_scheme(new_page, live_server, color_scheme):
     page = new_page(color_scheme=color_scheme)
-    page.goto(live_server.url + "/acme/login")
+    page.goto(live_server.org_url + "/login")
     background = page.evaluate("() => getComputedStyle(document.documentElement).backgroundColor")
     card = page.locator(".card").evaluate("e => getComputedStyle(e).backgroundColor")
     dark = color_scheme == "dark"
@@ -306,5 +306,5 @@ def test_a_user_sees_no_organization_settings_in_the_menu(new_page, live_server)
     page = new_page(width=375)
     log_in(page, live_server, "bob")
     expect(page.get_by_role("heading", name="Organization settings")).to_have_count(0)
-    page.goto(live_server.url + SETTINGS)
+    page.goto(live_server.org_url + SETTINGS)
     expect(page.get_by_role("navigation", name="Main menu").get_by_role("link")).to_have_text(["Main menu"])

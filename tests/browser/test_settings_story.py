@@ -18,11 +18,11 @@ def assert_no_console_problems(page, expected_statuses=()):
 
 
 def log_in(page, server, username="admin"):
-    page.goto(f"{server.url}/acme/login")
+    page.goto(f"{server.org_url}/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(f"{server.url}/acme/platform/")
+    expect(page).to_have_url(f"{server.org_url}/platform/")
 
 
 def log_out(page):
@@ -67,7 +67,7 @@ def test_register_then_delete_settings(page, live_server):
     expect(page.get_by_role("link", name="Forgot password")).to_be_visible()
 
     log_in(page, server)
-    page.goto(f"{server.url}/acme/platform/settings/mailserver")
+    page.goto(f"{server.org_url}/platform/settings/mailserver")
     page.get_by_role("link", name="Delete settings").click()
     dialog = page.locator("dialog#delete-dialog")
     expect(dialog).to_be_visible()
@@ -109,7 +109,7 @@ def test_register_then_delete_settings(page, live_server):
 def test_plain_user_sees_no_admin_items_and_gets_403(page, live_server):
     log_in(page, live_server, "bob")
     expect(page.get_by_role("link", name="Mail sending server settings")).to_have_count(0)
-    response = page.goto(f"{live_server.url}/acme/platform/settings/mailserver")
+    response = page.goto(f"{live_server.org_url}/platform/settings/mailserver")
     assert response.status == 403
     expect(page.get_by_text("You do not have permission")).to_be_visible()
 
@@ -119,13 +119,13 @@ def test_delete_works_without_javascript(chromium, live_server):
     page = context.new_page()
     try:
         log_in(page, live_server)
-        page.goto(f"{live_server.url}/acme/platform/settings/mailserver")
+        page.goto(f"{live_server.org_url}/platform/settings/mailserver")
         page.get_by_label("SMTP server host").fill("smtp.example.com")
         page.get_by_label("Source mail address (From)").fill("noreply@example.com")
         page.get_by_role("button", name="Register").click()
         expect(page.get_by_text("Registered SMTP server settings for email sending")).to_be_visible()
         page.get_by_role("link", name="Delete settings").click()
-        expect(page).to_have_url(f"{live_server.url}/acme/platform/settings/mailserver/delete")
+        expect(page).to_have_url(f"{live_server.org_url}/platform/settings/mailserver/delete")
         page.get_by_label("Type Delete to confirm.").fill("Delete")
         page.get_by_role("button", name="Yes, delete").click()
         expect(page.get_by_text("The email sending server settings have been deleted.")).to_be_visible()

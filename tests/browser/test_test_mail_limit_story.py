@@ -10,7 +10,7 @@ pytestmark = pytest.mark.browser
 
 def test_the_eleventh_test_mail_shows_the_limit_in_place_of_the_result(page, live_server, smtp_server):
     log_in(page, live_server)
-    page.goto(f"{live_server.url}/acme/platform/settings/mailserver")
+    page.goto(f"{live_server.org_url}/platform/settings/mailserver")
     page.get_by_label("SMTP server host").fill("127.0.0.1")
     page.get_by_label("None", exact=True).check()
     page.get_by_label("SMTP server port").fill(str(smtp_server.port))

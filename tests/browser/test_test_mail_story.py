@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 def test_send_test_mail_through_starttls_with_a_private_ca(page, live_server, smtp_server_factory):
     smtp = smtp_server_factory(mode="starttls", require_starttls=True, auth={"mailer": "s3cret-SMTP-pass"})
     log_in(page, live_server)
-    page.goto(f"{live_server.url}/acme/platform/settings/mailserver")
+    page.goto(f"{live_server.org_url}/platform/settings/mailserver")
     page.get_by_label("SMTP server host").fill("localhost")
     page.get_by_label("STARTTLS").check()
     page.get_by_label("SMTP server port").fill(str(smtp.port))
