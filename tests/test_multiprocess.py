@@ -1,6 +1,6 @@
 """Several instances behind a load balancer, on the engine under test: 3 web processes (`exastro-mail
-serve`) and 3 outbox workers (`exastro-mail worker`) share one database. Concurrent clients send 1000
-notifications through the API and 250 forgot-password forms; one worker is killed with SIGKILL midway.
+serve`) and 3 outbox workers (`exastro-mail worker`) share one database. Concurrent clients send 500
+notifications through the API and 125 forgot-password forms; one worker is killed with SIGKILL midway.
 Every mail reaches the SMTP server exactly once (counted by Message-ID), no answer is a 5xx, and no log
 shows a locked database, a deadlock or a traceback.
 
@@ -35,10 +35,10 @@ from tests.conftest import DEFAULT_PASSWORD, LOOPBACK_ALLOWED, build_app, csrf_t
 from tests.outbox_helpers import point_settings_at
 
 EXASTRO_MAIL = str(Path(sys.executable).parent / "exastro-mail")
-NOTIFICATIONS = 1000
-RESETS = 250
+NOTIFICATIONS = 500
+RESETS = 125
 CLIENTS = 12
-KILL_AFTER = 300  # messages received before the worker is killed
+KILL_AFTER = 150  # messages received before the worker is killed
 # Longer than the moment the SMTP server is held while the worker is killed, however loaded the machine:
 # a lease must outlast any single exchange with the server, or two workers would both send that mail.
 LEASE_SECONDS = 8
