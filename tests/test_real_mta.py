@@ -340,8 +340,9 @@ def test_a_wrong_password_costs_one_failed_login_per_delivery_attempt(app, api, 
     deliver(app)
 
     assert notification(api, notification_id)["last_error"].startswith("535 ")
-    failed_logins = re.findall(FAILED_LOGIN, mta.postfix_log())
+    failed_logins = failed_logins_of_ended_sessions(mta, 1)
     assert len(failed_logins) == 1, failed_logins
+    mta.wait_for_log("Password mismatch", log="dovecot")
     assert mta.dovecot_log().count("Password mismatch") == 1
 
 
@@ -352,8 +353,18 @@ def test_each_test_mail_with_a_wrong_password_reports_the_535_after_one_failed_l
         assert status == 200
         assert "failed at <strong>AUTH</strong> (server code 535)" in outcome_of(html), outcome_of(html)
         assert "The server rejected the user name or password." in hint_of(html)
-        failed_logins = re.findall(FAILED_LOGIN, mta.postfix_log())
+        failed_logins = failed_logins_of_ended_sessions(mta, attempt)
         assert len(failed_logins) == attempt, failed_logins
+
+
+def failed_logins_of_ended_sessions(mta, sessions: int) -> list[str]:
+    """The failed logins Postfix logged, once it has logged the end of that many sessions: its log
+    lines arrive through its log service, after the client has had its answer."""
+    deadline = time.monotonic() + 10
+    while len(re.findall(r"smtpd\[\d+\]: disconnect from ", mta.postfix_log())) < sessions:
+        assert time.monotonic() < deadline, f"Postfix logged fewer than {sessions} ended sessions"
+        time.sleep(0.05)
+    return re.findall(FAILED_LOGIN, mta.postfix_log())
 
 
 # Issue 17 bug 3: hints for Postfix's refusals.
