@@ -3,6 +3,13 @@
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
+def resize(page, width: int, height: int = 800) -> None:
+    """Make the window that size and wait for the next frame: the page's resize handlers (which mark the
+    tables that scroll sideways, static/js/app.js) run before it, not by the time Playwright returns."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => done()))")
+
+
 def sideways_overflow(page) -> int:
     """By how many CSS pixels the page is wider than the window (0: it fits)."""
     return page.evaluate(

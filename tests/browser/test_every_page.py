@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from exastro_mail.password_reset import tokens
 from exastro_mail.store.models import utcnow
-from tests.browser.page_checks import assert_accessible, assert_fits
+from tests.browser.page_checks import assert_accessible, assert_fits, resize
 from tests.conftest import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -43,12 +43,12 @@ class Walk:
         for scheme in ("light", "dark"):
             self.page.emulate_media(color_scheme=scheme)
             for width in (360, 1280):
-                self.page.set_viewport_size({"width": width, "height": 800})
+                resize(self.page, width)
                 where = f"{self.label} {scheme}, {what}, {width}px"
                 assert_fits(self.page, where)
                 assert_accessible(self.page, self.axe_source, where)
         self.page.emulate_media(color_scheme="light")
-        self.page.set_viewport_size({"width": 360, "height": 800})
+        resize(self.page, 360)
 
     def visit(self, what, url):
         self.page.goto(url)
