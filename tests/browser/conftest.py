@@ -1,5 +1,6 @@
 """A real server (`exastro-mail serve`) and a real browser (Debian's Chromium through Playwright)."""
 
+import http.cookiejar
 import itertools
 import os
 import shutil
@@ -8,13 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from exastro_mail.store.models import Organization, User
-from tests.conftest import LOOPBACK_ALLOWED, build_app, make_org, make_user
+from tests.conftest import DEFAULT_PASSWORD, LOOPBACK_ALLOWED, build_app, csrf_token_from, make_org, make_user
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -69,6 +71,20 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def session_cookie(site, username: str) -> dict:
+    """Log in as the browser would, over HTTP (the login page, then its form): the session cookie, for
+    BrowserContext.add_cookies. For tests whose subject is a page behind the login, not the login."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"{site.org_url}/login", timeout=10) as response:
+        token = csrf_token_from(response.read().decode())
+    form = {"username": username, "password": DEFAULT_PASSWORD, "csrf_token": token}
+    with opener.open(f"{site.org_url}/login", urllib.parse.urlencode(form).encode(), timeout=10) as response:
+        assert response.url == f"{site.org_url}/platform/", response.url  # logged in: the menu
+    (cookie,) = [cookie for cookie in jar if cookie.name == site.app.config["SESSION_COOKIE_NAME"]]
+    return {"name": cookie.name, "value": cookie.value, "url": site.url, "httpOnly": True, "sameSite": "Lax"}
 
 
 class Site:

@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import session_cookie
 from tests.browser.page_checks import assert_fits
 from tests.browser.test_every_page import reset_link
 from tests.conftest import DEFAULT_PASSWORD
@@ -24,9 +25,9 @@ def log_in(page, server, username="admin"):
 
 
 def admin_page(new_page, server, width, **options):
-    """A page of its own at width, logged in as the admin."""
+    """A page of its own at width, with the admin logged in (over HTTP: the login is other tests' subject)."""
     page = new_page(width=width, **options)
-    log_in(page, server)
+    page.context.add_cookies([session_cookie(server, "admin")])
     return page
 
 
@@ -291,6 +292,7 @@ def test_dark_mode_follows_the_systems_colour_scheme(new_page, live_server, colo
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_menu_has_exastros_shape_and_names(new_page, live_server, width):
     page = admin_page(new_page, live_server, width, locale="ja-JP")
+    page.goto(live_server.org_url + "/platform/")
     expect(page.get_by_role("heading", name="オーガナイゼーション設定")).to_be_visible()
     page.get_by_role("link", name="メール送信サーバー設定").click()
     menu = page.get_by_role("navigation", name="メインメニュー")
