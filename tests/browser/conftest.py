@@ -177,10 +177,11 @@ def live_server(shared_server):
     assert "Traceback" not in logged, logged
 
 
-@pytest.fixture
-def own_server(tmp_path):
-    """A served app of its own, with organization acme (ACME Corp) only."""
-    site = serve_acme(tmp_path)
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory):
+    """A served app of the module's own, with organization acme (ACME Corp) only: for tests that see
+    every organization (the front page), which only read."""
+    site = serve_acme(tmp_path_factory.mktemp("own-server"))
     yield site
     stop_cleanly(site.server)
 
