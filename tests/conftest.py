@@ -67,11 +67,12 @@ class SqliteSchema:
             return  # the same folder again: the same data
         if self.image is None:
             with tempfile.TemporaryDirectory() as folder:
-                app = create_app({"TESTING": True, "INSTANCE_PATH": folder})
+                path = Path(folder) / self.FILE
+                app = create_app({"TESTING": True, "INSTANCE_PATH": folder, "DATABASE_URL": f"sqlite:///{path}"})
                 with app.app_context():
                     migrations.migrate()
                 close_all(app.extensions[EXTENSION_KEY])  # the last connection folds the WAL into the file
-                self.image = (Path(folder) / self.FILE).read_bytes()
+                self.image = path.read_bytes()
         instance.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = os.open(instance / self.FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         with os.fdopen(descriptor, "wb") as file:
