@@ -528,16 +528,20 @@ class MailServer:
         """What Dovecot logged since the last reset()."""
         return self._read("dovecot")[self._log_offsets["dovecot"] :]
 
-    def wait_for_log(self, pattern: str, log: str = "postfix", timeout: float = 10) -> re.Match:
-        """Wait until a line matching the regular expression appears in that log since the last reset()."""
+    def wait_for_log(
+        self, pattern: str, log: str = "postfix", timeout: float = 10, *, count: int = 1
+    ) -> re.Match:
+        """Wait until `count` lines matching the regular expression have appeared in that log since the
+        last reset(); the first of them."""
         deadline = time.monotonic() + timeout
         read = self.postfix_log if log == "postfix" else self.dovecot_log
         while True:
-            match = re.search(pattern, read(), re.M)
-            if match:
-                return match
+            matches = list(re.finditer(pattern, read(), re.M))
+            if len(matches) >= count:
+                return matches[0]
             if time.monotonic() > deadline:
-                raise AssertionError(f"{log} logged nothing matching {pattern!r} in {timeout} s:\n{read()}")
+                seen = f"{len(matches)} of {count} lines matching {pattern!r}"
+                raise AssertionError(f"{log} logged {seen} in {timeout} s:\n{read()}")
             time.sleep(0.05)
 
     def _read(self, log: str) -> str:

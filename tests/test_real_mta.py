@@ -360,10 +360,7 @@ def test_each_test_mail_with_a_wrong_password_reports_the_535_after_one_failed_l
 def failed_logins_of_ended_sessions(mta, sessions: int) -> list[str]:
     """The failed logins Postfix logged, once it has logged the end of that many sessions: its log
     lines arrive through its log service, after the client has had its answer."""
-    deadline = time.monotonic() + 10
-    while len(re.findall(r"smtpd\[\d+\]: disconnect from ", mta.postfix_log())) < sessions:
-        assert time.monotonic() < deadline, f"Postfix logged fewer than {sessions} ended sessions"
-        time.sleep(0.05)
+    mta.wait_for_log(r"smtpd\[\d+\]: disconnect from ", count=sessions)
     return re.findall(FAILED_LOGIN, mta.postfix_log())
 
 
