@@ -70,6 +70,10 @@ DEFAULTS = {
 }
 
 
+# The embedded database's file in the instance folder, when EXASTRO_MAIL_DATABASE_URL names none.
+SQLITE_FILE = "exastro-mail.sqlite3"
+
+
 def instance_path_from_env() -> str | None:
     """The instance folder named by EXASTRO_MAIL_INSTANCE_PATH, if any."""
     value = os.environ.get(f"{ENV_PREFIX}_INSTANCE_PATH")
@@ -96,7 +100,7 @@ def load(app, overrides: dict | None) -> None:
         raise ConfigError("EXASTRO_MAIL_ENCRYPTION_KEY must differ from EXASTRO_MAIL_SECRET_KEY.")
 
     if not app.config.get("DATABASE_URL"):
-        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'exastro-mail.sqlite3'}"
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / SQLITE_FILE}"
     base_url = app.config.get("BASE_URL")
     if base_url:
         base_url = str(base_url).rstrip("/")
@@ -141,4 +145,12 @@ def _key_file(path: Path, generate) -> str:
     return value
 
 
-__all__ = ["DEFAULTS", "ENV_PREFIX", "ConfigError", "allowed_hosts", "instance_path_from_env", "load"]
+__all__ = [
+    "DEFAULTS",
+    "ENV_PREFIX",
+    "SQLITE_FILE",
+    "ConfigError",
+    "allowed_hosts",
+    "instance_path_from_env",
+    "load",
+]

@@ -10,6 +10,7 @@ from jinja2 import BytecodeCache
 
 from exastro_mail import create_app
 from exastro_mail.auth.accounts import create_organization, create_user
+from exastro_mail.config import SQLITE_FILE
 from exastro_mail.store import migrations, secretbox
 from exastro_mail.store.db import EXTENSION_KEY, close_all
 from exastro_mail.store.maintenance import maintenance_deadline
@@ -57,24 +58,22 @@ class SqliteSchema:
     """An SQLite file with the schema that migrations make, made once per process and copied into each
     new instance folder: making the schema took about a third of build_app()."""
 
-    FILE = "exastro-mail.sqlite3"  # the default DATABASE_URL's, in the instance folder (config.py)
-
     def __init__(self):
         self.image: bytes | None = None
 
     def copy_into(self, instance: Path) -> None:
-        if (instance / self.FILE).exists():
+        if (instance / SQLITE_FILE).exists():
             return  # the same folder again: the same data
         if self.image is None:
             with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / self.FILE
+                path = Path(folder) / SQLITE_FILE
                 app = create_app({"TESTING": True, "INSTANCE_PATH": folder, "DATABASE_URL": f"sqlite:///{path}"})
                 with app.app_context():
                     migrations.migrate()
                 close_all(app.extensions[EXTENSION_KEY])  # the last connection folds the WAL into the file
                 self.image = path.read_bytes()
         instance.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor = os.open(instance / self.FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        descriptor = os.open(instance / SQLITE_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         with os.fdopen(descriptor, "wb") as file:
             file.write(self.image)
 
