@@ -83,8 +83,15 @@ def session_cookie(site, username: str) -> dict:
     form = {"username": username, "password": DEFAULT_PASSWORD, "csrf_token": token}
     with opener.open(f"{site.org_url}/login", urllib.parse.urlencode(form).encode(), timeout=10) as response:
         assert response.url == f"{site.org_url}/platform/", response.url  # logged in: the menu
-    (cookie,) = [cookie for cookie in jar if cookie.name == site.app.config["SESSION_COOKIE_NAME"]]
-    return {"name": cookie.name, "value": cookie.value, "url": site.url, "httpOnly": True, "sameSite": "Lax"}
+    config = site.app.config
+    (cookie,) = [cookie for cookie in jar if cookie.name == config["SESSION_COOKIE_NAME"]]
+    return {
+        "name": cookie.name,
+        "value": cookie.value,
+        "url": site.url,
+        "httpOnly": config["SESSION_COOKIE_HTTPONLY"],
+        "sameSite": config["SESSION_COOKIE_SAMESITE"],
+    }
 
 
 class Site:
