@@ -103,8 +103,9 @@ def command(processes: int, selection: list[str], extra: list[str]) -> list[str]
     return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *spread, *selection, *extra]
 
 
-def environment(engine: str) -> dict:
-    env = {**os.environ, "EXASTRO_MAIL_TEST_DATABASE": engine}
+def environment(engine: str, run: int) -> dict:
+    # EXASTRO_MAIL_TEST_RUN: the run's number, for its own block of ports (tests/ports.py).
+    env = {**os.environ, "EXASTRO_MAIL_TEST_DATABASE": engine, "EXASTRO_MAIL_TEST_RUN": str(run)}
     # Without bytecode files every process the suite starts (servers, workers, the CLI) compiles the
     # package from source, and pytest rewrites every test module again: seconds of CPU each.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -118,12 +119,12 @@ def main(extra: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="exastro-mail-tests-") as folder:
         try:
-            for name, engine, processes, selection in RUNS:
+            for number, (name, engine, processes, selection) in enumerate(RUNS):
                 output = open(Path(folder) / f"{name}.log", "w+b")  # noqa: SIM115 (closed below)
                 process = subprocess.Popen(
                     command(processes, selection, extra),
                     cwd=ROOT,
-                    env=environment(engine),
+                    env=environment(engine, number),
                     stdout=output,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # a process group: ended whole if it overruns (finish)

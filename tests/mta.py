@@ -44,6 +44,7 @@ from pathlib import Path
 import pytest
 
 from tests.outbox_helpers import SMTP_PASSWORD, SMTP_USER
+from tests.ports import free_ports
 
 HOST = "127.0.0.1"
 DOMAIN = "example.net"
@@ -238,19 +239,6 @@ def _tool(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((HOST, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 class MailServer:
     """A running Postfix and Dovecot instance; see the module docstring.
 
@@ -292,7 +280,7 @@ class MailServer:
             self._prepare()
             self._start_dovecot()
             for attempt in range(1, START_ATTEMPTS + 1):
-                self.ports = dict(zip(SERVICES, _free_ports(len(SERVICES)), strict=True))
+                self.ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
                 try:
                     self._start_postfix()
                     break

@@ -14,7 +14,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from exastro_mail.outbox import status
 from exastro_mail.store.models import OutboxMessage, User
 from tests.conftest import DEFAULT_PASSWORD, LOOPBACK_ALLOWED, build_app, csrf_token_from, make_org, make_user
 from tests.outbox_helpers import point_settings_at
+from tests.ports import free_port
 
 EXASTRO_MAIL = str(Path(sys.executable).parent / "exastro-mail")
 NOTIFICATIONS = 500
@@ -43,12 +43,6 @@ KILL_AFTER = 150  # messages received before the worker is killed
 # a lease must outlast any single exchange with the server, or two workers would both send that mail.
 LEASE_SECONDS = 8
 FORBIDDEN_IN_LOGS = ("database is locked", "deadlock", "Deadlock", "Lock wait timeout", "Traceback")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Processes:

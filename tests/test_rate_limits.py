@@ -14,14 +14,9 @@ from limits import parse
 from exastro_mail.store.models import RateLimitWindow, utcnow
 from exastro_mail.web import rate_limits
 from exastro_mail.web.rate_limits import RateLimits
+from tests.ports import free_port
 
 LIMIT = "3 per minute"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RedisServer:

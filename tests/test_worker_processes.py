@@ -6,7 +6,6 @@ import http.cookiejar
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from exastro_mail.store.db import db
 from exastro_mail.store.models import OutboxMessage, User
 from tests.conftest import DEFAULT_PASSWORD, LOOPBACK_ALLOWED, build_app, make_org
 from tests.outbox_helpers import point_settings_at
+from tests.ports import free_port
 
 EXASTRO_MAIL = str(Path(sys.executable).parent / "exastro-mail")
 # Each request process posts to the forgot-password page through a test client of its own app.
@@ -189,12 +189,6 @@ def test_requests_and_two_workers_side_by_side_never_collide(instance, processes
     assert {recipient for received in smtp_server.messages for recipient in received.recipients} == {
         f"user{i}@example.com" for i in range(30)
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_serve_delivers_through_its_outbox_worker_and_stops_it(instance, processes, smtp_server):
