@@ -212,17 +212,14 @@ def _shown_detail(detail: str) -> str:
     return _(SHOWN_DETAILS[detail]) if detail in SHOWN_DETAILS else detail
 
 
+def shown_step(step: Step) -> ShownStep:
+    """One step of the facts as the test result shows it."""
+    return ShownStep(STEP_NAMES[step.step], step.ok, _shown_detail(step.detail), used=step.detail != NOT_USED)
+
+
 def explain(diagnosis: Diagnosis, endpoint: SmtpEndpoint, transport: str | None = None) -> MailTestReport:
     """The diagnosis's facts with step names and, for a failure, a hint."""
-    steps = [
-        ShownStep(
-            STEP_NAMES[step.step],
-            step.ok,
-            _shown_detail(step.detail),
-            used=step.detail != NOT_USED,
-        )
-        for step in diagnosis.steps
-    ]
+    steps = [shown_step(step) for step in diagnosis.steps]
     failure = diagnosis.failure
     return MailTestReport(
         steps=steps,

@@ -48,15 +48,19 @@ def diagnose(
     deadline_seconds: float,
     *,
     open_session: Callable | None = None,
+    on_step: Callable[[Step], None] | None = None,
 ) -> Diagnosis:
     """Deliver message through the real transport, recording each step; return within deadline_seconds.
 
     open_session(endpoint, deadline, on_step) opens another transport with SmtpSession's interface
-    (Microsoft Graph); by default the SMTP session."""
+    (Microsoft Graph); by default the SMTP session. on_step(step) hears of each step as it ends, the
+    failed one included."""
     steps: dict[str, Step] = {}
 
-    def record(step: str, detail: str) -> None:
-        steps[step] = Step(step, True, _scrub(detail, endpoint))
+    def record(step: str, detail: str, ok: bool = True) -> None:
+        steps[step] = Step(step, ok, _scrub(detail, endpoint) if ok else detail)
+        if on_step is not None:
+            on_step(steps[step])
 
     if open_session is None:
 
@@ -67,7 +71,7 @@ def diagnose(
         with open_session(endpoint, time.monotonic() + deadline_seconds, record) as session:
             reply = session.send(message, envelope_from, recipients).reply
     except DeliveryError as error:
-        steps[error.step] = Step(error.step, False, error.reason)
+        record(error.step, error.reason, ok=False)
         return Diagnosis(list(steps.values()), error, error.smtp_code, error.reason)
     reply = _scrub(reply, endpoint)
     record("accepted", reply)
