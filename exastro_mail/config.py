@@ -20,6 +20,9 @@ DEFAULTS = {
     "PASSWORD_HASH_METHOD": "scrypt",  # nosec B105  # the name of a hash function, not a password
     "SMTP_TIMEOUT": 10.0,
     "SMTP_CA_FILE": None,
+    # How long Send test mail's request waits for the result; a slower server's steps are then shown as
+    # they come (mailserver/test_runs.py), the web worker free for other requests meanwhile.
+    "TEST_MAIL_WAIT_SECONDS": 1.0,
     # Refuse SMTP servers, token endpoints and Graph on loopback, private, link-local, CGNAT, metadata or
     # unspecified addresses (an organization admin must not probe this machine's network), except:
     "SMTP_DENY_PRIVATE_HOSTS": True,
@@ -113,6 +116,8 @@ def load(app, overrides: dict | None) -> None:
     for name in ("SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE"):
         app.config[name] = checks.positive_seconds(name, app.config[name])
     app.config["SMTP_TIMEOUT"] = float(app.config["SMTP_TIMEOUT"])
+    wait = app.config["TEST_MAIL_WAIT_SECONDS"]
+    app.config["TEST_MAIL_WAIT_SECONDS"] = checks.seconds_from_zero("TEST_MAIL_WAIT_SECONDS", wait)
     app.config["SMTP_DENY_PRIVATE_HOSTS"] = checks.flag(app.config["SMTP_DENY_PRIVATE_HOSTS"])
     app.config["SMTP_ALLOWED_HOSTS"] = checks.allowed_hosts(app.config["SMTP_ALLOWED_HOSTS"])
     if app.config.get("SMTP_EHLO_NAME"):

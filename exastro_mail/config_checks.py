@@ -148,6 +148,17 @@ def allowed_hosts(value) -> tuple[str, ...]:
     return tuple(allowed)
 
 
+def seconds_from_zero(name: str, value) -> float:
+    """A number of seconds, 0 or more."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not number >= 0:
+        raise ConfigError(f"EXASTRO_MAIL_{name} must be a number of seconds (0 or more), not {value!r}.")
+    return number
+
+
 def positive_seconds(name: str, value) -> int:
     try:
         seconds = int(value)

@@ -92,6 +92,9 @@ def build_app(tmp_path, **overrides):
         "WTF_CSRF_ENABLED": False,
         "BASE_URL": "http://mail.example.test",
         "SMTP_TIMEOUT": 3,
+        # Send test mail answers its result, however long the run takes (at most 3 s and a little more);
+        # tests of the run followed step by step set 0 (test_test_mail_runs.py).
+        "TEST_MAIL_WAIT_SECONDS": 30,
         "SMTP_ALLOWED_HOSTS": LOOPBACK_ALLOWED,
         # scrypt costs ~0.1 s a hash, a third of the suite's setup; production keeps it.
         "PASSWORD_HASH_METHOD": TEST_HASH_METHOD,

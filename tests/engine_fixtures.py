@@ -16,6 +16,7 @@ Loaded from tests/conftest.py (pytest_plugins).
 
 import os
 import secrets
+import threading
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -210,6 +211,16 @@ def pytest_sessionfinish(session, exitstatus):
         SERVER.drop_all()
 
 
+def _finish_test_mails() -> None:
+    """Test mails still on their way (mailserver/test_runs.py) end before their databases are emptied or
+    closed: SQLite's connection closed under a thread that is using it crashes the process."""
+    from exastro_mail.mailserver.test_runs import THREAD_NAME
+
+    for thread in threading.enumerate():
+        if thread.name.startswith(THREAD_NAME):
+            thread.join(30)
+
+
 @pytest.fixture(autouse=True)
 def _database_per_test():
     """Each test starts on empty databases; what it opened is closed when it ends."""
@@ -218,6 +229,7 @@ def _database_per_test():
     else:
         _apps_this_test.clear()
     yield
+    _finish_test_mails()
     if SERVER is not None:
         SERVER.test_ended()
     else:

@@ -8,7 +8,7 @@ from exastro_mail import create_app
 from exastro_mail.config import ConfigError
 from exastro_mail.mailserver.endpoint import host_policy
 from exastro_mail.mailserver.rules import check_settings
-from exastro_mail.mailserver.testmail import SmtpOptions, send_test_mail
+from exastro_mail.mailserver.testmail import MailTest, SmtpOptions, send_test_mail
 from exastro_mail.store.models import MailServerSettings, OutboxMessage
 from tests.conftest import VALID_SETTINGS, build_app, make_org, make_user, plain_test_mail_form
 from tests.outbox_helpers import deliver, point_settings_at
@@ -183,9 +183,9 @@ def test_the_test_mail_checks_again_after_dns_resolution(app, smtp_server):
         values = check_settings(
             plain_test_mail_form(smtp_server, smtp_host="localhost"), password_stored=False
         ).values
-        outcome = send_test_mail(
-            organization, values, "admin@example.com", "admin", SmtpOptions.from_config(app.config)
-        )
+        options = SmtpOptions.from_config(app.config)
+        test = MailTest.prepare(organization, values, "admin@example.com", "admin", options)
+        outcome = send_test_mail(test)
     assert not outcome.diagnosis.ok
     assert outcome.diagnosis.failed_step == "Name resolution"
     assert "localhost resolves to 127.0.0.1, a loopback address" in outcome.diagnosis.reply

@@ -1,4 +1,5 @@
-"""Send test mail: try settings (saved or not) on the real server, step by step, without the outbox.
+"""Send test mail: try settings (saved or not) on the real server, step by step, without the outbox
+(beside the request that asked for it: mailserver/test_runs.py).
 
 The saved settings' verification status changes only when the tested values are exactly the saved
 ones (the stored password included): a test of edited, unsaved values says nothing about what is
@@ -20,7 +21,7 @@ from ..store.db import db
 from ..store.models import MailServerSettings, utcnow
 from .endpoint import SmtpOptions, StoredSecretUnreadable, delivery_endpoint, endpoint_for, open_session
 from .fields import FIELDS, SECRET_FIELDS, STORED_FIELDS, TRANSPORT_GRAPH, used
-from .hints import STEP_NAMES, MailTestReport, explain, explain_unusable
+from .hints import STEP_NAMES, MailTestReport, explain, explain_unusable, shown_step
 from .sender import Sender, sender_for
 from .signals import test_mail_sent
 from .store import settings_for
@@ -124,32 +125,65 @@ def matches_saved(values: dict, stored: MailServerSettings | None, secrets) -> b
     return True
 
 
-def send_test_mail(
-    organization, values: dict, recipient: str, actor: str, options: SmtpOptions
-) -> MailTestOutcome:
-    """Send the test mail with checked values, audit it, and record the result on matching saved settings."""
-    stored = settings_for(organization)
-    message = None
-    secrets = secrets_to_use(values, stored)
-    tested_saved = matches_saved(values, stored, secrets)
+@dataclass(frozen=True)
+class MailTest:
+    """One Send test mail, ready to go: the checked values, and the secrets they use (typed, or the
+    stored ones opened), kept in memory only."""
+
+    organization: object
+    values: dict
+    recipient: str
+    actor: str
+    options: SmtpOptions
+    stored: MailServerSettings | None
+    secrets: dict[str, str]
+    remote_addr: str | None = None  # the admin's, for the audit record written after the request
+
+    @classmethod
+    def prepare(cls, organization, values: dict, recipient: str, actor: str, options: SmtpOptions, **extra):
+        """The test of values; StoredSecretUnreadable if a stored secret they use cannot be opened."""
+        stored = settings_for(organization)
+        secrets = secrets_to_use(values, stored)
+        return cls(organization, values, recipient, actor, options, stored, secrets, **extra)
+
+    @property
+    def deadline_seconds(self) -> float:
+        """The longest the test takes, however the server behaves."""
+        return self.options.timeout + DEADLINE_SLACK_SECONDS
+
+
+def send_test_mail(test: MailTest, on_step=None) -> MailTestOutcome:
+    """Send the test mail, audit it, and record the result on matching saved settings. on_step(steps)
+    hears of the steps done so far, as shown, each time one ends."""
+    organization, values, stored = test.organization, test.values, test.stored
+    tested_saved = matches_saved(values, stored, test.secrets)
     sender = sender_for(values, organization.name)
+    message = None
     try:
         # A cache of its own: the test always asks the token endpoint, as the step then says.
         endpoint = delivery_endpoint(
-            values, secrets, options, organization_id=organization.id, cache=TokenCache()
+            values, test.secrets, test.options, organization_id=organization.id, cache=TokenCache()
         )
     except ValueError as problem:
-        plain = endpoint_for(values, None, options)
+        plain = endpoint_for(values, None, test.options)
         diagnosis = explain_unusable(str(problem), plain, transport=values.get("transport"))
     else:
-        message = compose_test_mail(sender, recipient, organization, actor)
+        message = compose_test_mail(sender, test.recipient, organization, test.actor)
+        shown = []
+
+        def step_ended(step):
+            shown.append(shown_step(step))
+            if on_step is not None:
+                on_step(list(shown))
+
         facts = diagnose(
             endpoint,
             message,
             sender.envelope_from,
-            [recipient],
-            deadline_seconds=options.timeout + DEADLINE_SLACK_SECONDS,
+            [test.recipient],
+            deadline_seconds=test.deadline_seconds,
             open_session=open_session,
+            on_step=step_ended,
         )
         diagnosis = explain(facts, endpoint, transport=values.get("transport"))
     with db.atomic():
@@ -157,16 +191,17 @@ def send_test_mail(
         audit.record(
             organization,
             "mail_server_settings.test_mail",
-            actor=actor,
-            recipient=recipient,
+            actor=test.actor,
+            remote_addr=test.remote_addr,
+            recipient=test.recipient,
             result=STATUS_ACCEPTED if diagnosis.ok else STATUS_FAILED,
             failed_step=diagnosis.failed_step,
             smtp_code=diagnosis.smtp_code,
             reply=diagnosis.reply[:500],
             tested="saved settings" if tested_saved else "unsaved values",
         )
-        test_mail_sent.send(organization, message=message, recipient=recipient, report=diagnosis)
-    return MailTestOutcome(diagnosis, recipient, tested_saved, status_updated)
+        test_mail_sent.send(organization, message=message, recipient=test.recipient, report=diagnosis)
+    return MailTestOutcome(diagnosis, test.recipient, tested_saved, status_updated)
 
 
 def _record_status(stored: MailServerSettings, diagnosis: MailTestReport) -> bool:

@@ -198,6 +198,21 @@ class RateLimitWindow(BaseModel):
     ends_at = DateTimeField(index=True)
 
 
+class MailTestRun(BaseModel):
+    """A Send test mail on its way or just done, which the page follows by its public id whichever worker
+    answers (mailserver/test_runs.py). It keeps what the page shows, never a secret."""
+
+    public_id = CharField(max_length=32, unique=True)
+    organization = ForeignKeyField(Organization, on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    recipient = CharField(max_length=255)
+    steps = TextField()  # JSON: the steps done so far, as shown
+    outcome = TextField(null=True)  # JSON: what the finished test found; NULL while it runs
+    created_at = DateTimeField()
+    deadline_at = DateTimeField(index=True)  # not finished by then: its process ended under it
+    finished_at = DateTimeField(null=True)
+
+
 ALL_MODELS = [
     Organization,
     User,
@@ -209,4 +224,5 @@ ALL_MODELS = [
     ApiToken,
     NewTokenShowing,
     RateLimitWindow,
+    MailTestRun,
 ]

@@ -3,7 +3,7 @@
 - A mail's body once the mail is sent, expired or discarded (nothing shows or resends it then); a failed
   mail's body after RETENTION_FAILED_BODY_DAYS, so that "Retry now" can still send it until then.
 - Delivery rows in a final status after RETENTION_DELIVERY_DAYS; audit events after RETENTION_AUDIT_DAYS.
-- Reset links and logins RETENTION_ENDED_DAYS after they end.
+- Reset links, logins and test mail runs RETENTION_ENDED_DAYS after they end.
 
 Work goes in batches of a few hundred rows, each its own short transaction, found by a read outside it:
 SQLite's write lock (and a server's row locks) are held for milliseconds at a time, and the web requests
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from . import sqlite_space
 from .db import db, is_sqlite
-from .models import AuditEvent, LoginSession, OutboxMessage, ResetToken, utcnow
+from .models import AuditEvent, LoginSession, MailTestRun, OutboxMessage, ResetToken, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ def prune(retention: Retention, *, now=None, batch=DEFAULT_BATCH, deadline=None,
         ("audit", lambda: _delete_due(_old_audit(retention, now), AuditEvent, batch)),
         ("reset_tokens", lambda: _delete_due(_ended_reset_tokens(retention, now), ResetToken, batch)),
         ("sessions", lambda: _delete_due(_ended_sessions(retention, now), LoginSession, batch)),
+        ("test_mail_runs", lambda: _delete_due(_ended_test_mail_runs(retention, now), MailTestRun, batch)),
     )
     for what, step in steps:
         while True:
@@ -148,6 +149,13 @@ def _ended_sessions(retention: Retention, now):
     return LoginSession.select(LoginSession.id).where(
         (LoginSession.last_seen_at < idle_end) | (LoginSession.created_at < age_end)
     )
+
+
+def _ended_test_mail_runs(retention: Retention, now):
+    cutoff = _ago(now, retention.ended_days)
+    if cutoff is None:
+        return None
+    return MailTestRun.select(MailTestRun.id).where(MailTestRun.deadline_at < cutoff)
 
 
 def _delete_due(query, model, batch: int) -> int:

@@ -199,6 +199,36 @@ def _log_indexes_and_incremental_vacuum(database) -> None:
     )
 
 
+class _OrganizationAtStep12(BaseModel):
+    class Meta:
+        table_name = "organization"
+
+
+class _UserAtStep12(BaseModel):
+    class Meta:
+        table_name = "user"
+
+
+class _MailTestRunAtStep12(BaseModel):
+    public_id = CharField(max_length=32, unique=True)
+    organization = ForeignKeyField(_OrganizationAtStep12, on_delete="CASCADE")
+    user = ForeignKeyField(_UserAtStep12, on_delete="CASCADE")
+    recipient = CharField(max_length=255)
+    steps = TextField()
+    outcome = TextField(null=True)
+    created_at = DateTimeField()
+    deadline_at = DateTimeField(index=True)
+    finished_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "mail_test_run"
+
+
+def _test_mails_beside_the_request(database) -> None:
+    """Send test mail runs beside the request that started it, its steps kept for the page to follow."""
+    create_tables([_MailTestRunAtStep12])
+
+
 # (number, description, function(database)), in order of number; append only, never renumber.
 # Version 1 is the first release's schema, which needs no step.
 STEPS: list[tuple[int, str, object]] = [
@@ -228,5 +258,6 @@ STEPS: list[tuple[int, str, object]] = [
     ),
     (10, "Log pages by keyset on indexes matching their filters", _log_indexes_and_incremental_vacuum),
     (11, "Outbox priority (reset mails first) and the claim's index", _outbox_priority_and_claim_index),
+    (12, "Send test mail beside the request, its steps kept for the page", _test_mails_beside_the_request),
 ]
 LATEST = max((number for number, _, _ in STEPS), default=1)
