@@ -91,15 +91,17 @@ WORKER_COMMAND = [sys.executable, "-c", "from exastro_mail.cli import main; main
 WORKER_STOP_SECONDS = 30
 
 
-# Threads per web worker: a test mail waits on the admin's server for up to EXASTRO_MAIL_SMTP_TIMEOUT
-# (plus slack), and must hold one thread meanwhile, not a whole worker.
-DEFAULT_THREADS = 4
+# Threads per web worker: 1 runs gunicorn's sync workers, each serving one request at a time. Nothing a
+# request does waits on another server for long (a test mail goes on beside it: mailserver/test_runs.py),
+# and threads in one process share its GIL: on 2 cores, 4 threads a worker served the login page at 0.6x
+# of sync workers (docs/benchmarks.md).
+DEFAULT_THREADS = 1
 
 
 def run_server(
     app, host: str, port: int, workers: int, *, threads: int = DEFAULT_THREADS, outbox_worker: bool = True
 ) -> None:
-    """Serve the app with gunicorn (threaded workers), with the outbox worker in a child process beside it."""
+    """Serve the app with gunicorn, with the outbox worker in a child process beside it."""
     from .store.db import db
     from .web import metrics
     from .web.gunicorn_server import GunicornServer
@@ -144,7 +146,7 @@ def _log_to_stderr(name: str, label: str) -> logging.Logger:
     default=DEFAULT_THREADS,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Requests each worker serves at once (a slow test mail holds only one).",
+    help="Requests each worker serves at once (more than 1: gunicorn's gthread workers).",
 )
 @click.option(
     "--no-outbox-worker",

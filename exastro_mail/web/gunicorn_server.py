@@ -26,17 +26,17 @@ def control_socket_options(instance_path: str) -> dict:
     return {"control_socket": path}
 
 
-# One request per connection, as gunicorn's sync workers answer: a gthread worker takes every connection
-# it can accept, and a kept-alive one stays with it, so a few persistent clients (a proxy's pooled
-# upstream connections, a load generator) could all land on one worker and leave the others idle
-# (docs/benchmarks.md). Closed after each answer, every next connection is accepted by whichever
-# worker is free.
+# One request per connection, as gunicorn's sync workers (the default) always answer; this is for
+# gthread workers (--threads 2 or more), which take every connection they can accept and keep a
+# kept-alive one, so a few persistent clients (a proxy's pooled upstream connections, a load generator)
+# could all land on one worker and leave the others idle (docs/benchmarks.md). Closed after each answer,
+# every next connection is accepted by whichever worker is free.
 ONE_REQUEST_PER_CONNECTION = {"keepalive": 0}
 
 
 class GunicornServer(BaseApplication):
-    """gunicorn with options given in code, not read from the command line; with threads, gthread
-    workers, so a request that waits (a test mail on a slow server) holds one thread, not a worker."""
+    """gunicorn with options given in code, not read from the command line: sync workers, or gthread
+    workers when given threads."""
 
     def __init__(self, app, *, reap_first: Callable[[], None] | None = None, **options):
         self.application = app
