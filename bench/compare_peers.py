@@ -1,7 +1,6 @@
 """Benchmark of the pages end users hit: our app beside a bare Flask ceiling and Django, in one run.
 
-Each system runs under gunicorn with 2 workers on its own loopback port (ours: serve's gthread workers,
-4 threads each; the peers: sync workers): (a) our app as `exastro-mail serve` (its outbox worker beside
+Each system runs under gunicorn with 2 sync workers on its own loopback port: (a) our app as `exastro-mail serve` (its outbox worker beside
 it), (b) bench/peers/flask_ceiling, (c) bench/peers/django_site.
 wrk drives them in turn (a, b, c, a, b, c, ...) with the same load; the script prints requests/s and
 p50/p95/p99 per page, the ratios against the goals of issue 7, then the idle worker RSS and cold start of
@@ -66,7 +65,7 @@ OURS_VIA = {
     "gunicorn": "gunicorn wsgi:app + exastro-mail worker",
 }
 # The kind of gunicorn worker ours runs as, by --ours-via.
-OURS_WORKERS = {"serve": "ours: gthread, 4 threads", "gunicorn": "ours: sync too"}
+OURS_WORKERS = {"serve": "ours: serve's, sync", "gunicorn": "ours: sync too"}
 GOAL_RSS_MB = 60
 GOAL_COLD_START_S = 1.5
 GOAL_SLOW_P95_MS = 50
