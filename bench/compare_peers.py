@@ -1,7 +1,8 @@
 """Benchmark of the pages end users hit: our app beside a bare Flask ceiling and Django, in one run.
 
-Each system runs under gunicorn with 2 sync workers on its own loopback port: (a) our app as `exastro-mail serve` (its outbox worker beside
-it), (b) bench/peers/flask_ceiling, (c) bench/peers/django_site.
+Each system runs under gunicorn with 2 sync workers on its own loopback port: (a) our app as
+`exastro-mail serve` (its outbox worker beside it), (b) bench/peers/flask_ceiling, (c)
+bench/peers/django_site.
 wrk drives them in turn (a, b, c, a, b, c, ...) with the same load; the script prints requests/s and
 p50/p95/p99 per page, the ratios against the goals of issue 7, then the idle worker RSS and cold start of
 `exastro-mail serve`, and saves a PNG plot of throughput per page.
