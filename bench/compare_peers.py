@@ -182,7 +182,7 @@ def exastro_mail_command(*arguments: str) -> list[str]:
 
 
 def serve_command(port: int) -> list[str]:
-    """`exastro-mail serve` (gunicorn, 2 gthread workers of 4 threads, and its outbox worker)."""
+    """`exastro-mail serve` (gunicorn, 2 sync workers, and its outbox worker)."""
     return exastro_mail_command("serve", "--host", HOST, "--port", str(port), "--workers", str(WORKERS))
 
 

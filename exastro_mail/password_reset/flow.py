@@ -31,7 +31,9 @@ def request_reset(
     No account is read and no SMTP is spoken here: every request makes the same two inserts, so
     neither the answer nor the time it takes tells whether an account matched.
     """
-    with db.atomic():
+    # transaction(), not atomic(): inside the page's own transaction it adds no savepoint (and no
+    # random savepoint name) but is part of it.
+    with db.transaction():
         enqueue_reset_request(organization, identifier, send_from=send_from, locale=locale)
         audit.record(organization, "password_reset.requested")
 

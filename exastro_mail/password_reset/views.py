@@ -22,6 +22,7 @@ from ..auth.passwords import MIN_PASSWORD_LENGTH
 from ..auth.sessions import end_session
 from ..extensions import csrf
 from ..i18n.choice import page_locale
+from ..store.db import db
 from ..store.models import utcnow
 from ..web import rate_limits
 from ..web.page_cache import render_anonymous_page
@@ -42,10 +43,15 @@ def forgot():
         return render_template("password_reset/unavailable.html")
     if request.method != "POST":
         return render_anonymous_page("password_reset/forgot.html", ForgotPasswordForm)
-    rate_limits.FORGOT_PASSWORD.hit()
     form = ForgotPasswordForm()
-    if form.validate_on_submit():
-        flow.request_reset(g.org, form.identifier.data, send_from=g.org.mail_from, locale=page_locale())
+    # One transaction counts the request and queues it: on SQLite the write lock is taken once, not
+    # twice, and a request that finds it taken sleeps once. A refusal undoes its own count only.
+    with db.atomic():
+        rate_limits.FORGOT_PASSWORD.hit()
+        asked = form.validate_on_submit()
+        if asked:
+            flow.request_reset(g.org, form.identifier.data, send_from=g.org.mail_from, locale=page_locale())
+    if asked:
         return render_anonymous_page("password_reset/sent.html", answer=str(flow.ANSWER))
     return render_template("password_reset/forgot.html", form=form), 422
 

@@ -103,7 +103,7 @@ class DatabaseWindows:
         bucket, now_value = self._bucket(item, identifiers), RateLimitWindow.ends_at.db_value(now)
         params = (bucket, RateLimitWindow.ends_at.db_value(ends_at), now_value, now_value)
         if engine(database) == MYSQL:  # no RETURNING with ON DUPLICATE KEY UPDATE: read it back
-            with db.atomic():
+            with db.transaction():  # part of the caller's, if any, without a savepoint
                 database.execute_sql(_count_sql(database), params)
                 hits, _ends_at = self._window(bucket, now)
         else:  # one statement, atomic on its own
