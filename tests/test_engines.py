@@ -10,6 +10,7 @@ import pytest
 from exastro_mail import create_app
 from exastro_mail.auth.accounts import create_user
 from exastro_mail.config import ConfigError
+from exastro_mail.mailserver.store import settings_for
 from exastro_mail.outbox.claim import Claim
 from exastro_mail.outbox.enqueue import enqueue_mail
 from exastro_mail.password_reset.flow import request_reset
@@ -146,12 +147,12 @@ def test_a_worker_that_lost_its_lease_does_not_resolve_the_forgot_password_reque
     successor = Claim.take(10, lease_seconds=60)
     (request,) = stalled.messages
     with app.app_context():
-        assert not resolve_reset_request(stalled, request)
+        assert not resolve_reset_request(stalled, request, settings_for(request.organization))
     assert ResetToken.select().count() == 0  # nothing it did stayed
     assert not AuditEvent.select().where(AuditEvent.action == "password_reset.resolved").exists()
     (taken_over,) = successor.messages
     with app.app_context():
-        assert resolve_reset_request(successor, taken_over)
+        assert resolve_reset_request(successor, taken_over, settings_for(taken_over.organization))
     assert ResetToken.select().count() == 1
     row = OutboxMessage.get_by_id(taken_over.id)
     assert (row.reset_request, row.leased_by) == (None, successor.lease_id)

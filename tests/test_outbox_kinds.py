@@ -12,6 +12,7 @@ import pytest
 from flask_babel import force_locale
 
 from exastro_mail.logs.delivery import delivery_page
+from exastro_mail.mailserver.store import settings_for
 from exastro_mail.outbox import kinds, status
 from exastro_mail.outbox.claim import Claim
 from exastro_mail.outbox.enqueue import SEALED_PREFIX, enqueue_mail
@@ -159,8 +160,9 @@ def test_the_reset_kind_sends_a_live_link_and_refuses_a_dead_one(mail_app, acme,
     with mail_app.app_context():
         claim = Claim.take(10, lease_seconds=60)
         held = {message.id: message for message in claim.messages}
-        assert PASSWORD_RESET.prepare(claim, held[live.id]) is True
-        assert PASSWORD_RESET.prepare(claim, held[dead.id]) is False
+        settings = settings_for(acme)
+        assert PASSWORD_RESET.prepare(claim, held[live.id], settings) is True
+        assert PASSWORD_RESET.prepare(claim, held[dead.id], settings) is False
     assert reloaded(live).status == status.SENDING  # still held, ready to be composed and sent
     refused = reloaded(dead)
     assert (refused.status, refused.last_error) == (status.EXPIRED, "not sent: the link expired")
@@ -173,7 +175,7 @@ def test_the_reset_kind_drops_a_request_that_names_no_account(mail_app, acme, al
     with mail_app.app_context():
         claim = Claim.take(10, lease_seconds=60)
         (request,) = claim.messages
-        assert PASSWORD_RESET.prepare(claim, request) is False
+        assert PASSWORD_RESET.prepare(claim, request, settings_for(acme)) is False
     assert not OutboxMessage.select().exists()
     assert ResetToken.select().count() == 0
     resolved = AuditEvent.get(AuditEvent.action == "password_reset.resolved")

@@ -244,7 +244,9 @@ class Claim:
 
     def _record(self, message: OutboxMessage, **fields) -> int:
         # Only while still ours: if the lease ran out and another worker took the row, its outcome counts.
-        with db.atomic():
+        # A transaction of its own (on SQLite its BEGIN waits for the lock in short steps, store/db.py),
+        # or part of the caller's (rewrite) without a savepoint.
+        with db.transaction():
             return OutboxMessage.update(**fields).where(self._ours(message)).execute()
 
     def _ours(self, message: OutboxMessage):

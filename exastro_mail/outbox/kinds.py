@@ -5,7 +5,8 @@ reset and the password-changed notice in password_reset/mail_kind.py. enqueue_ma
 is not registered; the worker fails a row of an unknown kind and goes on with the rest of its batch.
 
 The worker calls a kind's hooks, when it has them:
-- prepare(claim, message) -> bool, just before the message is composed and sent. It may rewrite the
+- prepare(claim, message, settings) -> bool, just before the message is composed and sent through the
+  organization's settings (MailServerSettings, read once per batch). It may rewrite the
   row through the claim (claim.rewrite, claim.drop, inside its own transaction) or record why the
   message must not be sent (claim.expired, claim.fail); it returns False then, True when ready.
 - finish(message, outcome) -> dict, when the message reaches a final status (sent, failed, expired,

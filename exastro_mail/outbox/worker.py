@@ -274,7 +274,7 @@ def _prepare(claim: Claim, message, settings, organization) -> Outgoing | None:
             message, f"unknown kind of mail {message.kind!r}: this worker cannot send it", permanent=True
         )
         return None
-    if kind.prepare is not None and not kind.prepare(claim, message):
+    if kind.prepare is not None and not kind.prepare(claim, message, settings):
         return None
     try:
         return compose(message, settings, organization.name)

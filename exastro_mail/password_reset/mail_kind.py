@@ -50,7 +50,7 @@ def enqueue_reset_request(
     )
 
 
-def resolve_reset_request(claim, message) -> bool:
+def resolve_reset_request(claim, message, settings) -> bool:
     """Turn a forgot-password request into the mails it asks for: the row becomes the first account's
     mail, another account's (several may share an address) is queued beside it. False: nothing to send."""
     organization = message.organization
@@ -61,7 +61,7 @@ def resolve_reset_request(claim, message) -> bool:
         claim.fail(message, reason, permanent=True)
         return False
     # Templates are rendered outside the transaction.
-    written = mails.write_reset_mails(organization, identifier, asked=message.locale)
+    written = mails.write_reset_mails(organization, identifier, settings, asked=message.locale)
     try:
         with db.atomic():
             issued = mails.issue_reset_mails(organization, written, now=utcnow())
@@ -98,9 +98,10 @@ def resolve_reset_request(claim, message) -> bool:
     return True
 
 
-def _prepare(claim, message) -> bool:
-    if message.reset_request is not None and not resolve_reset_request(claim, message):
-        return False
+def _prepare(claim, message, settings) -> bool:
+    if message.reset_request is not None:
+        # Resolved now: its link was made a moment ago, and works (asked again, it would be read back).
+        return resolve_reset_request(claim, message, settings)
     problem = _link_problem(message)
     if problem:
         claim.expired(message, f"not sent: {problem}")

@@ -62,14 +62,14 @@ class ResetMail:
 
 
 def write_reset_mails(
-    organization: Organization, identifier: str, *, asked: str | None = None
+    organization: Organization, identifier: str, settings: MailServerSettings, *, asked: str | None = None
 ) -> list[ResetMail]:
     """A reset mail with a fresh token for each enabled account the typed text names (in the account's
-    language, else asked: the request page's); writes nothing."""
+    language, else asked: the request page's), to be sent through settings; writes nothing."""
     mails = []
     for user in accounts_matching(organization, identifier):
         token = tokens.new_token()
-        mails.append(ResetMail(user, token, *_reset_mail(organization, user, token, asked)))
+        mails.append(ResetMail(user, token, *_reset_mail(organization, settings, user, token, asked)))
     return mails
 
 
@@ -113,17 +113,17 @@ def reset_link(organization, token: str) -> str:
     return f"{current_app.config['BASE_URL']}/{organization.org_id}/reset-password/{token}"
 
 
-def _context(organization, user: User, **more) -> dict:
+def _context(organization, settings: MailServerSettings | None, user: User, **more) -> dict:
     """What every mail of the reset shows: the organization, the account, and where replies go."""
-    settings = MailServerSettings.get_or_none(MailServerSettings.organization == organization)
     return {"organization": organization, "user": user, "reply_to": settings and settings.reply_to, **more}
 
 
 # Mails are written in the recipient's language (their saved choice, else the page's, else the default).
-def _reset_mail(organization, user: User, token: str, asked: str | None) -> tuple[str, str, str]:
+def _reset_mail(organization, settings, user: User, token: str, asked: str | None) -> tuple[str, str, str]:
     with force_locale(locale_for_mail(user, asked)):
         context = _context(
             organization,
+            settings,
             user,
             link=reset_link(organization, token),
             valid_for=duration_words(current_app.config["PASSWORD_RESET_TTL"]),
@@ -139,9 +139,11 @@ def changed_mail(organization, user: User, now: datetime, *, via: str = "reset")
     """The notice that a user's password was changed at now, via "reset" (a link) or "account" (the
     account page, logged in): (subject, text, html)."""
     base_url = current_app.config.get("BASE_URL")
+    settings = MailServerSettings.get_or_none(MailServerSettings.organization == organization)
     with force_locale(locale_for_mail(user, page_locale())):
         context = _context(
             organization,
+            settings,
             user,
             via=via,
             # In the time zone of the account, else of the browser that set the password.
