@@ -1,5 +1,5 @@
 """SQLite's writers take turns promptly: a transaction waiting for another's write lock tries again every
-fraction of a millisecond (store/db.py), not after SQLite's own 1, 2, 5, 10 ms sleeps, and still gives
+fraction of a millisecond (store/sqlite_file.py), not after SQLite's own 1, 2, 5, 10 ms sleeps, and still gives
 up after the busy timeout."""
 
 import sqlite3
