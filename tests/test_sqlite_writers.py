@@ -1,6 +1,6 @@
 """SQLite's writers take turns promptly: a transaction waiting for another's write lock tries again every
-fraction of a millisecond (store/sqlite_file.py), not after SQLite's own 1, 2, 5, 10 ms sleeps, and still gives
-up after the busy timeout."""
+fraction of a millisecond (store/sqlite_file.py), not after SQLite's own 1, 2, 5, 10 ms sleeps, and
+still gives up after the busy timeout."""
 
 import sqlite3
 import threading

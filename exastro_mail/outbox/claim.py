@@ -244,8 +244,8 @@ class Claim:
 
     def _record(self, message: OutboxMessage, **fields) -> int:
         # Only while still ours: if the lease ran out and another worker took the row, its outcome counts.
-        # A transaction of its own (on SQLite its BEGIN waits for the lock in short steps, store/sqlite_file.py),
-        # or part of the caller's (rewrite) without a savepoint.
+        # A transaction of its own (on SQLite its BEGIN waits for the lock in short steps:
+        # store/sqlite_file.py), or part of the caller's (rewrite) without a savepoint.
         with db.transaction():
             return OutboxMessage.update(**fields).where(self._ours(message)).execute()
 
