@@ -123,11 +123,12 @@ def test_a_scraper_with_the_token_sees_every_process_counted_and_no_address_or_s
     assert len(counted_by) == 2  # one file per gunicorn worker, added up at each scrape
 
 
-def test_a_scraper_without_the_right_token_is_refused(served):
-    base, _ = served
-    assert get(base + "/metrics")[0] == 401
-    assert get(base + "/metrics", {"Authorization": "Bearer not-the-token-at-all"})[0] == 401
-    assert get(base + "/metrics", {"Authorization": f"Basic {TOKEN}"})[0] == 401
+def test_a_scraper_without_the_right_token_is_refused(tmp_path):
+    client = build_app(tmp_path, METRICS_TOKEN=TOKEN).test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer not-the-token-at-all"}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
+    assert client.get("/metrics", headers=BEARER).status_code == 200
 
 
 def test_without_a_metrics_token_there_is_no_metrics_page(client):
