@@ -58,8 +58,10 @@ class LiveServer:
 
     def stop(self):
         if self.process.poll() is None:
-            # A quick stop (gunicorn's SIGINT): SIGTERM would wait out the browser's keep-alive connections.
-            self.process.send_signal(signal.SIGINT)
+            # A graceful stop, as systemd's: each sync worker ends the request it is answering (the browser
+            # may still be loading a page's script); gunicorn's quick stop (SIGINT) would cut it off
+            # with a traceback in the log.
+            self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
