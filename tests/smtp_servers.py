@@ -418,6 +418,16 @@ def smtp_server(smtp_server_factory) -> SmtpServer:
 
 
 @pytest.fixture
+def held_server(smtp_server_factory):
+    """An SMTP server that holds its answer to RCPT TO until the test opens .gate (a threading.Event)."""
+    gate = threading.Event()
+    server = smtp_server_factory(replies={"RCPT": lambda _address: gate.wait(20) and None})
+    server.gate = gate
+    yield server
+    gate.set()
+
+
+@pytest.fixture
 def stalling_server():
     """A TCP server that takes connections and never sends a byte."""
     server = StallingServer()

@@ -2,7 +2,6 @@
 steps as they come until the result (mailserver/test_runs.py)."""
 
 import re
-import threading
 import time
 from datetime import timedelta
 
@@ -32,16 +31,6 @@ def app(tmp_path):
 def admin_client(client, auth):
     auth.login()
     return client
-
-
-@pytest.fixture
-def held_server(smtp_server_factory):
-    """An SMTP server that holds its answer to RCPT TO until the test opens the gate."""
-    gate = threading.Event()
-    server = smtp_server_factory(replies={"RCPT": lambda _address: gate.wait(10) and None})
-    server.gate = gate
-    yield server
-    gate.set()
 
 
 def steps_of(html):

@@ -25,6 +25,16 @@ def log_in(page, server, username="admin"):
     expect(page).to_have_url(f"{server.org_url}/platform/")
 
 
+def fill_in_plain_server(page, server, port: int, recipient="ops@example.com"):
+    """The settings page, filled in for a plain SMTP server on 127.0.0.1:port, and the test recipient."""
+    page.goto(f"{server.org_url}/platform/settings/mailserver")
+    page.get_by_label("SMTP server host").fill("127.0.0.1")
+    page.get_by_label("None", exact=True).check()
+    page.get_by_label("SMTP server port").fill(str(port))
+    page.get_by_label("Source mail address (From)").fill("noreply@example.com")
+    page.locator("#test_recipient").fill(recipient)
+
+
 def log_out(page):
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name=re.compile("Log in to"))).to_be_visible()

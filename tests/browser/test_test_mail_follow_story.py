@@ -2,39 +2,19 @@
 with JavaScript (htmx asks for the steps) and without it (the page reloads itself)."""
 
 import re
-import threading
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.page_checks import assert_accessible
-from tests.browser.test_settings_story import assert_no_console_problems, log_in
+from tests.browser.test_settings_story import assert_no_console_problems, fill_in_plain_server, log_in
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def held_server(smtp_server_factory):
-    """An SMTP server that holds its answer to RCPT TO until the test opens the gate."""
-    gate = threading.Event()
-    server = smtp_server_factory(replies={"RCPT": lambda _address: gate.wait(20) and None})
-    server.gate = gate
-    yield server
-    gate.set()
-
-
-def fill_in(page, live_server, server):
-    page.goto(f"{live_server.org_url}/platform/settings/mailserver")
-    page.get_by_label("SMTP server host").fill("localhost")
-    page.get_by_label("None", exact=True).check()
-    page.get_by_label("SMTP server port").fill(str(server.port))
-    page.get_by_label("Source mail address (From)").fill("noreply@example.com")
-    page.locator("#test_recipient").fill("ops@example.com")
-
-
 def test_a_slow_servers_steps_come_one_by_one_then_the_result(page, live_server, held_server, axe_source):
     log_in(page, live_server)
-    fill_in(page, live_server, held_server)
+    fill_in_plain_server(page, live_server, held_server.port)
     page.locator("#send-test-mail").click()
 
     outcome = page.locator("#test-mail-outcome")
@@ -58,7 +38,7 @@ def test_a_slow_servers_steps_come_one_by_one_then_the_result(page, live_server,
 def test_without_javascript_the_page_reloads_until_the_result(new_page, live_server, held_server):
     page = new_page(javascript=False)
     log_in(page, live_server)
-    fill_in(page, live_server, held_server)
+    fill_in_plain_server(page, live_server, held_server.port)
     page.locator("#send-test-mail").click()
 
     expect(page.locator("#test-mail-outcome")).to_contain_text("the server is taking its time")

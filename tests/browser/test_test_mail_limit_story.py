@@ -3,19 +3,14 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_settings_story import assert_no_console_problems, log_in
+from tests.browser.test_settings_story import assert_no_console_problems, fill_in_plain_server, log_in
 
 pytestmark = pytest.mark.browser
 
 
 def test_the_eleventh_test_mail_shows_the_limit_in_place_of_the_result(page, live_server, smtp_server):
     log_in(page, live_server)
-    page.goto(f"{live_server.org_url}/platform/settings/mailserver")
-    page.get_by_label("SMTP server host").fill("127.0.0.1")
-    page.get_by_label("None", exact=True).check()
-    page.get_by_label("SMTP server port").fill(str(smtp_server.port))
-    page.get_by_label("Source mail address (From)").fill("noreply@example.com")
-    page.locator("#test_recipient").fill("ops@example.com")
+    fill_in_plain_server(page, live_server, smtp_server.port)
 
     statuses = []
     for _ in range(11):
