@@ -57,7 +57,8 @@ def followed(opener, base: str, html: str, seconds: float) -> str:
     while (follow := re.search(r'hx-get="([^"]+)"', html)) and time.monotonic() < deadline:
         time.sleep(0.5)
         with opener.open(urllib.request.Request(base + follow.group(1), headers=HTMX), timeout=10) as answer:
-            html = answer.read().decode()
+            if answer.status != 204:  # 204: no step has ended since, the page keeps what it shows
+                html = answer.read().decode()
     return html
 
 

@@ -1,9 +1,10 @@
 """Send test mail on the settings page: the POST that starts a run (mailserver/test_runs.py), and the
 run's page, which shows its steps as they come and then its result.
 
-With htmx the POST answers the result fragment when the run ends within the wait, else the run's steps so
-far (202), which then ask for themselves again until it ends. Without JavaScript the POST redirects to the
-run's page (POST/redirect/GET), which reloads itself while the run goes on."""
+With htmx the POST answers the result fragment when the run ends within the wait, else the run's steps
+so far (202), which ask for themselves every second until it ends (an empty 204 while no step has ended
+since). Without JavaScript the POST redirects to the run's page (POST/redirect/GET), which reloads
+itself while the run goes on."""
 
 import functools
 import math
@@ -60,6 +61,8 @@ def run_page(run_id: str):
     if run is None:  # not this admin's, or no longer kept
         return redirect(url_for(".settings"), code=303)
     if asks_for(TARGET):
+        if run.running and request.args.get("seen") == str(len(run.steps)):
+            return vary_on_target(make_response("", 204))  # nothing new: the page keeps what it shows
         return _fragment(outcome=run.outcome, run=None if run.outcome else run)
     form = MailServerForm()
     stored = settings_for(g.org)
