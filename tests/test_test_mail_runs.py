@@ -71,7 +71,7 @@ def test_the_request_answers_at_once_and_the_page_follows_the_steps_to_the_resul
     assert again.status_code == 204 and again.get_data() == b"" and "HX-Target" in again.headers["Vary"]
 
     held_server.gate.set()
-    response, html = follow(admin_client, f"{url}?seen={seen}", lambda html: "test-mail-follow" not in html)
+    response, html = follow(admin_client, f"{url}?seen={seen}", lambda html: "The server accepted" in html)
     assert response.status_code == 200
     assert "The server accepted the test mail to admin@example.com." in html
     assert [name for name, _ in steps_of(html)][-3:] == ["RCPT TO", "DATA", "Accepted"]
@@ -165,3 +165,19 @@ def test_runs_are_forgotten_a_day_after_their_deadline(app, admin_client, held_s
         assert prune(retention, now=utcnow() + timedelta(days=1, minutes=1)).removed["test_mail_runs"] == 1
         assert MailTestRun.select().count() == 0
     assert admin_client.get(url).headers["Location"] == SETTINGS_URL
+
+
+def test_a_run_that_breaks_is_shown_as_stopped_at_once(app, admin_client, smtp_server, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the audit log's disk is full")
+
+    monkeypatch.setattr("exastro_mail.mailserver.testmail.audit.record", broken)
+    response = admin_client.post(TEST_URL, data=plain_test_mail_form(smtp_server), headers=HTMX)
+    html = response.get_data(as_text=True)
+    if "stopped before its end" not in html:  # it broke after the answer
+        url = FOLLOW.search(html).group(1)
+        html = follow(admin_client, url, lambda html: "stopped before its end" in html, seconds=2)[1]
+    assert "stopped before its end" in html and "hx-get" not in html
+    with app.app_context():
+        (run,) = MailTestRun.select()
+    assert run.finished_at is not None and run.outcome is None
