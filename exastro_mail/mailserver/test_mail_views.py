@@ -49,9 +49,10 @@ def start():
     if not asks_for(TARGET):
         remember(g.org, started.public_id, form)
         return redirect(url_for(".test_mail_run", run_id=started.public_id), code=303)
+    run = test_runs.find(started.public_id, g.org, current_user.id) if outcome is None else None
+    outcome = outcome or (run and run.outcome)  # it may have ended since the wait
     if outcome is not None:
         return _fragment(outcome=outcome, recipient_row=form.test_recipient)
-    run = test_runs.find(started.public_id, g.org, current_user.id)
     return _fragment(202, run=run, recipient_row=form.test_recipient)
 
 
