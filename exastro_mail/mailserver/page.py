@@ -23,7 +23,8 @@ def render_settings(
     idn_hints=None,
     status=200,
 ):
-    """The page and its status: the form, the stored settings' hints, and a test mail's result or run."""
+    """The page and its status: the form, the stored settings' hints, and a test mail's result, or its run
+    while it has none."""
     if not form.test_recipient.data:
         form.test_recipient.data = current_user.email
     if warnings is None:

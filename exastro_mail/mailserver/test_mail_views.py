@@ -51,9 +51,7 @@ def start():
         return redirect(url_for(".test_mail_run", run_id=started.public_id), code=303)
     run = test_runs.find(started.public_id, g.org, current_user.id) if outcome is None else None
     outcome = outcome or (run and run.outcome)  # it may have ended since the wait
-    if outcome is not None:
-        return _fragment(outcome=outcome, recipient_row=form.test_recipient)
-    return _fragment(202, run=run, recipient_row=form.test_recipient)
+    return _fragment(200 if outcome else 202, outcome=outcome, run=run, recipient_row=form.test_recipient)
 
 
 def run_page(run_id: str):
@@ -64,7 +62,7 @@ def run_page(run_id: str):
     if asks_for(TARGET):
         if run.running and request.args.get("seen") == str(len(run.steps)):
             return vary_on_target(make_response("", 204))  # nothing new: the page keeps what it shows
-        return _fragment(outcome=run.outcome, run=None if run.outcome else run)
+        return _fragment(outcome=run.outcome, run=run)
     form = MailServerForm()
     stored = settings_for(g.org)
     remembered = recall(g.org)
@@ -74,7 +72,7 @@ def run_page(run_id: str):
     elif stored is not None:
         form.fill_from(stored)
     form.test_recipient.data = run.recipient
-    return render_settings(form, stored, test_outcome=run.outcome, test_run=None if run.outcome else run)
+    return render_settings(form, stored, test_outcome=run.outcome, test_run=run)
 
 
 def last_run():

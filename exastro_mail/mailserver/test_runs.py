@@ -133,13 +133,17 @@ def _cut(text):
     return text[:_MAX_TEXT] if isinstance(text, str) else text
 
 
+def _kept_steps(steps: list[ShownStep]) -> list[dict]:
+    return [{**asdict(step), "detail": _cut(step.detail)} for step in steps]
+
+
 def _steps_json(steps: list[ShownStep]) -> str:
-    return json.dumps([{**asdict(step), "detail": _cut(step.detail)} for step in steps])
+    return json.dumps(_kept_steps(steps))
 
 
 def _outcome_dict(outcome: MailTestOutcome) -> dict:
     report = {name: _cut(value) for name, value in asdict(outcome.diagnosis).items()}
-    report["steps"] = json.loads(_steps_json(outcome.diagnosis.steps))
+    report["steps"] = _kept_steps(outcome.diagnosis.steps)
     return {
         "report": report,
         "recipient": outcome.recipient,

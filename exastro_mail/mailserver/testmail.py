@@ -140,11 +140,13 @@ class MailTest:
     remote_addr: str | None = None  # the admin's, for the audit record written after the request
 
     @classmethod
-    def prepare(cls, organization, values: dict, recipient: str, actor: str, options: SmtpOptions, **extra):
+    def prepare(
+        cls, organization, values: dict, recipient: str, actor: str, options: SmtpOptions, remote_addr=None
+    ):
         """The test of values; StoredSecretUnreadable if a stored secret they use cannot be opened."""
         stored = settings_for(organization)
         secrets = secrets_to_use(values, stored)
-        return cls(organization, values, recipient, actor, options, stored, secrets, **extra)
+        return cls(organization, values, recipient, actor, options, stored, secrets, remote_addr)
 
     @property
     def deadline_seconds(self) -> float:
