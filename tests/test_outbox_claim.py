@@ -8,16 +8,19 @@ import time
 from datetime import timedelta
 
 import pytest
+from peewee import DatabaseError, OperationalError
 
 from exastro_mail.outbox import status
 from exastro_mail.outbox.claim import Claim
-from exastro_mail.outbox.due import leases_run_out, queued_due
+from exastro_mail.outbox.due import leases_run_out, lock, queued_due
 from exastro_mail.outbox.enqueue import discard, retry_now
 from exastro_mail.outbox.kinds import PRIORITY_NORMAL, PRIORITY_WAITING
 from exastro_mail.outbox.worker import deliver_due, run_worker
 from exastro_mail.password_reset.flow import request_reset
 from exastro_mail.store.db import db
-from exastro_mail.store.models import OutboxMessage, utcnow
+from exastro_mail.store.failures import deadlocked
+from exastro_mail.store.models import Organization, OutboxMessage, utcnow
+from tests.conftest import make_org
 from tests.engine_fixtures import ENGINE
 from tests.outbox_helpers import link_in, point_settings_at
 from tests.test_worker_processes import queue_notifications
@@ -182,3 +185,60 @@ def test_outcomes_and_lease_renewals_reach_their_rows_by_primary_key_alone(app, 
         .where(OutboxMessage.leased_by.is_null(False) & (OutboxMessage.status != status.SENDING))
         .count()
     )
+
+
+def real_deadlock(app) -> OperationalError:
+    """The error the server raises in one of two transactions that each wait on a row the other holds."""
+    with app.app_context():
+        first, second = make_org("dl-a", "A"), make_org("dl-b", "B")
+    both_hold_one = threading.Barrier(2, timeout=10)
+    raised = []
+
+    def take(one, other):
+        try:
+            with app.app_context(), db.atomic():
+                Organization.update(name="held").where(Organization.id == one.id).execute()
+                both_hold_one.wait()
+                Organization.update(name="wanted").where(Organization.id == other.id).execute()
+        except OperationalError as error:
+            raised.append(error)
+        finally:
+            with app.app_context():
+                db.close()
+
+    threads = [threading.Thread(target=take, args=pair) for pair in ((first, second), (second, first))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    (error,) = raised  # the server rolled back one of them, and the other went on
+    return error
+
+
+@pytest.mark.only_on("postgres", "mariadb")  # SQLite has one writer at a time: no deadlock to break
+def test_a_deadlock_the_server_broke_is_told_from_other_errors(app):
+    assert deadlocked(real_deadlock(app))
+    with app.app_context(), pytest.raises(DatabaseError) as other:
+        db.execute_sql("SELECT * FROM no_such_table_here")
+    assert not deadlocked(other.value)
+
+
+@pytest.mark.only_on("postgres", "mariadb")
+def test_a_claim_rolled_back_to_break_a_deadlock_is_taken_again(app, monkeypatch, caplog):
+    error = real_deadlock(app)
+    with app.app_context():
+        queued = queue_notifications(make_org(), 3)
+    calls = []
+
+    def deadlocked_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise error
+        return lock(*args)
+
+    monkeypatch.setattr("exastro_mail.outbox.claim.lock", deadlocked_once)
+    with app.app_context(), caplog.at_level(logging.INFO, logger="exastro_mail.outbox.claim"):
+        claim = Claim.take(10, lease_seconds=60)
+    assert len(calls) == 2
+    assert sorted(message.id for message in claim.messages) == sorted(row.id for row in queued)
+    assert "to break a deadlock; claiming again" in caplog.text

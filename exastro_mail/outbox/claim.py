@@ -28,9 +28,11 @@ import time
 from datetime import timedelta
 
 from flask import current_app
+from peewee import OperationalError
 
 from .. import metrics_registry
 from ..store.db import db, is_sqlite
+from ..store.failures import deadlocked
 from ..store.models import Organization, OutboxMessage, utcnow
 from . import kinds, recipients, status
 from .due import CLAIM_CANDIDATES, EVERYONE, Scope, candidates, due, lock
@@ -38,10 +40,26 @@ from .kept import held_until_written
 from .retry import after_failure
 
 log = logging.getLogger(__name__)
+# A claim the server rolled back to break a deadlock is tried again, this often in all: it did nothing
+# else (no mail is sent inside it). InnoDB can still meet one with three workers and requests inserting
+# mail beside them (the index entries the claim's UPDATE moves), however the rows are locked.
+CLAIM_TRIES = 3
 
 
 class LeaseLost(Exception):
     """Another worker took the message over (this one stalled past its lease): its outcome counts."""
+
+
+def _again_after_a_deadlock(transaction):
+    """transaction(), tried again (up to CLAIM_TRIES in all) while the server breaks a deadlock with it."""
+    for _ in range(CLAIM_TRIES - 1):
+        try:
+            return transaction()
+        except OperationalError as error:
+            if not deadlocked(error):
+                raise
+            log.info("outbox claim rolled back by the database to break a deadlock; claiming again")
+    return transaction()
 
 
 class Claim:
@@ -68,24 +86,29 @@ class Claim:
         groups = candidates(now, scope, room)
         if not groups:
             return cls(lease_id, lease_seconds, [])
-        with db.atomic():
-            if is_sqlite():  # the IMMEDIATE transaction shuts out every writer: read again, under it
-                groups = candidates(now, scope, room)
-                ids = [message_id for group in groups for message_id in group][:batch_size]
-                taken = OutboxMessage.id.in_(ids) & due_now  # still due when taken
-            else:
-                # Locked by this transaction while due (FOR UPDATE): taken by primary key alone, as
-                # the condition would let InnoDB read other rows' index entries and wait on their
-                # claims while they wait on this one (a deadlock, seen with three workers).
-                ids = lock(groups, due_now, batch_size)
-                taken = OutboxMessage.id.in_(ids)
-            if ids:
-                OutboxMessage.update(
-                    status=status.SENDING,
-                    leased_by=lease_id,
-                    lease_until=now + timedelta(seconds=lease_seconds),
-                    attempts=OutboxMessage.attempts + 1,
-                ).where(taken).execute()
+
+        def mark() -> list[int]:
+            with db.atomic():
+                if is_sqlite():  # the IMMEDIATE transaction shuts out every writer: read again, under it
+                    found = candidates(now, scope, room)
+                    ids = [message_id for group in found for message_id in group][:batch_size]
+                    taken = OutboxMessage.id.in_(ids) & due_now  # still due when taken
+                else:
+                    # Locked by this transaction while due (FOR UPDATE): taken by primary key alone, as
+                    # the condition would let InnoDB read other rows' index entries and wait on their
+                    # claims while they wait on this one (a deadlock, seen with three workers).
+                    ids = lock(groups, due_now, batch_size)
+                    taken = OutboxMessage.id.in_(ids)
+                if ids:
+                    OutboxMessage.update(
+                        status=status.SENDING,
+                        leased_by=lease_id,
+                        lease_until=now + timedelta(seconds=lease_seconds),
+                        attempts=OutboxMessage.attempts + 1,
+                    ).where(taken).execute()
+            return ids
+
+        ids = _again_after_a_deadlock(mark)
         if not ids:
             return cls(lease_id, lease_seconds, [])
         messages = (
